@@ -1,0 +1,130 @@
+"""`run(scenario, ...)`: pick an engine, run every variant, and gather the result tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+
+from sim.analytic import solve
+from sim.errors import CascadeError
+from sim.loading import load_scenario, resolve_variants
+from sim.metrics import exact_difference, paired_difference, summary_from_exact, summary_from_tally
+from sim.monte_carlo import Kernel
+from sim.plan import Plan, compile_plan
+from sim.result import Result, steps_table
+from sim.scenario import Scenario
+from sim.seeding import BLOCK_SIZE
+from sim.tally import PASS_K, Tally
+from sim.trace import INSTANCE_SCHEMA, instance_outcomes, instance_table
+
+Engine = Literal["monte_carlo", "analytic"]
+ENGINES: tuple[str, ...] = ("monte_carlo", "analytic")
+
+DEFAULT_CHUNK = 4 * BLOCK_SIZE
+DEFAULT_MAX_INSTANCE_ROWS = 1_000_000
+DEFAULT_PASS_K_SAMPLE = 20_000
+
+
+def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: int | None = None,
+        engine: Engine = "monte_carlo", chunk_size: int = DEFAULT_CHUNK,
+        max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
+        progress: Callable[[int, int], None] | None = None) -> Result:
+    """Run a scenario (a path or a loaded Scenario) and return its Result.
+
+    `instances` and `seed` override the scenario's; `chunk_size` bounds memory (instances held at once) and
+    never changes the numbers; `max_instance_rows` caps the per-instance table per variant (the summary says
+    when it is a sample); `progress(done, total)` is called after each chunk.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if seed is not None:
+        if seed < 0:
+            raise CascadeError(f"seed must be a non-negative integer, got {seed}")
+        scenario = scenario.model_copy(update={"seed": seed})
+    n = scenario.instances if instances is None else instances
+    if n < 1:
+        raise CascadeError(f"instances must be at least 1, got {n}")
+    if chunk_size < 1:
+        raise CascadeError(f"chunk_size must be at least 1, got {chunk_size}")
+    if engine not in ENGINES:
+        raise CascadeError(f"unknown engine '{engine}'; choose one of: {', '.join(ENGINES)}")
+    variants = resolve_variants(scenario)
+    plans = {name: compile_plan(s, name) for name, s in variants.items()}
+    if engine == "analytic":
+        return _run_analytic(scenario, plans)
+    return _run_monte_carlo(scenario, plans, n, chunk_size, max_instance_rows, pass_k_sample, progress)
+
+
+def _header(scenario: Scenario, engine: str, n: int | None) -> dict:
+    return {"scenario": scenario.name, "engine": engine, "seed": scenario.seed, "instances": n,
+            "currency": scenario.currency, "variants": ["base"] + [v.name for v in scenario.variants]}
+
+
+def _run_analytic(scenario: Scenario, plans: dict[str, Plan]) -> Result:
+    blocks = {name: summary_from_exact(plan, solve(plan)) for name, plan in plans.items()}
+    summary = {**_header(scenario, "analytic", None), **blocks["base"], "instance_rows": None}
+    if len(plans) > 1:
+        summary["variant_results"] = {k: v for k, v in blocks.items() if k != "base"}
+        summary["differences"] = {k: exact_difference(v, blocks["base"]) for k, v in blocks.items() if k != "base"}
+    return Result(summary=summary, scenario=scenario, plans=plans)
+
+
+def _run_monte_carlo(scenario: Scenario, plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int,
+                     pass_k_sample: int, progress) -> Result:
+    kernels = {name: Kernel(plan) for name, plan in plans.items()}
+    tallies = {name: Tally(plan) for name, plan in plans.items()}
+    rows: dict[str, list[pa.Table]] = {name: [] for name in plans}
+    kept = dict.fromkeys(plans, 0)
+    pass_n = min(n, pass_k_sample)
+    done = 0
+    while done < n:
+        stop = min(n, done + chunk_size)
+        for first, block, start, end in _segments(done, stop):
+            base_out = None
+            for name, kernel in kernels.items():
+                plan = plans[name]
+                trace = kernel.simulate(block, start, end)
+                out = instance_outcomes(plan, trace)
+                tallies[name].add(trace, out, base_out)
+                if name == "base":
+                    base_out = out
+                take = min(end - start, max_rows - kept[name])
+                if take > 0:
+                    rows[name].append(instance_table(plan, trace, out, first, take))
+                    kept[name] += take
+                m = min(end, start + pass_n - first) - start if first < pass_n else 0
+                if m > 0:
+                    ok = [~out.failed[:m]] + [~instance_outcomes(plan, kernel.simulate(block, start, start + m, a)).failed
+                                              for a in range(1, PASS_K)]
+                    tallies[name].add_pass_k(np.column_stack(ok))
+        done = stop
+        if progress:
+            progress(done, n)
+    blocks = {name: summary_from_tally(t) for name, t in tallies.items()}
+    sampled = n > max_rows
+    summary = {**_header(scenario, "monte_carlo", n), **blocks["base"],
+               "instance_rows": {"mode": "sampled" if sampled else "all", "rows": min(n, max_rows), "of": n,
+                                 "note": ("instances.parquet holds the first rows of each variant; instances are "
+                                          "independent and identically distributed, so they are a uniform sample; "
+                                          "every summary figure uses all instances") if sampled else ""}}
+    if len(plans) > 1:
+        summary["variant_results"] = {k: v for k, v in blocks.items() if k != "base"}
+        summary["differences"] = {k: paired_difference(tallies[k], tallies["base"]) for k in plans if k != "base"}
+    instances = pa.concat_tables([t for name in plans for t in rows[name]]).combine_chunks() \
+        if any(rows.values()) else INSTANCE_SCHEMA.empty_table()
+    steps = steps_table(tallies)
+    return Result(summary=summary, scenario=scenario, plans=plans, instances_arrow=instances, steps=steps)
+
+
+def _segments(start: int, stop: int):
+    """(first instance, block, offset start, offset stop) pieces of [start, stop) cut at seeding blocks."""
+    i = start
+    while i < stop:
+        block = i // BLOCK_SIZE
+        end = min(stop, (block + 1) * BLOCK_SIZE)
+        yield i, block, i - block * BLOCK_SIZE, end - block * BLOCK_SIZE
+        i = end

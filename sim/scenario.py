@@ -1,0 +1,165 @@
+"""The scenario model: strict, frozen pydantic classes for what a scenario YAML file may say.
+
+Structure and ranges are checked by pydantic; cross-references (inputs, retrievers, costs, error types,
+cycles) by `sim.scenario_checks`. Loading, built-in workflows and variants live in `sim.loading`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Money = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+class Strict(BaseModel):
+    """Base of every scenario class: unknown keys are errors and values are frozen once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Difficulty(Strict):
+    """Per-instance latent difficulty that makes errors on the same instance correlated.
+
+    `icc` is the intra-class correlation of every error event between two attempts at the same instance:
+    0 means attempts are independent; 0.3 means a hard contract stays hard when retried.
+    """
+
+    icc: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    levels: Annotated[int, Field(ge=2, le=512)] = 64
+    """How many difficulty levels approximate the beta distribution (both engines use the same levels)."""
+
+
+class InjectedRetriever(Strict):
+    """A retriever whose per-query error probabilities are written in the scenario."""
+
+    kind: Literal["injected"]
+    description: str = ""
+    rates: dict[str, Probability]
+    """Probability per query of each error type; at most one error per query, so they sum to at most 1."""
+
+    @property
+    def error_rate(self) -> float:
+        """Probability that a query returns wrong context of any type."""
+        return sum(self.rates.values())
+
+
+class _StepBase(Strict):
+    id: Identifier
+    description: str = ""
+    inputs: list[Identifier] = []
+
+
+class RetrieveStep(_StepBase):
+    """Fetches context through a named retriever. An error in its inputs (a wrong query) passes through."""
+
+    kind: Literal["retrieve"]
+    retriever: Identifier
+
+
+class DecideStep(_StepBase):
+    """A reasoning step. Carries each incoming error with its susceptibility, else masks it; may err itself."""
+
+    kind: Literal["decide"]
+    inputs: Annotated[list[Identifier], Field(min_length=1)]
+    base_error_rate: Probability = 0.0
+    """Probability of its own reasoning error on correct context (root cause: this step)."""
+    susceptibility: dict[str, Probability]
+    """Probability that an incoming error of each type is carried into the output; `default` for the rest."""
+
+
+class VerifyStep(_StepBase):
+    """A guardrail, checker or human review. Before actions it is a gate (a catch stops the action: escalation
+    instead of failure); after actions it is an audit (a catch detects the failure, which is then not silent)."""
+
+    kind: Literal["verify"]
+    inputs: Annotated[list[Identifier], Field(min_length=1)]
+    catch: dict[str, Probability]
+    """Probability of catching an incoming error of each type; `default` for the rest."""
+    false_alarm: Probability = 0.0
+    """Probability that a gate flags correct input, escalating an instance that had no error."""
+
+
+class ActStep(_StepBase):
+    """A side-effecting action. It fails when it executes on erroneous input; its costs are under `costs`."""
+
+    kind: Literal["act"]
+    inputs: Annotated[list[Identifier], Field(min_length=1)]
+
+
+Step = Annotated[RetrieveStep | DecideStep | VerifyStep | ActStep, Field(discriminator="kind")]
+
+
+class Workflow(Strict):
+    """A directed acyclic graph of steps, written inline (`steps`) or taken from the package (`builtin`).
+
+    With `builtin`, `set` changes the packaged steps by dotted path (`steps.decide_indemnity.base_error_rate`).
+    Loading replaces a built-in workflow by its steps, so an engine only ever sees `steps`.
+    """
+
+    builtin: Identifier | None = None
+    set: dict[str, Any] = {}
+    description: str = ""
+    steps: list[Step] = []
+
+
+class ActCost(Strict):
+    """What an act step costs when it goes wrong, in the scenario's currency (per instance)."""
+
+    failure_loss: Money
+    """Loss when the action executes on erroneous input and nobody notices."""
+    detected_loss: Money | None = None
+    """Loss when an audit detects the failure afterwards (defaults to failure_loss)."""
+    escalation_cost: Money = 0.0
+    """Cost of handing the instance to a human instead of acting (caught error or false alarm)."""
+
+    @property
+    def loss_if_detected(self) -> float:
+        return self.failure_loss if self.detected_loss is None else self.detected_loss
+
+
+class Variant(Strict):
+    """The scenario with some parameters changed; `set` maps dotted paths to new values."""
+
+    name: Identifier
+    description: str = ""
+    set: dict[str, Any] = Field(min_length=1)
+
+
+class Scenario(Strict):
+    """One scenario file: a workflow, its retrievers, costs, volume, seed, and optional variants."""
+
+    schema_version: Literal[1]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)]
+    instances: Annotated[int, Field(ge=1)] = 100_000
+    """Default number of instances for a Monte Carlo run (`--instances` overrides)."""
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    error_types: list[Identifier] = []
+    """Retrieval error types beyond the built-in taxonomy."""
+    difficulty: Difficulty = Difficulty()
+    retrievers: dict[Identifier, InjectedRetriever]
+    workflow: Workflow
+    costs: dict[Identifier, ActCost]
+    variants: list[Variant] = []
+
+    def step(self, step_id: str) -> RetrieveStep | DecideStep | VerifyStep | ActStep:
+        """The step with this id."""
+        for s in self.workflow.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files, for editors' autocompletion."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cascadesim scenario"
+    return schema
