@@ -187,6 +187,8 @@ class _Pass:
 
     def _fold_ready(self, c: StepPlan) -> None:
         """Fold into `c` every input that is ready, in input order; finish `c` when all are folded."""
+        if c.pos in self.done:  # finished already, through another input that completed it
+            return
         acc = f"acc:{c.pos}"
         if acc not in self.F.cols:
             self.F.add(acc)

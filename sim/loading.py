@@ -128,11 +128,11 @@ def _expand_builtin(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
                                                 "inline steps, edit the steps themselves")])
         return raw
     name = workflow["builtin"]
-    if "steps" in workflow:
-        raise ScenarioError([source.problem(("workflow", "steps"), "give either builtin or steps, not both")])
     if name not in builtin_workflows():
         raise ScenarioError([source.problem(("workflow", "builtin"), f"unknown built-in workflow '{name}'"
                                             f"{did_you_mean(str(name), builtin_workflows())}")])
+    if "steps" in workflow:
+        raise ScenarioError([source.problem(("workflow", "steps"), "give either builtin or steps, not both")])
     packaged, packaged_source = read_yaml_file(BUILTIN_DIR / f"{name}.yaml")
     source.graft(("workflow",), packaged_source)
     overrides = workflow.get("set") or {}

@@ -72,7 +72,8 @@ def check_scenario(s: Scenario) -> list[Located]:
                 out.append((where, f"input '{src}' is listed twice"))
             else:
                 consumers[src].append(st.id)
-    if not out:
+    references_ok = not out
+    if references_ok:
         cycle = find_cycle({sid: by_id[sid].inputs for sid in ids})
         if cycle:
             first = index_of[cycle[0]]
@@ -107,8 +108,7 @@ def check_scenario(s: Scenario) -> list[Located]:
                 out.append((here + ("id",),
                             f"audit '{st.id}' reviews actions after the fact, so no step can take it as input "
                             f"(used by {consumers[st.id]})"))
-        if not isinstance(st, ActStep) and not _is_audit(st, by_id) and st.id in consumers \
-                and not consumers[st.id]:
+        if references_ok and not isinstance(st, ActStep) and not _is_audit(st, by_id) and not consumers[st.id]:
             out.append((here + ("id",),
                         f"the output of {st.kind} step '{st.id}' is used by no step; connect it (list it in "
                         "another step's inputs) or remove it"))

@@ -109,10 +109,12 @@ def instance_table(plan: Plan, trace: BlockTrace, outcome: InstanceOutcomes, fir
                    rows: int) -> pa.Table:
     """The first `rows` instances of a block as rows of INSTANCE_SCHEMA."""
     k = slice(0, rows)
-    labels = [plan.root_label(r) for r in range(len(plan.roots))]
-    root_steps = [step for step, _ in labels] + [""]
-    root_types = [t for _, t in labels] + [""]
-    idx = np.where(outcome.first_root[k] >= 0, outcome.first_root[k], len(labels)).astype(np.int16)
+    labels = [plan.root_label(r) for r in range(len(plan.roots))] + [("", "")]
+    root = np.where(outcome.first_root[k] >= 0, outcome.first_root[k], len(labels) - 1)
+    step_names = sorted({step for step, _ in labels})
+    type_names = sorted({t for _, t in labels})
+    step_code = np.array([step_names.index(step) for step, _ in labels], dtype=np.int16)
+    type_code = np.array([type_names.index(t) for _, t in labels], dtype=np.int16)
     level = trace.level[k] if trace.level is not None else np.zeros(rows, dtype=np.int16)
     cols = {
         "variant": pa.DictionaryArray.from_arrays(np.zeros(rows, dtype=np.int16), [plan.variant]),
@@ -123,8 +125,8 @@ def instance_table(plan: Plan, trace: BlockTrace, outcome: InstanceOutcomes, fir
         "loss": outcome.loss[k],
         "failure_loss": outcome.failure_loss[k],
         "escalation_cost": outcome.escalation_cost[k],
-        "root_cause_step": pa.DictionaryArray.from_arrays(idx, root_steps),
-        "root_cause_error_type": pa.DictionaryArray.from_arrays(idx, root_types),
+        "root_cause_step": pa.DictionaryArray.from_arrays(step_code[root], step_names),
+        "root_cause_error_type": pa.DictionaryArray.from_arrays(type_code[root], type_names),
         "silent": outcome.silent[k],
         "caught": outcome.caught[k],
         "false_alarm": outcome.flagged[k],

@@ -1,0 +1,117 @@
+"""The `cascade` command line. Exit codes: 0 success, 2 invalid input (the message names the place), 1 bug."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sim.errors import CascadeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate how retrieval errors cascade through agent workflows into wrong actions, "
+                       "and what that costs.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+class EngineName(str, Enum):
+    monte_carlo = "monte_carlo"
+    analytic = "analytic"
+
+
+@contextmanager
+def _user_errors():
+    """User mistakes exit 2 with their message; anything else is our bug and exits 1."""
+    try:
+        yield
+    except CascadeError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - the last line of defence: report, do not hide
+        err_console.print("[bold red]internal error[/bold red] (a bug in cascadesim; please report it with this "
+                          "trace):", soft_wrap=True)
+        err_console.print(traceback.format_exc(), highlight=False, markup=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: runs/<scenario name>).")] = None,
+    instances: Annotated[int | None, typer.Option("--instances", "-n", min=1, help="Instances per variant (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")] = None,
+    engine: Annotated[EngineName, typer.Option("--engine", "-e", help="monte_carlo (sampled, with CIs) or analytic (exact).")] = EngineName.monte_carlo,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Instances held in memory at once; never changes results.")] = 262_144,
+    max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
+) -> None:
+    """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
+    from sim.console import render_summary
+    from sim.loading import load_scenario
+    from sim.runner import run as run_scenario
+
+    with _user_errors():
+        loaded = load_scenario(scenario)
+        n = instances or loaded.instances
+        folder = out or Path("runs") / loaded.name.replace("/", "_")
+        show_bar = not quiet and engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000
+        with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err_console, transient=True, disable=not show_bar) as bar:
+            task = bar.add_task("run", total=n)
+            result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
+                                  chunk_size=chunk_size, max_instance_rows=max_instance_rows,
+                                  progress=lambda done, total: bar.update(task, completed=done))
+        result.write(folder)
+        if quiet:
+            out_console.print(str(folder))
+            return
+        render_summary(result.summary, out_console)
+        out_console.print(f"[dim]wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
+                          "cascade.csv, scenario.yaml)[/dim]")
+
+
+@app.command()
+def validate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    show: Annotated[bool, typer.Option("--show", help="Print the resolved scenario (built-in steps inline).")] = False,
+) -> None:
+    """Check a scenario file; every problem is listed with file:line and field path (exit 2 if any)."""
+    from sim.loading import dump_scenario_yaml, load_scenario
+
+    with _user_errors():
+        s = load_scenario(scenario)
+        kinds = [st.kind for st in s.workflow.steps]
+        out_console.print(
+            f"{scenario}: ok — scenario '{s.name}', {len(kinds)} steps ("
+            + ", ".join(f"{kinds.count(k)} {k}" for k in ("retrieve", "decide", "verify", "act"))
+            + f"), {len(s.retrievers)} retrievers, variants: {['base'] + [v.name for v in s.variants]}",
+            highlight=False, soft_wrap=True)
+        if show:
+            out_console.print(dump_scenario_yaml(s), highlight=False, markup=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editor autocompletion)."""
+    from sim.scenario import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

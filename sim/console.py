@@ -1,0 +1,74 @@
+"""Readable terminal output of a run: headline numbers with intervals, the top of the attribution table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.2f}%"
+
+
+def _money(x: float, currency: str) -> str:
+    return f"{x:,.2f} {currency}"
+
+
+def _interval(ci: list[float] | None, fmt) -> str:
+    if not ci:
+        return ""
+    return "exact" if ci[0] == ci[1] else f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> None:
+    """Print the headline block of each variant, the top root causes, and paired differences."""
+    cur = summary["currency"]
+    n = summary["instances"]
+    title = f"{summary['scenario']} — {summary['engine']}, seed {summary['seed']}" + (
+        f", {n:,} instances" if n else "")
+    blocks = {"base": summary, **summary.get("variant_results", {})}
+    head = Table(title=title, title_justify="left")
+    head.add_column("metric")
+    for name in blocks:
+        head.add_column(name, justify="right")
+        head.add_column("95% CI", justify="right", style="dim")
+
+    def row(label: str, key: str, fmt) -> None:
+        cells = []
+        for b in blocks.values():
+            cells += [fmt(b[key]), _interval(b.get(key + "_ci95"), fmt)]
+        head.add_row(label, *cells)
+
+    row("P(instance ends in a wrong action)", "p_failure", _pct)
+    row("expected loss per instance", "expected_loss_per_instance", lambda x: _money(x, cur))
+    row("silent failure rate", "silent_failure_rate", _pct)
+    row("amplification (action failures / root error)", "amplification", lambda x: f"{x:.3f}")
+    head.add_row("root errors per instance", *sum(([f"{b['root_errors_per_instance']:.4f}", ""]
+                                                  for b in blocks.values()), []))
+    console.print(head)
+
+    attr = Table(title=f"Where the loss comes from ({'base'}): root cause step x error type", title_justify="left")
+    for col in ("root-cause step", "error type", "share of loss", "share of failures", f"loss / instance ({cur})"):
+        attr.add_column(col, justify="left" if "step" in col or "type" in col else "right")
+    for a in summary["attribution"][:top]:
+        attr.add_row(a["root_cause_step"], a["error_type"], _pct(a["share_of_loss"]), _pct(a["share_of_failures"]),
+                     f"{a['loss_per_instance']:,.2f}")
+    console.print(attr)
+
+    if summary.get("pass_k"):
+        pk = summary["pass_k"]
+        console.print("pass^k (k attempts at the same instance all succeed): " + ", ".join(
+            f"k={p['k']}: {_pct(p['p'])}" for p in pk if p["k"] in (1, 2, 4, 8)))
+
+    for name, d in summary.get("differences", {}).items():
+        dp, dl = d["p_failure"], d["expected_loss_per_instance"]
+        console.print(
+            f"[bold]{name}[/bold] vs base (paired): P(failure) {100 * dp['difference']:+.3f} pts "
+            f"{_interval(dp['ci95'], lambda x: f'{100 * x:+.3f}')}; expected loss "
+            f"{dl['difference']:+,.2f} {cur} per instance {_interval(dl['ci95'], lambda x: f'{x:+,.2f}')}")
+    rows = summary.get("instance_rows")
+    if rows and rows["mode"] == "sampled":
+        console.print(f"[dim]instances.parquet holds a sample of {rows['rows']:,} of {rows['of']:,} instances per "
+                      "variant; the figures above use all of them.[/dim]")

@@ -1,0 +1,46 @@
+"""Shared helpers: small scenarios written as YAML files, so tests go through the same loader as users."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+BUILTIN_SCENARIOS = sorted(SCENARIOS.glob("*.yaml"))
+
+CHAIN = {
+    "schema_version": 1,
+    "name": "chain",
+    "seed": 2026,
+    "instances": 20000,
+    "retrievers": {"docs": {"kind": "injected", "rates": {"negation_flip": 0.05, "topical_miss": 0.1}}},
+    "workflow": {"steps": [
+        {"id": "fetch", "kind": "retrieve", "retriever": "docs"},
+        {"id": "judge", "kind": "decide", "inputs": ["fetch"], "base_error_rate": 0.02,
+         "susceptibility": {"default": 0.5, "negation_flip": 0.9}},
+        {"id": "check", "kind": "verify", "inputs": ["judge"], "catch": {"default": 0.3}, "false_alarm": 0.01},
+        {"id": "apply", "kind": "act", "inputs": ["check"]},
+    ]},
+    "costs": {"apply": {"failure_loss": 1000.0, "escalation_cost": 50.0}},
+}
+
+
+def chain(**changes) -> dict:
+    """A copy of the small chain scenario with top-level keys replaced."""
+    data = copy.deepcopy(CHAIN)
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def write_scenario(tmp_path):
+    """Write a scenario (dict or raw YAML text) to a file and return its path."""
+    def write(content, name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
+        return path
+    return write
