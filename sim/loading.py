@@ -57,8 +57,10 @@ def scenario_from_dict(raw: Any, source: SourceMap | None = None) -> Scenario:
 
 
 def base_dict(scenario: Scenario) -> dict[str, Any]:
-    """The scenario as plain data without its variants (what variants override)."""
+    """The scenario as plain data without its variants (what variants override), built-in steps inline."""
     data = scenario.model_dump(mode="json", exclude={"variants"})
+    data["workflow"].pop("builtin", None)
+    data["workflow"].pop("set", None)
     return data
 
 
@@ -227,9 +229,7 @@ def dump_scenario_yaml(scenario: Scenario) -> str:
     """The fully resolved scenario (built-in steps inline) as YAML text that loads back to the same scenario."""
     import yaml
 
-    data = scenario.model_dump(mode="json", exclude_none=True)
-    data["workflow"].pop("builtin", None)
-    data["workflow"].pop("set", None)
+    data = {**base_dict(scenario), "variants": [v.model_dump(mode="json") for v in scenario.variants]}
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
