@@ -6,7 +6,7 @@ import json
 import sys
 import traceback
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +23,7 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 
-class EngineName(str, Enum):
+class EngineName(StrEnum):
     monte_carlo = "monte_carlo"
     analytic = "analytic"
 

@@ -29,29 +29,32 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
     title = f"{summary['scenario']} — {summary['engine']}, seed {summary['seed']}" + (
         f", {n:,} instances" if n else "")
     blocks = {"base": summary, **summary.get("variant_results", {})}
-    head = Table(title=title, title_justify="left")
-    head.add_column("metric")
+    head = Table(title=title, title_justify="left", caption="95% confidence intervals in brackets",
+                 caption_justify="left")
+    head.add_column("metric", no_wrap=True)
     for name in blocks:
         head.add_column(name, justify="right")
-        head.add_column("95% CI", justify="right", style="dim")
 
-    def row(label: str, key: str, fmt) -> None:
+    def row(label: str, key: str, fmt, ci_fmt=None) -> None:
         cells = []
         for b in blocks.values():
-            cells += [fmt(b[key]), _interval(b.get(key + "_ci95"), fmt)]
+            ci = _interval(b.get(key + "_ci95"), ci_fmt or fmt)
+            cells.append(fmt(b[key]) + (f"\n[dim]{ci}[/dim]" if ci and ci != "exact" else ""))
         head.add_row(label, *cells)
 
-    row("P(instance ends in a wrong action)", "p_failure", _pct)
-    row("expected loss per instance", "expected_loss_per_instance", lambda x: _money(x, cur))
+    row("P(wrong action)", "p_failure", _pct)
+    row("expected loss / instance", "expected_loss_per_instance", lambda x: _money(x, cur), lambda x: f"{x:,.2f}")
     row("silent failure rate", "silent_failure_rate", _pct)
-    row("amplification (action failures / root error)", "amplification", lambda x: f"{x:.3f}")
-    head.add_row("root errors per instance", *sum(([f"{b['root_errors_per_instance']:.4f}", ""]
-                                                  for b in blocks.values()), []))
+    row("amplification", "amplification", lambda x: f"{x:.3f}")
+    row("root errors / instance", "root_errors_per_instance", lambda x: f"{x:.4f}")
     console.print(head)
+    console.print("[dim]P(wrong action): probability that an instance ends with at least one action executed on "
+                  "wrong input. Amplification: action failures per root error.[/dim]")
 
-    attr = Table(title=f"Where the loss comes from ({'base'}): root cause step x error type", title_justify="left")
-    for col in ("root-cause step", "error type", "share of loss", "share of failures", f"loss / instance ({cur})"):
-        attr.add_column(col, justify="left" if "step" in col or "type" in col else "right")
+    attr = Table(title="Where the loss comes from (base): root-cause step x error type", title_justify="left")
+    for col in ("root-cause step", "error type", "loss share", "failure share", f"loss/inst. {cur}"):
+        attr.add_column(col, justify="left" if "step" in col or "type" in col else "right",
+                        no_wrap="step" in col or "type" in col)
     for a in summary["attribution"][:top]:
         attr.add_row(a["root_cause_step"], a["error_type"], _pct(a["share_of_loss"]), _pct(a["share_of_failures"]),
                      f"{a['loss_per_instance']:,.2f}")

@@ -42,6 +42,9 @@ class Levels:
         """Probability of an event with mean `p` at each level (shape: levels)."""
         if self.icc == 0.0 or p <= 0.0 or p >= 1.0:
             return np.full(self.count, p)
+        if p > 0.5:
+            # Q_p(u) = 1 - Q_{1-p}(1 - u), and the levels are symmetric: this keeps the precision near 1.
+            return 1.0 - self.probabilities(1.0 - p)[::-1]
         a = p * (1.0 - self.icc) / self.icc
         b = (1.0 - p) * (1.0 - self.icc) / self.icc
         x = special.betaincinv(a, b, self.edges)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from sim.atomic import write_text, write_with
 from sim.loading import dump_scenario_yaml
-from sim.plan import CAUGHT, ERROR, FLAGGED, OK, Plan
+from sim.plan import Plan
 from sim.scenario import Scenario
 from sim.trace import INSTANCE_SCHEMA, STEP_COLUMNS
 
@@ -69,29 +69,5 @@ class Result:
 
 def steps_table(tallies: dict) -> pd.DataFrame:
     """Per variant x step: outcome counts by error type and root-cause step (long format)."""
-    rows = []
-    for name, t in tallies.items():
-        plan: Plan = t.plan
-        for s in plan.steps:
-            codes = t.step_codes[s.pos]
-            def add(outcome: str, etype: str, root: str, count: int) -> None:
-                if count:
-                    rows.append((name, s.id, s.kind, outcome, etype, root, int(count)))
-            if s.kind == "verify" and s.audit:
-                for ti, c in enumerate(t.caught[s.pos]):
-                    add("caught", plan.types[ti], "", c)
-                add("ok", "", "", t.n - t.caught[s.pos].sum())
-                continue
-            masked_total = int(t.masked[s.pos].sum())
-            add("ok", "", "", codes[OK] - masked_total)
-            for ti, c in enumerate(t.masked[s.pos]):
-                add("masked", plan.types[ti], "", c)
-            add("false_alarm", "", "", codes[FLAGGED])
-            caught_here = t.caught[s.pos].sum() if s.kind == "verify" else 0
-            for ti, c in enumerate(t.caught[s.pos] if s.kind == "verify" else []):
-                add("caught", plan.types[ti], "", c)
-            add("caught", "", "", codes[CAUGHT] - caught_here)
-            for r in range(len(plan.roots)):
-                root_step, etype = plan.root_label(r)
-                add("error", etype, root_step, codes[ERROR + r])
+    rows = [(name, step, kind, *counts) for name, t in tallies.items() for step, kind, *counts in t.step_rows()]
     return pd.DataFrame(rows, columns=list(STEP_COLUMNS))

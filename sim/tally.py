@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from sim.plan import ERROR, Plan
+from sim.plan import CAUGHT, ERROR, FLAGGED, OK, Plan
 from sim.trace import BlockTrace, InstanceOutcomes
 
 PASS_K = 8
@@ -122,3 +122,27 @@ class Tally:
         all_so_far = np.logical_and.accumulate(successes, axis=1)
         self.pass_k_n += len(successes)
         self.pass_k_success += all_so_far.sum(axis=0)
+
+    def step_rows(self):
+        """(step, kind, outcome, error type, root-cause step, count) for every non-zero outcome count."""
+        plan = self.plan
+        for s in plan.steps:
+            codes = self.step_codes[s.pos]
+            caught = self.caught[s.pos]
+            rows = []
+            if s.kind == "verify" and s.audit:  # an audit's outcome: did it detect an act's failure
+                rows += [("caught", plan.types[ti], "", c) for ti, c in enumerate(caught)]
+                rows.append(("ok", "", "", self.n - caught.sum()))
+            else:
+                masked = self.masked[s.pos]
+                rows.append(("ok", "", "", codes[OK] - masked.sum()))
+                rows += [("masked", plan.types[ti], "", c) for ti, c in enumerate(masked)]
+                rows.append(("false_alarm", "", "", codes[FLAGGED]))
+                # caught here (by type), or halted because a gate upstream caught an error
+                rows += [("caught", plan.types[ti], "", c) for ti, c in enumerate(caught)]
+                rows.append(("caught", "", "", codes[CAUGHT] - caught.sum()))
+                rows += [("error", plan.types[t], plan.steps[pos].id, codes[ERROR + r])
+                         for r, (pos, t) in enumerate(plan.roots)]
+            for outcome, etype, root, count in rows:
+                if count:
+                    yield s.id, s.kind, outcome, etype, root, int(count)
