@@ -77,13 +77,17 @@ class _Frontier:
         with the given columns set to new values."""
         S_parts, P_parts = [], []
         for prob, updates in options:
-            S = self.S.copy()
+            prob = np.asarray(prob, dtype=np.float64)
+            if prob.ndim == 0:
+                prob = np.full((len(self.S), 1), float(prob))
+            live = prob.any(axis=1)  # rows this option cannot reach are never copied
+            if not live.any():
+                continue
+            S = self.S[live]
             for name, values in updates.items():
-                S[:, self.cols.index(name)] = values
-            P = self.P * prob
-            live = P.any(axis=1)
-            S_parts.append(S[live])
-            P_parts.append(P[live])
+                S[:, self.cols.index(name)] = np.broadcast_to(values, (len(self.S),))[live]
+            S_parts.append(S)
+            P_parts.append(self.P[live] * prob[live])
         self.S = np.concatenate(S_parts)
         self.P = np.concatenate(P_parts)
         self._merge()
@@ -93,12 +97,20 @@ class _Frontier:
             self.P = self.P.sum(axis=0, keepdims=True)
             self.S = np.zeros((1, 0), dtype=np.int32)
             return
-        uniq, inverse = np.unique(self.S, axis=0, return_inverse=True)
-        if len(uniq) == len(self.S):
+        # One int64 key per row (mixed radix over the columns): a 1-D sort instead of a row-wise one.
+        radix = self.S.max(axis=0).astype(np.int64) + 1
+        if float(np.prod(radix.astype(np.float64))) < 2.0**62:
+            weights = np.concatenate([[1], np.cumprod(radix[:-1])])
+            keys = self.S.astype(np.int64) @ weights
+        else:
+            keys = np.unique(self.S, axis=0, return_inverse=True)[1].ravel()
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.concatenate([[0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1])
+        if len(starts) == len(self.S):
             return
-        P = np.zeros((len(uniq), self.P.shape[1]))
-        np.add.at(P, inverse.ravel(), self.P)
-        self.S, self.P = uniq, P
+        self.S = self.S[order[starts]]
+        self.P = np.add.reduceat(self.P[order], starts, axis=0)
         if len(self.S) > MAX_ROWS:
             raise EngineLimitError(
                 f"the analytic engine would need a joint table of {len(self.S):,} rows for this workflow "

@@ -79,7 +79,10 @@ class Kernel:
             if level is None:
                 own = codes[np.searchsorted(cum[0], u, side="right")]
             else:
-                own = codes[(u[:, None] >= cum[level]).sum(axis=1)]
+                # Which instances err at all (one gather), then the type for those few only.
+                wrong = np.flatnonzero(u < cum[level, -1])
+                own = np.zeros(trace.n, dtype=np.int32)
+                own[wrong] = codes[(u[wrong, None] >= cum[level[wrong]]).sum(axis=1)]
         if not s.inputs:
             return own
         upstream = self._merge_inputs(s, trace.tokens)
@@ -143,4 +146,5 @@ class Kernel:
 
 def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Token precedence where two inputs meet: the stronger wins, ties go to the earlier input (`a`)."""
-    return np.where(RANK[np.minimum(b, 3)] > RANK[np.minimum(a, 3)], b, a)
+    # Errors (codes >= ERROR) all rank alike, so only the codes below ERROR need the rank table.
+    return np.where(RANK[np.minimum(b, ERROR)] > RANK[np.minimum(a, ERROR)], b, a)

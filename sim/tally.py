@@ -28,7 +28,6 @@ class Tally:
         self.caught = np.zeros((S, T), dtype=np.int64)
         self.detected = np.zeros((S, R), dtype=np.int64)
         self.failed = self.silent = self.escalated_caught = self.escalated_false_alarm = 0
-        self.originated = np.zeros(R, dtype=np.int64)
         self.first_root = np.zeros(R, dtype=np.int64)
         self.any_failure_from_root = np.zeros(R, dtype=np.int64)
         self.failures_from_root_sq = np.zeros(R, dtype=np.int64)
@@ -49,20 +48,16 @@ class Tally:
         plan, n = self.plan, trace.n
         self.n += n
         R = len(plan.roots)
-        code_root_step = plan.code_root_step()
+        T = len(plan.types)
         for s in plan.steps:
             tok = trace.tokens[s.pos]
             if tok is not None:
                 self.step_codes[s.pos] += np.bincount(tok, minlength=plan.n_codes)
-                if s.kind in ("retrieve", "decide"):
-                    own = code_root_step[tok] == s.pos
-                    self.originated += np.bincount(tok[own] - ERROR, minlength=R)
+            # (-1 means none: shift by one and drop the first bin)
             if s.pos in trace.masked:
-                m = trace.masked[s.pos]
-                self.masked[s.pos] += np.bincount(m[m >= 0], minlength=len(plan.types))
+                self.masked[s.pos] += np.bincount(trace.masked[s.pos] + 1, minlength=T + 1)[1:]
             if s.pos in trace.caught:
-                c = trace.caught[s.pos]
-                self.caught[s.pos] += np.bincount(c[c >= 0], minlength=len(plan.types))
+                self.caught[s.pos] += np.bincount(trace.caught[s.pos] + 1, minlength=T + 1)[1:]
             if s.kind == "act" and s.audited_by:
                 det = trace.detected[s.pos] & (tok >= ERROR)
                 self.detected[s.pos] += np.bincount(tok[det] - ERROR, minlength=R)
@@ -70,8 +65,7 @@ class Tally:
         self.silent += int(out.silent.sum())
         self.escalated_caught += int(out.caught.sum())
         self.escalated_false_alarm += int(out.flagged.sum())
-        fr = out.first_root
-        self.first_root += np.bincount(fr[fr >= 0], minlength=R)
+        self.first_root += np.bincount(out.first_root + 1, minlength=R + 1)[1:]
         loss = out.loss
         nz = loss != 0
         values, counts = np.unique(loss[nz], return_counts=True)
@@ -116,6 +110,12 @@ class Tally:
         for root in np.unique(r):
             values, n_values = np.unique(loss[r == root], return_counts=True)
             self.loss_from_root_hist[root].update(dict(zip(values.tolist(), n_values.tolist(), strict=True)))
+
+    @property
+    def originated(self) -> np.ndarray:
+        """Instances where root r originated: its step's output carried an error rooted at that step."""
+        pos = np.array([p for p, _ in self.plan.roots], dtype=np.int64)
+        return self.step_codes[pos, ERROR + np.arange(len(pos))] if len(pos) else np.zeros(0, dtype=np.int64)
 
     def add_pass_k(self, successes: np.ndarray) -> None:
         """`successes`: (instances x attempts) booleans, attempt 0 being the main run."""

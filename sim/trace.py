@@ -100,7 +100,7 @@ def instance_outcomes(plan: Plan, trace: BlockTrace) -> InstanceOutcomes:
     n_roots = np.zeros(n, dtype=np.int16)
     for s in plan.steps:
         if s.kind in ("retrieve", "decide"):
-            n_roots += code_root_step[trace.tokens[s.pos]] == s.pos
+            n_roots += (code_root_step == s.pos)[trace.tokens[s.pos]]
     return InstanceOutcomes(failed_any, n_failed, n_roots, failure_loss, escalation, silent, caught, flagged,
                             first_root)
 
