@@ -31,7 +31,7 @@ class Difficulty(Strict):
     """
 
     icc: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    levels: Annotated[int, Field(ge=2, le=512)] = 64
+    levels: Annotated[int, Field(ge=3, le=512)] = 24
     """How many difficulty levels approximate the beta distribution (both engines use the same levels)."""
 
 
