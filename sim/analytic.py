@@ -157,6 +157,35 @@ class _Pass:
         self.rank = np.array([0, 2, 3] + [1] * (2 * self.T))
         self.tagged = np.zeros(n_codes, dtype=bool)
         self.tagged[3 + self.T:] = True
+        self.collapse_out = self._type_classes(include_self=False)
+        self.collapse_in = self._type_classes(include_self=True)
+
+    def _type_classes(self, include_self: bool) -> dict[int, np.ndarray]:
+        """Per step, a code map merging untagged error types that behave alike everywhere downstream (and, with
+        `include_self`, at the step itself: for tokens folded into its accumulator).
+
+        Only decide and verify steps treat types differently; once no such step lies ahead, an error's type
+        no longer matters, and keeping it would only multiply the rows of the frontier.
+        """
+        steps = self.plan.steps
+        below: dict[int, set[int]] = {}
+        for s in reversed(steps):
+            reach: set[int] = set()
+            for c in s.consumers:
+                reach |= {c} | below[c]
+            below[s.pos] = reach
+        out = {}
+        for s in steps:
+            ahead = below[s.pos] | ({s.pos} if include_self else set())
+            tables = [steps[d].susceptibility if steps[d].kind == "decide" else steps[d].catch
+                      for d in sorted(ahead) if steps[d].kind in ("decide", "verify")]
+            first_seen: dict[tuple, int] = {}
+            code_map = np.arange(3 + 2 * self.T)
+            for t in range(self.T):
+                key = tuple(float(table[t]) for table in tables)
+                code_map[3 + t] = 3 + first_seen.setdefault(key, t)
+            out[s.pos] = code_map
+        return out
 
     # -- the walk ---------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -186,6 +215,9 @@ class _Pass:
         if acc not in self.F.cols:
             self.F.add(acc)
         getattr(self, f"_finish_{s.kind}")(s, acc)
+        col = self.F.cols.index(acc)
+        self.F.S[:, col] = self.collapse_out[s.pos][self.F.S[:, col]]
+        self.F._merge()
         self.done.add(s.pos)
         if s.kind == "verify" and s.audit:  # an audit only marks detections; it feeds nothing
             self.F.drop(acc)
@@ -207,6 +239,8 @@ class _Pass:
         while self.next_input[c.pos] < len(c.inputs) and c.inputs[self.next_input[c.pos]] in self.done:
             src = self.plan.steps[c.inputs[self.next_input[c.pos]]]
             getattr(self, f"_fold_{'audit' if c.audit else c.kind}")(c, acc, src)
+            col = self.F.cols.index(acc)
+            self.F.S[:, col] = self.collapse_in[c.pos][self.F.S[:, col]]
             self.next_input[c.pos] += 1
             self._consumed(src)
         if self.next_input[c.pos] == len(c.inputs):
