@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ def run(
     engine: Annotated[EngineName, typer.Option("--engine", "-e", help="monte_carlo (sampled, with CIs) or analytic (exact).")] = EngineName.monte_carlo,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Instances held in memory at once; never changes results.")] = 262_144,
     max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Processes for Monte Carlo; 0: one per core for runs of 4M+ instance-variants. Never changes results.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
@@ -65,14 +67,20 @@ def run(
         loaded = load_scenario(scenario)
         n = instances or loaded.instances
         folder = out or Path("runs") / loaded.name.replace("/", "_")
+        if workers == 0:
+            workers = (os.cpu_count() or 1) if n * (1 + len(loaded.variants)) >= 4_000_000 else 1
         show_bar = not quiet and engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err_console, transient=True, disable=not show_bar) as bar:
             task = bar.add_task("run", total=n)
             result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
-                                  chunk_size=chunk_size, max_instance_rows=max_instance_rows,
+                                  chunk_size=chunk_size, max_instance_rows=max_instance_rows, workers=workers,
                                   progress=lambda done, total: bar.update(task, completed=done))
-        result.write(folder)
+        try:
+            result.write(folder)
+        except OSError as exc:
+            raise CascadeError(f"cannot write the results to {folder}: {exc.strerror or exc}; choose another "
+                               "folder with --out") from None
         if quiet:
             out_console.print(str(folder))
             return

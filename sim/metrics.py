@@ -87,7 +87,6 @@ def summary_from_tally(t: Tally) -> dict[str, Any]:
             "share_of_loss": float(loss_by_root[r] / total_loss) if total_loss else 0.0,
             "failures_per_instance": mean_fail, "failures_per_instance_ci95": _ci(mean_fail_ci),
             "loss_per_instance": mean_loss, "loss_per_instance_ci95": _ci(mean_loss_ci),
-            "share_of_failed_instances": float(t.first_root[r] / t.failed) if t.failed else 0.0,
         })
         orig = int(t.originated[r])
         cascade.append({

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Literal
 
@@ -32,12 +34,13 @@ DEFAULT_PASS_K_SAMPLE = 20_000
 def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: int | None = None,
         engine: Engine = "monte_carlo", chunk_size: int = DEFAULT_CHUNK,
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
-        progress: Callable[[int, int], None] | None = None) -> Result:
+        workers: int = 1, progress: Callable[[int, int], None] | None = None) -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `instances` and `seed` override the scenario's; `chunk_size` bounds memory (instances held at once) and
-    never changes the numbers; `max_instance_rows` caps the per-instance table per variant (the summary says
-    when it is a sample); `progress(done, total)` is called after each chunk.
+    never changes the numbers; `workers` > 1 runs chunks in that many processes, same numbers again;
+    `max_instance_rows` caps the per-instance table per variant (the summary says when it is a sample);
+    `progress(done, total)` is called after each chunk.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -50,13 +53,15 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         raise CascadeError(f"instances must be at least 1, got {n}")
     if chunk_size < 1:
         raise CascadeError(f"chunk_size must be at least 1, got {chunk_size}")
+    if workers < 1:
+        raise CascadeError(f"workers must be at least 1, got {workers}")
     if engine not in ENGINES:
         raise CascadeError(f"unknown engine '{engine}'; choose one of: {', '.join(ENGINES)}")
     variants = resolve_variants(scenario)
     plans = {name: compile_plan(s, name) for name, s in variants.items()}
     if engine == "analytic":
         return _run_analytic(scenario, plans)
-    return _run_monte_carlo(scenario, plans, n, chunk_size, max_instance_rows, pass_k_sample, progress)
+    return _run_monte_carlo(scenario, plans, n, chunk_size, max_instance_rows, pass_k_sample, workers, progress)
 
 
 def _header(scenario: Scenario, engine: str, n: int | None) -> dict:
@@ -74,36 +79,22 @@ def _run_analytic(scenario: Scenario, plans: dict[str, Plan]) -> Result:
 
 
 def _run_monte_carlo(scenario: Scenario, plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int,
-                     pass_k_sample: int, progress) -> Result:
-    kernels = {name: Kernel(plan) for name, plan in plans.items()}
-    tallies = {name: Tally(plan) for name, plan in plans.items()}
-    rows: dict[str, list[pa.Table]] = {name: [] for name in plans}
-    kept = dict.fromkeys(plans, 0)
+                     pass_k_sample: int, workers: int, progress) -> Result:
     pass_n = min(n, pass_k_sample)
-    done = 0
-    while done < n:
-        stop = min(n, done + chunk_size)
-        for first, block, start, end in _segments(done, stop):
-            base_out = None
-            for name, kernel in kernels.items():
-                plan = plans[name]
-                trace = kernel.simulate(block, start, end)
-                out = instance_outcomes(plan, trace)
-                tallies[name].add(trace, out, base_out)
-                if name == "base":
-                    base_out = out
-                take = min(end - start, max_rows - kept[name])
-                if take > 0:
-                    rows[name].append(instance_table(plan, trace, out, first, take))
-                    kept[name] += take
-                m = min(end, start + pass_n - first) - start if first < pass_n else 0
-                if m > 0:
-                    ok = [~out.failed[:m]] + [~instance_outcomes(plan, kernel.simulate(block, start, start + m, a)).failed
-                                              for a in range(1, PASS_K)]
-                    tallies[name].add_pass_k(np.column_stack(ok))
-        done = stop
-        if progress:
-            progress(done, n)
+    ranges = [(a, min(n, a + chunk_size)) for a in range(0, n, chunk_size)]
+    if workers > 1 and len(ranges) > 1:
+        parts = _in_processes(plans, ranges, max_rows, pass_n, workers, progress)
+    else:
+        parts = []
+        for a, b in ranges:
+            parts.append(simulate_range(plans, a, b, max_rows, pass_n))
+            if progress:
+                progress(b, n)
+    tallies, rows = parts[0]
+    for more_tallies, more_rows in parts[1:]:
+        for name in plans:
+            tallies[name].merge(more_tallies[name])
+            rows[name] += more_rows[name]
     blocks = {name: summary_from_tally(t) for name, t in tallies.items()}
     sampled = n > max_rows
     summary = {**_header(scenario, "monte_carlo", n), **blocks["base"],
@@ -116,8 +107,53 @@ def _run_monte_carlo(scenario: Scenario, plans: dict[str, Plan], n: int, chunk_s
         summary["differences"] = {k: paired_difference(tallies[k], tallies["base"]) for k in plans if k != "base"}
     instances = pa.concat_tables([t for name in plans for t in rows[name]]).combine_chunks() \
         if any(rows.values()) else INSTANCE_SCHEMA.empty_table()
-    steps = steps_table(tallies)
-    return Result(summary=summary, scenario=scenario, plans=plans, instances_arrow=instances, steps=steps)
+    return Result(summary=summary, scenario=scenario, plans=plans, instances_arrow=instances,
+                  steps=steps_table(tallies))
+
+
+def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int, pass_n: int):
+    """Simulate instances start..stop-1 of every variant: (tallies, per-instance rows) for that range.
+
+    Instance rows are kept for instances below `max_rows`; pass^k attempts for instances below `pass_n`.
+    """
+    kernels = {name: Kernel(plan) for name, plan in plans.items()}
+    tallies = {name: Tally(plan) for name, plan in plans.items()}
+    rows: dict[str, list[pa.Table]] = {name: [] for name in plans}
+    for first, block, lo, hi in _segments(start, stop):
+        base_out = None
+        for name, kernel in kernels.items():
+            plan = plans[name]
+            trace = kernel.simulate(block, lo, hi)
+            out = instance_outcomes(plan, trace)
+            tallies[name].add(trace, out, base_out)
+            if name == "base":
+                base_out = out
+            take = min(hi - lo, max_rows - first)
+            if take > 0:
+                rows[name].append(instance_table(plan, trace, out, first, take))
+            m = min(hi - lo, pass_n - first)
+            if m > 0:
+                attempts = [~out.failed[:m]] + [
+                    ~instance_outcomes(plan, kernel.simulate(block, lo, lo + m, a)).failed for a in range(1, PASS_K)]
+                tallies[name].add_pass_k(np.column_stack(attempts))
+    return tallies, rows
+
+
+def _in_processes(plans, ranges, max_rows, pass_n, workers, progress):
+    """Run the ranges in worker processes; results come back in range order whatever finishes first."""
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with the thread pools of numpy / arrow
+    n = ranges[-1][1]
+    results: list = [None] * len(ranges)
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(simulate_range, plans, a, b, max_rows, pass_n): i for i, (a, b) in enumerate(ranges)}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            done += ranges[i][1] - ranges[i][0]
+            if progress:
+                progress(done, n)
+    return results
 
 
 def _segments(start: int, stop: int):

@@ -28,7 +28,6 @@ class Tally:
         self.caught = np.zeros((S, T), dtype=np.int64)
         self.detected = np.zeros((S, R), dtype=np.int64)
         self.failed = self.silent = self.escalated_caught = self.escalated_false_alarm = 0
-        self.first_root = np.zeros(R, dtype=np.int64)
         self.any_failure_from_root = np.zeros(R, dtype=np.int64)
         self.failures_from_root_sq = np.zeros(R, dtype=np.int64)
         self.loss_from_root_hist: list[Counter[float]] = [Counter() for _ in range(R)]
@@ -65,7 +64,6 @@ class Tally:
         self.silent += int(out.silent.sum())
         self.escalated_caught += int(out.caught.sum())
         self.escalated_false_alarm += int(out.flagged.sum())
-        self.first_root += np.bincount(out.first_root + 1, minlength=R + 1)[1:]
         loss = out.loss
         nz = loss != 0
         values, counts = np.unique(loss[nz], return_counts=True)
@@ -110,6 +108,21 @@ class Tally:
         for root in np.unique(r):
             values, n_values = np.unique(loss[r == root], return_counts=True)
             self.loss_from_root_hist[root].update(dict(zip(values.tolist(), n_values.tolist(), strict=True)))
+
+    def merge(self, other: Tally) -> None:
+        """Add the counts of `other` (another range of instances of the same plan). Order does not matter:
+        everything is an integer count or an exact histogram."""
+        for name, value in vars(other).items():
+            if name in ("plan", "fe_shape"):
+                continue
+            mine = getattr(self, name)
+            if isinstance(value, Counter):
+                mine.update(value)
+            elif isinstance(value, list):  # per-root histograms
+                for a, b in zip(mine, value, strict=True):
+                    a.update(b)
+            else:
+                setattr(self, name, mine + value)
 
     @property
     def originated(self) -> np.ndarray:

@@ -69,8 +69,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
 def read_yaml_file(path: str | Path) -> tuple[Any, SourceMap]:
     """Read and parse a YAML file, with clear errors for missing files and bad encodings."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ScenarioError([Problem(str(path), None, "", "no such file")])
+    if not p.is_file():
+        raise ScenarioError([Problem(str(path), None, "", "is not a file (give the path of a .yaml scenario)")])
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -144,3 +144,16 @@ def test_console_script_exit_codes(write_scenario, tmp_path):
     assert proc.returncode == 2
     assert f"{bad.name}:3" in proc.stderr and "seed" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unwritable_output_folder_exits_2(write_scenario, tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the output folder should go")
+    result = runner.invoke(app, ["run", str(write_scenario(CHAIN)), "--out", str(blocker / "sub"), "-n", "100"])
+    assert result.exit_code == 2, result.output
+    assert "cannot write the results" in " ".join(result.output.split())
+
+
+def test_a_folder_is_not_a_scenario(tmp_path):
+    result = validate(tmp_path)
+    assert result.exit_code == 2 and "is not a file" in result.output

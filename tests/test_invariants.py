@@ -95,6 +95,15 @@ def test_results_do_not_depend_on_chunk_size():
         pd.testing.assert_frame_equal(other.steps, runs[0].steps)
 
 
+def test_results_do_not_depend_on_worker_count():
+    scenario = load_scenario(BUILTIN_SCENARIOS[0])
+    one = run(scenario, instances=120_000, chunk_size=40_000, pass_k_sample=50_000)
+    two = run(scenario, instances=120_000, chunk_size=40_000, pass_k_sample=50_000, workers=2)
+    assert json.dumps(one.summary) == json.dumps(two.summary)
+    pd.testing.assert_frame_equal(one.instances, two.instances)
+    pd.testing.assert_frame_equal(one.steps, two.steps)
+
+
 def test_variant_equal_to_base_differs_by_exactly_zero():
     data = chain(variants=[{"name": "same", "set": {"retrievers.docs.rates.negation_flip": 0.05}}])
     for engine in ("monte_carlo", "analytic"):
