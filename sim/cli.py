@@ -110,6 +110,57 @@ def validate(
 
 
 @app.command()
+def measure(
+    corpus: Annotated[str, typer.Option("--corpus", "-c", help="A built-in corpus (contracts, support) or a CSV / JSONL file of passages.")] = "contracts",
+    queries: Annotated[Path | None, typer.Option("--queries", help="CSV / JSONL of queries with their gold passage id (default: the built-in corpus's queries, or keyword rewrites of sampled passages).")] = None,
+    id_column: Annotated[str | None, typer.Option("--id-column", help="Passage id column (default: 'id', else the row number).")] = None,
+    text_column: Annotated[str, typer.Option("--text-column", help="Passage text column.")] = "text",
+    query_column: Annotated[str, typer.Option("--query-column", help="Query text column of --queries.")] = "query",
+    gold_column: Annotated[str, typer.Option("--gold-column", help="Gold passage id column of --queries.")] = "gold_id",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="sentence-transformers model directory or cached hub name (default: the packaged all-MiniLM-L6-v2).")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder for the embedded store (default: in the cache).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache and embedded store (default: $CASCADESIM_CACHE or ~/.cache/cascadesim).")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, help="Results the agent reads; the gold passage outside them is a topical miss.")] = 5,
+    probes: Annotated[int, typer.Option("--probes", min=1, help="Probe queries at most.")] = 300,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the probe sample and the twin edits.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Profile file to write (default: profiles/<corpus>-<model>.yaml).")] = None,
+) -> None:
+    """Measure a retriever's error profile: embed a corpus and structural twins of its passages, index them
+    in Chroma, run probe queries, and write rates per error type with CIs, plus nDCG@10 and recall@10."""
+    from sim.console import render_profile
+    from sim.corpus import read_corpus
+    from sim.embedding import Embedder, default_cache_dir
+    from sim.probe import ProbeSettings
+    from sim.probe import measure as run_probe
+    from sim.profile import write_profile
+    from sim.store import StoreLocation
+
+    with _user_errors():
+        from agents.corpora import BUILTIN_CORPORA
+
+        if corpus in BUILTIN_CORPORA:
+            if queries is not None:
+                raise CascadeError("--queries goes with a corpus file, not a built-in corpus")
+            chosen = BUILTIN_CORPORA[corpus]()
+        else:
+            if not Path(corpus).exists() and "/" not in corpus and "." not in corpus:
+                raise CascadeError(f"--corpus {corpus}: neither a built-in corpus ({', '.join(BUILTIN_CORPORA)}) "
+                                   "nor a file")
+            chosen = read_corpus(corpus, id_column, text_column, queries, query_column, gold_column)
+        cache = cache_dir or default_cache_dir()
+        location = StoreLocation.parse(store, cache)
+        embedder = Embedder(model, cache_dir=cache)
+        profile = run_probe(chosen, embedder, location, ProbeSettings(k=k, probes=probes, seed=seed))
+        target = out or Path("profiles") / f"{chosen.name}-{Path(embedder.name).name}.yaml"
+        try:
+            write_profile(profile, target)
+        except OSError as exc:
+            raise CascadeError(f"cannot write the profile to {target}: {exc.strerror or exc}") from None
+        render_profile(profile, out_console)
+        out_console.print(f"[dim]wrote {target}[/dim]")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editor autocompletion)."""
     from sim.scenario import json_schema

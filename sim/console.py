@@ -75,3 +75,25 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
     if rows and rows["mode"] == "sampled":
         console.print(f"[dim]instances.parquet holds a sample of {rows['rows']:,} of {rows['of']:,} instances per "
                       "variant; the figures above use all of them.[/dim]")
+
+
+def render_profile(profile: dict[str, Any], console: Console) -> None:
+    """Print a measured error profile: rates per error type with CIs, twin confusion, broad retrieval."""
+    c = profile["counts"]
+    t = Table(title=f"Error profile: {profile['model']['name']} on {profile['corpus']['name']} "
+                    f"({c['queries']} probe queries, top {profile['settings']['k']})", title_justify="left")
+    for col in ("error type", "rate per query", "95% CI", "count", "twin outranks gold", "mean cosine gap"):
+        t.add_column(col, justify="left" if col == "error type" else "right", no_wrap=col == "error type")
+    for etype, rate in profile["rates"].items():
+        lo, hi = profile["rates_ci95"][etype]
+        conf = profile["confusion"].get(etype) or {}
+        t.add_row(etype, _pct(rate), f"[{_pct(lo)}, {_pct(hi)}]", str(c[etype]),
+                  f"{_pct(conf['rate'])} of {conf['queries_with_twin']}" if conf.get("rate") is not None else "",
+                  f"{conf['mean_cosine_gap']:.4f}" if conf.get("mean_cosine_gap") is not None else "")
+    console.print(t)
+    b = profile["broad_retrieval"]
+    console.print(f"broad retrieval (no twins): nDCG@10 {b['ndcg_at_10']:.3f} "
+                  f"[{b['ndcg_at_10_ci95'][0]:.3f}, {b['ndcg_at_10_ci95'][1]:.3f}], recall@10 "
+                  f"{_pct(b['recall_at_10'])}")
+    e = profile["embeddings"]
+    console.print(f"[dim]embeddings: {e['computed']} computed, {e['texts'] - e['computed']} from the cache[/dim]")

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from sim.errors import Problem, ScenarioError
+from sim.errors import CascadeError, Problem, ScenarioError
 from sim.scenario import Scenario
 from sim.scenario_checks import check_scenario, did_you_mean
 from sim.yaml_source import Path_, SourceMap, dotted, load_yaml, read_yaml_file
@@ -29,16 +29,19 @@ def builtin_workflows() -> list[str]:
 def load_scenario(path: str | Path) -> Scenario:
     """Read, expand and validate a scenario file (variants included); raises ScenarioError on any problem."""
     raw, source = read_yaml_file(path)
-    return scenario_from_dict(raw, source)
+    return scenario_from_dict(raw, source, base_dir=Path(path).resolve().parent)
 
 
-def scenario_from_dict(raw: Any, source: SourceMap | None = None) -> Scenario:
-    """Validate a scenario given as plain data (as parsed from YAML)."""
+def scenario_from_dict(raw: Any, source: SourceMap | None = None, base_dir: Path | None = None) -> Scenario:
+    """Validate a scenario given as plain data (as parsed from YAML); relative profile paths are resolved
+    against `base_dir` (the scenario file's folder; default: the current folder)."""
     source = source or SourceMap()
+    base_dir = base_dir or Path.cwd()
     if not isinstance(raw, dict):
         raise ScenarioError([source.problem((), "a scenario is a mapping of keys (schema_version, name, seed, ...)"
                                                  f", not {type(raw).__name__}")])
     raw = _expand_builtin(raw, source)
+    raw = _absolute_profile_paths(raw, base_dir, source)
     scenario = _validate(raw, source)
     # Variants are validated now, so that a bad override is reported at load time with its line.
     problems: list[Problem] = []
@@ -147,7 +150,48 @@ def _expand_builtin(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
     return out
 
 
+def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceMap) -> dict[str, Any]:
+    """Make profile paths absolute (in retrievers and in variant overrides), so the scenario can be resolved
+    and re-run from anywhere; and refuse rates written on a measured retriever."""
+    out = copy.deepcopy(raw)
+    problems = []
+    for name, r in (out.get("retrievers") or {}).items():
+        if isinstance(r, dict) and r.get("kind") == "measured":
+            if "rates" in r:
+                problems.append(source.problem(("retrievers", name, "rates"), "a measured retriever takes its "
+                                               "rates from its profile; remove them (or use kind: injected)"))
+            if isinstance(r.get("profile"), str):
+                r["profile"] = str((base_dir / r["profile"]).resolve())
+    for v in out.get("variants") or []:
+        for key, value in (v.get("set") or {}).items() if isinstance(v, dict) else ():
+            if key.endswith(".profile") and isinstance(value, str):
+                v["set"][key] = str((base_dir / value).resolve())
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+def _with_profiles(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
+    """Fill each measured retriever's rates and provenance from its profile file."""
+    from sim.profile import read_profile
+
+    out = copy.deepcopy(raw)
+    for name, r in (out.get("retrievers") or {}).items():
+        if isinstance(r, dict) and r.get("kind") == "measured" and isinstance(r.get("profile"), str):
+            try:
+                profile = read_profile(r["profile"])
+            except (CascadeError, ScenarioError) as exc:
+                raise ScenarioError([source.problem(("retrievers", name, "profile"), str(exc))]) from None
+            r["rates"] = {t: float(v) for t, v in profile["rates"].items() if float(v) > 0}
+            r["measured_with"] = {"profile": r["profile"], "model": profile.get("model", {}).get("name"),
+                                  "corpus": profile.get("corpus", {}).get("name"),
+                                  "corpus_fingerprint": profile.get("corpus", {}).get("fingerprint"),
+                                  "created": profile.get("created")}
+    return out
+
+
 def _validate(raw: dict[str, Any], source: SourceMap) -> Scenario:
+    raw = _with_profiles(raw, source)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -230,6 +274,10 @@ def dump_scenario_yaml(scenario: Scenario) -> str:
     import yaml
 
     data = {**base_dict(scenario), "variants": [v.model_dump(mode="json") for v in scenario.variants]}
+    for r in data["retrievers"].values():
+        if r["kind"] == "measured":  # rates are re-read from the profile when the file is loaded
+            r.pop("rates", None)
+            r.pop("measured_with", None)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 

@@ -65,8 +65,11 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
 
 
 def _header(scenario: Scenario, engine: str, n: int | None) -> dict:
+    retrievers = {name: {"kind": r.kind, **({"measured_with": r.measured_with} if r.kind == "measured" else {})}
+                  for name, r in scenario.retrievers.items()}
     return {"scenario": scenario.name, "engine": engine, "seed": scenario.seed, "instances": n,
-            "currency": scenario.currency, "variants": ["base"] + [v.name for v in scenario.variants]}
+            "currency": scenario.currency, "variants": ["base"] + [v.name for v in scenario.variants],
+            "retrievers": retrievers}
 
 
 def _run_analytic(scenario: Scenario, plans: dict[str, Plan]) -> Result:

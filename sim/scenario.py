@@ -49,6 +49,26 @@ class InjectedRetriever(Strict):
         return sum(self.rates.values())
 
 
+class MeasuredRetriever(Strict):
+    """A retriever whose error rates come from a profile written by `cascade measure`."""
+
+    kind: Literal["measured"]
+    description: str = ""
+    profile: str
+    """Path of the profile YAML, relative to the scenario file."""
+    rates: dict[str, Probability] = {}
+    """Filled from the profile when the scenario is loaded (do not write them)."""
+    measured_with: dict[str, Any] = {}
+    """Filled from the profile: model, corpus and date of the measurement."""
+
+    @property
+    def error_rate(self) -> float:
+        return sum(self.rates.values())
+
+
+Retriever = Annotated[InjectedRetriever | MeasuredRetriever, Field(discriminator="kind")]
+
+
 class _StepBase(Strict):
     id: Identifier
     description: str = ""
@@ -144,7 +164,7 @@ class Scenario(Strict):
     error_types: list[Identifier] = []
     """Retrieval error types beyond the built-in taxonomy."""
     difficulty: Difficulty = Difficulty()
-    retrievers: dict[Identifier, InjectedRetriever]
+    retrievers: dict[Identifier, Retriever]
     workflow: Workflow
     costs: dict[Identifier, ActCost]
     variants: list[Variant] = []

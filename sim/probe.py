@@ -1,0 +1,160 @@
+"""Measure a retriever: embed a corpus plus structural twins of probe passages, index them in Chroma, run
+the probe queries, and count what the agent would read first.
+
+Per probe query exactly one outcome, as in a scenario's error profile: the twin type when the top result is
+a structural twin of the gold passage; `topical_miss` when the gold passage is not in the top k; else ok.
+Broad retrieval (nDCG@10, recall@10) is measured on the same queries over the corpus without twins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from sim.corpus import Corpus, Query
+from sim.embedding import Embedder
+from sim.metrics import Z95, wilson
+from sim.seeding import stream
+from sim.store import StoreLocation, VectorIndex, connect
+from sim.twins import TWIN_TYPES, twins_of
+
+TWIN_MARK = "#twin:"
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How to probe: `k` results an agent reads (topical miss: gold not among them), at most `probes`
+    queries, `seed` for the choice of probes and twin edits."""
+
+    k: int = 5
+    probes: int = 300
+    seed: int = 0
+
+
+_FILLER = frozenset("""a an the of such any all this that these those hereby herein hereunder thereof therein
+hereto thereto whereas said same which who whom whose its it be been being as to in on at by for with from
+and or""".split())
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\$?\d[\d,]*(?:\.\d+)?%?")
+
+
+def self_query(text: str, max_words: int = 40) -> str:
+    """A keyword rewrite of a passage, for corpora without queries: lower case, filler words and punctuation
+    dropped, every word that carries structure (negations, modals, parties, numbers) kept in order."""
+    words = [w for w in _WORD.findall(text)[: max_words * 2] if w.lower() not in _FILLER]
+    return " ".join(words[:max_words]).lower()
+
+
+def probe_queries(corpus: Corpus, settings: ProbeSettings) -> list[Query]:
+    """The probe's queries: the corpus's own (a seeded sample), or self-queries of sampled passages."""
+    rng = stream(settings.seed, "probe/sample", 0)
+    if corpus.queries:
+        picked = rng.permutation(len(corpus.queries))[: settings.probes]
+        return [corpus.queries[i] for i in sorted(picked)]
+    picked = rng.permutation(len(corpus.passages))[: settings.probes]
+    return [Query(self_query(corpus.passages[i].text), corpus.passages[i].id, corpus.passages[i].topic)
+            for i in sorted(picked)]
+
+
+def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
+            settings: ProbeSettings = ProbeSettings()) -> dict[str, Any]:
+    """Run the probe and return the profile (see `sim.profile`)."""
+    queries = probe_queries(corpus, settings)
+    texts = {p.id: p.text for p in corpus.passages}
+    known_texts = set(texts.values())
+    twin_of: dict[str, tuple[str, str]] = {}   # twin id -> (gold id, type)
+    made = dict.fromkeys(TWIN_TYPES, 0)
+    skipped = dict.fromkeys(TWIN_TYPES, 0)
+    for gold in sorted({q.gold_id for q in queries}):
+        twins, missing = twins_of(texts[gold], settings.seed, gold)
+        for t in missing:
+            skipped[t] += 1
+        for twin in twins:
+            if twin.text in known_texts:  # the corpus already holds this text: not a new passage
+                skipped[twin.error_type] += 1
+                continue
+            tid = f"{gold}{TWIN_MARK}{twin.error_type}"
+            texts[tid] = twin.text
+            known_texts.add(twin.text)
+            twin_of[tid] = (gold, twin.error_type)
+            made[twin.error_type] += 1
+
+    ids = list(texts)
+    computed_before = embedder.computed
+    vectors = embedder.embed([texts[i] for i in ids] + [q.text for q in queries])
+    vec = dict(zip(ids, vectors[: len(ids)], strict=True))
+    qvec = vectors[len(ids):]
+
+    client = connect(location)
+    corpus_ids = [p.id for p in corpus.passages]
+    with_twins = VectorIndex(client, _collection_name("twins", embedder.key, ids, texts), embedder.key, vec)
+    broad = VectorIndex(client, _collection_name("broad", embedder.key, corpus_ids, texts), embedder.key,
+                        {i: vec[i] for i in corpus_ids})
+    k = min(settings.k, len(ids))
+    top_twins, _ = with_twins.search(qvec, k)
+    top_broad, _ = broad.search(qvec, min(10, len(corpus_ids)))
+
+    outcomes = []
+    for q, top in zip(queries, top_twins, strict=True):
+        first = top[0]
+        if first in twin_of and twin_of[first][0] == q.gold_id:
+            outcomes.append(twin_of[first][1])
+        elif q.gold_id not in top:
+            outcomes.append("topical_miss")
+        else:
+            outcomes.append("ok")
+    n = len(queries)
+    kinds = ("topical_miss",) + TWIN_TYPES
+    counts = {"queries": n, "ok": outcomes.count("ok"), **{t: outcomes.count(t) for t in kinds}}
+
+    confusion = {}
+    for t in TWIN_TYPES:
+        pairs = [(qvec[i], vec[q.gold_id], vec[f"{q.gold_id}{TWIN_MARK}{t}"]) for i, q in enumerate(queries)
+                 if f"{q.gold_id}{TWIN_MARK}{t}" in vec]
+        outranks = sum(1 for qv, g, tw in pairs if float(qv @ tw) > float(qv @ g))
+        gaps = [float(qv @ g) - float(qv @ tw) for qv, g, tw in pairs]
+        confusion[t] = {"queries_with_twin": len(pairs), "twin_outranks_gold": outranks,
+                        "rate": outranks / len(pairs) if pairs else None,
+                        "rate_ci95": list(wilson(outranks, len(pairs))) if pairs else None,
+                        "mean_cosine_gap": float(np.mean(gaps)) if gaps else None,
+                        "mean_twin_cosine_to_gold": float(np.mean([g @ tw for _, g, tw in pairs])) if pairs else None}
+
+    gains = []
+    for q, top in zip(queries, top_broad, strict=True):
+        rank = top.index(q.gold_id) + 1 if q.gold_id in top else None
+        gains.append(1.0 / math.log2(rank + 1) if rank else 0.0)
+    gains_arr = np.array(gains)
+    ndcg = float(gains_arr.mean())
+    half = Z95 * float(gains_arr.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+    hits = int((gains_arr > 0).sum())
+
+    return {
+        "kind": "error_profile",
+        "schema_version": 1,
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "model": {"name": embedder.name, "identity": embedder.key},
+        "corpus": {"name": corpus.name, "fingerprint": corpus.fingerprint(), "passages": len(corpus.passages),
+                   "queries": "from the corpus" if corpus.queries else "self-queries (keyword rewrites)"},
+        "settings": {"k": k, "probes": settings.probes, "seed": settings.seed, "store": location.describe()},
+        "rates": {t: counts[t] / n for t in kinds},
+        "rates_ci95": {t: list(wilson(counts[t], n)) for t in kinds},
+        "counts": counts,
+        "twins": {"made": made, "skipped": skipped},
+        "confusion": confusion,
+        "broad_retrieval": {"ndcg_at_10": ndcg, "ndcg_at_10_ci95": [ndcg - half, ndcg + half],
+                            "recall_at_10": hits / n, "recall_at_10_ci95": list(wilson(hits, n)), "queries": n},
+        "embeddings": {"computed": embedder.computed - computed_before, "texts": len(ids) + n},
+    }
+
+
+def _collection_name(kind: str, model_key: str, ids: list[str], texts: dict[str, str]) -> str:
+    h = hashlib.sha256(f"{kind}\x00{model_key}".encode())
+    for i in ids:
+        h.update(f"{i}\x00{texts[i]}\x00".encode())
+    return f"cs-{kind}-{h.hexdigest()[:24]}"
+
