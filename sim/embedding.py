@@ -84,7 +84,7 @@ class EmbeddingCache:
         for shard in sorted(self.directory.glob("shard-*.npz")):
             with np.load(shard) as data:
                 for key, vec in zip(data["keys"], data["vectors"], strict=True):
-                    self._index[bytes(key)] = vec
+                    self._index[key.tobytes()] = vec
 
     def get(self, keys: list[bytes]) -> list[np.ndarray | None]:
         return [self._index.get(k) for k in keys]
@@ -94,7 +94,8 @@ class EmbeddingCache:
         if not keys:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        arr = np.frombuffer(b"".join(keys), dtype="S16")
+        # Raw bytes (uint8), not numpy's "S" strings, which drop trailing zero bytes.
+        arr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1)
         def save(path: Path) -> None:
             with path.open("wb") as f:
                 np.savez(f, keys=arr, vectors=vectors.astype(np.float32))

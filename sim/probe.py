@@ -1,9 +1,13 @@
 """Measure a retriever: embed a corpus plus structural twins of probe passages, index them in Chroma, run
 the probe queries, and count what the agent would read first.
 
-Per probe query exactly one outcome, as in a scenario's error profile: the twin type when the top result is
-a structural twin of the gold passage; `topical_miss` when the gold passage is not in the top k; else ok.
-Broad retrieval (nDCG@10, recall@10) is measured on the same queries over the corpus without twins.
+One collection holds the corpus and the twins; each twin belongs to the group of its original. A query is
+searched twice: among the corpus alone (broad retrieval: nDCG@10, recall@10, and whether the gold passage is
+in the top k), and among the corpus plus its own gold passage's twins (what an index holding near-duplicates
+of the answer returns first). Twins of other passages never compete: a real index rarely holds every
+passage's twins at once. Per probe query exactly one outcome, as in a scenario's error profile: the twin type
+when a twin of the gold passage comes first; `topical_miss` when the gold passage is not in the corpus's top k;
+else ok.
 """
 
 from __future__ import annotations
@@ -92,19 +96,24 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
 
     client = connect(location)
     corpus_ids = [p.id for p in corpus.passages]
-    with_twins = VectorIndex(client, _collection_name("twins", embedder.key, ids, texts), embedder.key, vec)
-    broad = VectorIndex(client, _collection_name("broad", embedder.key, corpus_ids, texts), embedder.key,
-                        {i: vec[i] for i in corpus_ids})
-    k = min(settings.k, len(ids))
-    top_twins, _ = with_twins.search(qvec, k)
-    top_broad, _ = broad.search(qvec, min(10, len(corpus_ids)))
+    groups = {tid: gold for tid, (gold, _) in twin_of.items()}
+    index = VectorIndex(client, _collection_name(embedder.key, ids, texts), embedder.key, vec, groups)
+    k = min(settings.k, len(corpus_ids))
+    top_broad, _ = index.search(qvec, min(10, len(corpus_ids)), groups=[""])
+    first_with_twins: list[str] = [""] * len(queries)
+    by_gold: dict[str, list[int]] = {}
+    for i, q in enumerate(queries):
+        by_gold.setdefault(q.gold_id, []).append(i)
+    for gold, rows in by_gold.items():
+        top, _ = index.search(qvec[rows], 1, groups=["", gold])
+        for i, t in zip(rows, top, strict=True):
+            first_with_twins[i] = t[0]
 
     outcomes = []
-    for q, top in zip(queries, top_twins, strict=True):
-        first = top[0]
-        if first in twin_of and twin_of[first][0] == q.gold_id:
+    for q, first, top in zip(queries, first_with_twins, top_broad, strict=True):
+        if first in twin_of:
             outcomes.append(twin_of[first][1])
-        elif q.gold_id not in top:
+        elif q.gold_id not in top[:k]:
             outcomes.append("topical_miss")
         else:
             outcomes.append("ok")
@@ -125,7 +134,7 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
                         "mean_twin_cosine_to_gold": float(np.mean([g @ tw for _, g, tw in pairs])) if pairs else None}
 
     gains = []
-    for q, top in zip(queries, top_broad, strict=True):
+    for q, top in zip(queries, top_broad, strict=True):  # binary relevance: the gold passage only
         rank = top.index(q.gold_id) + 1 if q.gold_id in top else None
         gains.append(1.0 / math.log2(rank + 1) if rank else 0.0)
     gains_arr = np.array(gains)
@@ -152,9 +161,9 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
     }
 
 
-def _collection_name(kind: str, model_key: str, ids: list[str], texts: dict[str, str]) -> str:
-    h = hashlib.sha256(f"{kind}\x00{model_key}".encode())
+def _collection_name(model_key: str, ids: list[str], texts: dict[str, str]) -> str:
+    h = hashlib.sha256(model_key.encode())
     for i in ids:
         h.update(f"{i}\x00{texts[i]}\x00".encode())
-    return f"cs-{kind}-{h.hexdigest()[:24]}"
+    return f"cs-probe-{h.hexdigest()[:24]}"
 

@@ -105,9 +105,10 @@ def connect(location: StoreLocation):
 
 
 class VectorIndex:
-    """One collection of (id, vector) records, searched by cosine similarity."""
+    """One collection of (id, vector, group) records, searched by cosine similarity, optionally within groups."""
 
-    def __init__(self, client, name: str, model_key: str, vectors_by_id: dict[str, np.ndarray]):
+    def __init__(self, client, name: str, model_key: str, vectors_by_id: dict[str, np.ndarray],
+                 groups: dict[str, str] | None = None):
         self.name, self.model_key = name, model_key
         ef = embedding_function(model_key)
         existing = {c.name if hasattr(c, "name") else c for c in client.list_collections()}
@@ -125,16 +126,22 @@ class VectorIndex:
         self.ids = list(vectors_by_id)
         self.matrix = np.vstack([vectors_by_id[i] for i in self.ids]).astype(np.float64)
         self.position = {pid: i for i, pid in enumerate(self.ids)}
+        groups = groups or {}
         if collection.count() != len(self.ids):
             for a in range(0, len(self.ids), _BATCH):
                 chunk = self.ids[a:a + _BATCH]
-                collection.upsert(ids=chunk, embeddings=self.matrix[a:a + _BATCH].astype(np.float32).tolist())
+                collection.upsert(ids=chunk, embeddings=self.matrix[a:a + _BATCH].astype(np.float32).tolist(),
+                                  metadatas=[{"group": groups.get(i, "")} for i in chunk])
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[list[list[str]], np.ndarray]:
-        """Top-k ids per query (exact cosine order, ties by id) and their cosines (queries x k)."""
+    def search(self, queries: np.ndarray, k: int, groups: list[str] | None = None) -> tuple[list[list[str]], np.ndarray]:
+        """Top-k ids per query (exact cosine order, ties by id) and their cosines (queries x k), among the
+        records whose group is one of `groups` (default: all records)."""
         n_candidates = min(len(self.ids), max(2 * k, k + 20))
+        where = None
+        if groups is not None:
+            where = {"group": groups[0]} if len(groups) == 1 else {"group": {"$in": groups}}
         found = self.collection.query(query_embeddings=queries.astype(np.float32).tolist(),
-                                      n_results=n_candidates, include=[])["ids"]
+                                      n_results=n_candidates, include=[], where=where)["ids"]
         q = queries.astype(np.float64)
         top_ids, top_scores = [], np.zeros((len(q), k))
         for row, candidates in enumerate(found):
