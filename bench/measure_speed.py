@@ -12,8 +12,7 @@ Texts: CUAD clauses from ../shared/data (real contract language).
 from __future__ import annotations
 
 import argparse
-import ast
-import csv
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,28 +22,12 @@ from sim.embedding import Embedder
 from sim.probe import ProbeSettings, measure
 from sim.store import StoreLocation
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def cuad_clauses(limit: int) -> list[str]:
-    out: list[str] = []
-    with (DATA / "cuad" / "master_clauses.csv").open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            for col in ("Cap On Liability", "Governing Law", "Anti-Assignment", "Audit Rights", "Insurance",
-                        "Termination For Convenience", "License Grant", "Exclusivity"):
-                for clause in ast.literal_eval(row[col]) if row[col] else []:
-                    if 30 < len(clause) < 800 and clause not in out:
-                        out.append(clause)
-            if len(out) >= limit:
-                return out[:limit]
-    return out
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=1500)
     args = parser.parse_args()
-    texts = cuad_clauses(args.texts)
+    texts = [clause for _, clause in cuad_clauses(args.texts)]
     with tempfile.TemporaryDirectory() as tmp:
         embedder = Embedder(cache_dir=Path(tmp) / "a")
         model = embedder.model  # loaded once, outside both timings
@@ -77,4 +60,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    from shared_data import cuad_clauses
+
     main()

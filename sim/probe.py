@@ -99,15 +99,20 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
     groups = {tid: gold for tid, (gold, _) in twin_of.items()}
     index = VectorIndex(client, _collection_name(embedder.key, ids, texts), embedder.key, vec, groups)
     k = min(settings.k, len(corpus_ids))
-    top_broad, _ = index.search(qvec, min(10, len(corpus_ids)), groups=[""])
-    first_with_twins: list[str] = [""] * len(queries)
-    by_gold: dict[str, list[int]] = {}
-    for i, q in enumerate(queries):
-        by_gold.setdefault(q.gold_id, []).append(i)
-    for gold, rows in by_gold.items():
-        top, _ = index.search(qvec[rows], 1, groups=["", gold])
-        for i, t in zip(rows, top, strict=True):
-            first_with_twins[i] = t[0]
+    n_broad = min(10, len(corpus_ids))
+    # One search over the whole collection, then each query keeps the corpus and its own gold's twins. When
+    # the list holds too few of those (rare), that query is searched again with a filter: exact either way.
+    ranked, _ = index.search(qvec, min(len(ids), n_broad + 50))
+    top_broad: list[list[str]] = []
+    first_with_twins: list[str] = []
+    for i, (q, found) in enumerate(zip(queries, ranked, strict=True)):
+        broad = [x for x in found if x not in twin_of][:n_broad]
+        if len(broad) < n_broad:
+            broad = index.search(qvec[i:i + 1], n_broad, groups=[""])[0][0]
+        own = [x for x in found if x not in twin_of or twin_of[x][0] == q.gold_id]
+        first = own[0] if own else index.search(qvec[i:i + 1], 1, groups=["", q.gold_id])[0][0][0]
+        top_broad.append(broad)
+        first_with_twins.append(first)
 
     outcomes = []
     for q, first, top in zip(queries, first_with_twins, top_broad, strict=True):
