@@ -14,4 +14,13 @@ from sim.result import Result
 from sim.runner import run
 from sim.scenario import Scenario
 
-__all__ = ["load_scenario", "resolve_variants", "run", "Result", "Scenario", "CascadeError", "ScenarioError"]
+
+def measure(corpus="contracts", **options):
+    """The error profile of an embedding model on a corpus (see `sim.probe.measure_retriever`)."""
+    from sim.probe import measure_retriever  # heavy (chromadb, sentence-transformers): only when used
+
+    return measure_retriever(corpus, **options)
+
+
+__all__ = ["load_scenario", "resolve_variants", "run", "measure", "Result", "Scenario", "CascadeError",
+           "ScenarioError"]

@@ -128,7 +128,7 @@ def measure(
     """Measure a retriever's error profile: embed a corpus and structural twins of its passages, index them
     in Chroma, run probe queries, and write rates per error type with CIs, plus nDCG@10 and recall@10."""
     from sim.console import render_profile
-    from sim.corpus import read_corpus
+    from sim.corpus import open_corpus
     from sim.embedding import Embedder, default_cache_dir
     from sim.probe import ProbeSettings
     from sim.probe import measure as run_probe
@@ -136,17 +136,8 @@ def measure(
     from sim.store import StoreLocation
 
     with _user_errors():
-        from agents.corpora import BUILTIN_CORPORA
-
-        if corpus in BUILTIN_CORPORA:
-            if queries is not None:
-                raise CascadeError("--queries goes with a corpus file, not a built-in corpus")
-            chosen = BUILTIN_CORPORA[corpus]()
-        else:
-            if not Path(corpus).exists() and "/" not in corpus and "." not in corpus:
-                raise CascadeError(f"--corpus {corpus}: neither a built-in corpus ({', '.join(BUILTIN_CORPORA)}) "
-                                   "nor a file")
-            chosen = read_corpus(corpus, id_column, text_column, queries, query_column, gold_column)
+        chosen = open_corpus(corpus, queries, id_column=id_column, text_column=text_column,
+                             query_column=query_column, gold_column=gold_column)
         cache = cache_dir or default_cache_dir()
         location = StoreLocation.parse(store, cache)
         embedder = Embedder(model, cache_dir=cache)

@@ -172,3 +172,16 @@ def _collection_name(model_key: str, ids: list[str], texts: dict[str, str]) -> s
         h.update(f"{i}\x00{texts[i]}\x00".encode())
     return f"cs-probe-{h.hexdigest()[:24]}"
 
+
+
+def measure_retriever(corpus: str | Corpus = "contracts", *, model: str | None = None, store: str | None = None,
+                      cache_dir=None, k: int = 5, probes: int = 300, seed: int = 0) -> dict[str, Any]:
+    """Python twin of `cascade measure`: the error profile of `model` on `corpus` (a built-in name, a file
+    path, or a Corpus)."""
+    from sim.corpus import open_corpus
+    from sim.embedding import default_cache_dir
+
+    chosen = corpus if isinstance(corpus, Corpus) else open_corpus(corpus)
+    cache = cache_dir or default_cache_dir()
+    return measure(chosen, Embedder(model, cache_dir=cache), StoreLocation.parse(store, cache),
+                   ProbeSettings(k=k, probes=probes, seed=seed))

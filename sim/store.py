@@ -81,7 +81,7 @@ class StoreLocation:
         return cls(None, Path(store))
 
     def describe(self) -> str:
-        return self.url or f"embedded Chroma at {self.path}"
+        return self.url or "embedded Chroma"
 
 
 def connect(location: StoreLocation):

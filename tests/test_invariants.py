@@ -17,8 +17,8 @@ from tests.conftest import BUILTIN_SCENARIOS, chain
 def _silenced(data: dict) -> dict:
     """All retrieval error rates and reasoning-error rates set to zero."""
     out = json.loads(json.dumps(data))
-    for r in out["retrievers"].values():
-        r["rates"] = {t: 0.0 for t in r["rates"]}
+    for name, r in out["retrievers"].items():
+        out["retrievers"][name] = {"kind": "injected", "rates": {t: 0.0 for t in r["rates"]}}
     for s in out["workflow"]["steps"]:
         if s["kind"] == "decide":
             s["base_error_rate"] = 0.0
