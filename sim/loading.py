@@ -160,8 +160,13 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
             if "rates" in r:
                 problems.append(source.problem(("retrievers", name, "rates"), "a measured retriever takes its "
                                                "rates from its profile; remove them (or use kind: injected)"))
+            if ("profile" in r) == ("corpus" in r):
+                problems.append(source.problem(("retrievers", name), "a measured retriever needs either a "
+                                               "profile (a file from `cascade measure`) or a corpus to measure"))
             if isinstance(r.get("profile"), str):
                 r["profile"] = str((base_dir / r["profile"]).resolve())
+            if isinstance(r.get("corpus"), str) and (base_dir / r["corpus"]).exists():
+                r["corpus"] = str((base_dir / r["corpus"]).resolve())
     for v in out.get("variants") or []:
         for key, value in (v.get("set") or {}).items() if isinstance(v, dict) else ():
             if key.endswith(".profile") and isinstance(value, str):
@@ -177,16 +182,30 @@ def _with_profiles(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
 
     out = copy.deepcopy(raw)
     for name, r in (out.get("retrievers") or {}).items():
-        if isinstance(r, dict) and r.get("kind") == "measured" and isinstance(r.get("profile"), str):
+        if not isinstance(r, dict) or r.get("kind") != "measured":
+            continue
+        if isinstance(r.get("corpus"), str) and not r.get("profile"):
+            from sim.probe import cached_profile
+
+            try:
+                path = cached_profile(r["corpus"], r.get("model"), int(r.get("probes", 300)), int(r.get("k", 5)))
+            except (CascadeError, ValueError) as exc:
+                raise ScenarioError([source.problem(("retrievers", name, "corpus"), str(exc))]) from None
+            profile = read_profile(path)
+            label = str(path)
+        elif isinstance(r.get("profile"), str):
             try:
                 profile = read_profile(r["profile"])
             except (CascadeError, ScenarioError) as exc:
                 raise ScenarioError([source.problem(("retrievers", name, "profile"), str(exc))]) from None
-            r["rates"] = {t: float(v) for t, v in profile["rates"].items() if float(v) > 0}
-            r["measured_with"] = {"profile": r["profile"], "model": profile.get("model", {}).get("name"),
-                                  "corpus": profile.get("corpus", {}).get("name"),
-                                  "corpus_fingerprint": profile.get("corpus", {}).get("fingerprint"),
-                                  "created": profile.get("created")}
+            label = r["profile"]
+        else:
+            continue
+        r["rates"] = {t: float(v) for t, v in profile["rates"].items() if float(v) > 0}
+        r["measured_with"] = {"profile": label, "model": profile.get("model", {}).get("name"),
+                              "corpus": profile.get("corpus", {}).get("name"),
+                              "corpus_fingerprint": profile.get("corpus", {}).get("fingerprint"),
+                              "created": profile.get("created")}
     return out
 
 

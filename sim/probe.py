@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -185,3 +186,20 @@ def measure_retriever(corpus: str | Corpus = "contracts", *, model: str | None =
     cache = cache_dir or default_cache_dir()
     return measure(chosen, Embedder(model, cache_dir=cache), StoreLocation.parse(store, cache),
                    ProbeSettings(k=k, probes=probes, seed=seed))
+
+
+def cached_profile(corpus: str, model: str | None, probes: int, k: int) -> Path:
+    """The profile of `model` on `corpus`, measured on first use and read from the cache after that."""
+    import sys
+
+    from sim.corpus import open_corpus
+    from sim.embedding import default_cache_dir, model_identity, resolve_model
+    from sim.profile import write_profile
+
+    chosen = open_corpus(corpus)
+    key = hashlib.sha256(f"{model_identity(resolve_model(model)[1])}|{chosen.fingerprint()}|{probes}|{k}".encode())
+    path = default_cache_dir() / "profiles" / f"{chosen.name}-{key.hexdigest()[:16]}.yaml"
+    if not path.is_file():
+        print(f"measuring the retriever on corpus '{chosen.name}' (first use; cached in {path})", file=sys.stderr)
+        write_profile(measure_retriever(chosen, model=model, k=k, probes=probes), path)
+    return path

@@ -50,12 +50,19 @@ class InjectedRetriever(Strict):
 
 
 class MeasuredRetriever(Strict):
-    """A retriever whose error rates come from a profile written by `cascade measure`."""
+    """A retriever whose error rates come from a profile written by `cascade measure`, or that is measured
+    when the scenario is first loaded (`corpus`, optional `model`), and cached after that."""
 
     kind: Literal["measured"]
     description: str = ""
-    profile: str
+    profile: str | None = None
     """Path of the profile YAML, relative to the scenario file."""
+    corpus: str | None = None
+    """Instead of a profile: a built-in corpus (contracts, support) or a passages file to measure on."""
+    model: str | None = None
+    """With `corpus`: the sentence-transformers model (default: the packaged all-MiniLM-L6-v2)."""
+    probes: Annotated[int, Field(ge=1)] = 300
+    k: Annotated[int, Field(ge=1)] = 5
     rates: dict[str, Probability] = {}
     """Filled from the profile when the scenario is loaded (do not write them)."""
     measured_with: dict[str, Any] = {}

@@ -244,3 +244,34 @@ def test_server_mode_against_a_real_chroma_server(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_a_scenario_can_name_model_and_corpus_and_is_measured_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path / "cache"))
+    _small_csv(tmp_path)
+    scenario = tmp_path / "direct.yaml"
+    scenario.write_text("""
+schema_version: 1
+name: direct
+seed: 1
+retrievers:
+  docs: {kind: measured, corpus: small.csv, probes: 15}
+workflow:
+  steps:
+    - {id: get, kind: retrieve, retriever: docs}
+    - {id: act, kind: act, inputs: [get]}
+costs:
+  act: {failure_loss: 100}
+""")
+    first = load_scenario(scenario)
+    profiles = list((tmp_path / "cache" / "profiles").glob("*.yaml"))
+    assert len(profiles) == 1
+    stamp = profiles[0].stat().st_mtime_ns
+    second = load_scenario(scenario)  # from the cache: the profile is not measured again
+    assert profiles[0].stat().st_mtime_ns == stamp
+    assert first.retrievers["docs"].rates == second.retrievers["docs"].rates
+    assert first.retrievers["docs"].measured_with["corpus"] == "small"
+    both = scenario.read_text().replace("corpus: small.csv", "corpus: small.csv, profile: x.yaml")
+    scenario.write_text(both)
+    result = runner.invoke(app, ["validate", str(scenario)])
+    assert result.exit_code == 2 and "either a profile" in " ".join(result.output.split())
