@@ -139,6 +139,13 @@ def solve(plan: Plan) -> Exact:
         pass_k=main.pass_k)
 
 
+def expected_loss(plan: Plan) -> float:
+    """Exact expected loss per instance (failure loss + escalation cost), without attribution: one pass."""
+    main = _Pass(plan, tag=None)
+    main.run()
+    return main.failure_loss + main.escalation_cost
+
+
 class _Pass:
     """One walk over the workflow. With `tag`, errors originated at step position `tag` are marked."""
 

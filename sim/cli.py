@@ -152,6 +152,22 @@ def measure(
 
 
 @app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run`.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default: RUN_DIR/report.html; a .md summary goes beside it).")] = None,
+) -> None:
+    """Write the cascade report: one self-contained HTML file (charts, sensitivity) and a markdown summary."""
+    from sim.report import report_from_run_dir
+
+    with _user_errors():
+        try:
+            path = report_from_run_dir(run_dir, out)
+        except OSError as exc:
+            raise CascadeError(f"cannot write the report: {exc.strerror or exc}") from None
+        out_console.print(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editor autocompletion)."""
     from sim.scenario import json_schema

@@ -53,6 +53,18 @@ class Result:
         """P(k attempts at the same instance all succeed), k = 1..8."""
         return self._per_variant("pass_k")
 
+    def report(self, path: str | Path = "report.html") -> Path:
+        """Write the HTML cascade report (and a markdown summary beside it); returns the HTML path."""
+        from sim.report import write_report
+
+        return write_report(self.summary, self.scenario, path)
+
+    def markdown(self) -> str:
+        """The markdown summary (for pull requests, chat, or a notebook's `display(Markdown(...))`)."""
+        from sim.report import render_markdown
+
+        return render_markdown(self.summary)
+
     def write(self, out_dir: str | Path) -> Path:
         """Write summary.json, instances.parquet, steps.parquet, attribution/cascade CSVs and scenario.yaml."""
         out = Path(out_dir)

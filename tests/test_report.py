@@ -1,0 +1,101 @@
+"""The cascade report in a real browser (Debian's headless Chromium through Playwright), and its markdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sim.cli import app
+from sim.loading import scenario_from_dict
+from sim.report import render_markdown
+from sim.runner import run
+from tests.conftest import SCENARIOS, chain
+
+runner = CliRunner()
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(os.environ.get("CASCADESIM_SCREENSHOTS", "")) if os.environ.get("CASCADESIM_SCREENSHOTS") else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium for this test")
+        pytest.skip("needs Debian's chromium (apt-get install chromium); CI installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                    "--disable-component-update", "--no-first-run", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def open_report(browser, path: Path, shot: Path):
+    """Load the report; return the page and every console error or page error it produced."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(path.resolve().as_uri())
+    charts = page.locator(".chart").count()
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+                           timeout=30_000)
+    page.screenshot(path=str(shot), full_page=True)
+    if SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, SCREENSHOTS / shot.name)
+    return page, problems
+
+
+def test_report_renders_headline_and_every_chart(browser, tmp_path):
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(SCENARIOS / "contract_review.yaml"), "-o", str(out), "-n", "20000",
+                               "-q"]).exit_code == 0
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    page, problems = open_report(browser, out / "report.html", tmp_path / "contract_review_report.png")
+    assert problems == []
+    headline = page.locator("td[data-metric='p_failure'] .value").first.inner_text()
+    assert headline == f"{100 * summary['p_failure']:.2f}%"
+    for key in ("sankey", "attribution", "sensitivity", "pass_k", "variants"):
+        figure = page.locator(f"figure#{key}")
+        assert figure.locator(".main-svg").count() >= 1, key
+        assert figure.locator(".gtitle").text_content().strip(), f"{key} has no title"
+        assert figure.locator("figcaption").inner_text().strip()
+    # axes carry their units
+    assert "(USD)" in page.locator("figure#attribution").inner_text()
+    assert page.locator("figure#sankey .sankey-node").count() >= 5
+    assert (out / "report.md").read_text().startswith("### Cascade report: contract_review")
+    assert (tmp_path / "contract_review_report.png").stat().st_size > 50_000
+
+
+def test_a_scenario_name_with_script_shows_as_text(browser, tmp_path):
+    name = "<script>window.__pwned = 1</script> & <b>bold</b>"
+    data = chain(name=name, description="<img src=x onerror='window.__pwned=2'>", instances=5000)
+    result = run(scenario_from_dict(data))
+    path = result.report(tmp_path / "report.html")
+    page, problems = open_report(browser, path, tmp_path / "escaped.png")
+    assert problems == []
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#scenario-name").inner_text() == f"Cascade report: {name}"
+    assert page.locator("img").count() == 0
+    assert "&lt;script&gt;" in render_markdown(result.summary)
+
+
+def test_report_of_a_folder_without_a_run_exits_2(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "no summary.json" in result.output
+
+
+def test_analytic_report_renders_without_sampled_intervals(browser, tmp_path):
+    result = run(scenario_from_dict(chain()), engine="analytic")
+    page, problems = open_report(browser, result.report(tmp_path / "exact.html"), tmp_path / "exact.png")
+    assert problems == [] and page.locator(".ci").count() == 0
