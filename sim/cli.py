@@ -86,7 +86,7 @@ def run(
             return
         render_summary(result.summary, out_console)
         out_console.print(f"[dim]wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
-                          "cascade.csv, scenario.yaml)[/dim]")
+                          f"cascade.csv, scenario.yaml); the HTML report: cascade report {folder}[/dim]")
 
 
 @app.command()

@@ -29,6 +29,7 @@ class Chart:
     title: str
     caption: str
     figure: go.Figure
+    table_html: str = ""
 
 
 def _pct(x: float | None) -> str:
@@ -125,7 +126,15 @@ def tornado_chart(table: pd.DataFrame, engine: str, currency: str, top: int = 12
     caption = (f"One parameter at a time (error rates x0.5 / x1.5, catch rates -/+0.1), computed by {engine}: "
                f"'{first['parameter']}' moves expected loss most (elasticity {first['elasticity']:+.3f})."
                if first is not None else "No parameter to vary.")
-    return Chart("sensitivity", title, caption, fig)
+    cur = html.escape(currency)
+    body = "".join(
+        f"<tr><td>{html.escape(r.parameter)}</td><td>{r.value:.4g}</td><td>{r.loss_at_low:,.2f}</td>"
+        f"<td>{r.loss_at_high:,.2f}</td><td>{r.importance:+,.2f}</td><td>{r.elasticity:+.3f}</td></tr>"
+        for r in table.head(top).itertuples())
+    table_html = (f"<table class='sensitivity'><thead><tr><th>parameter</th><th>value</th><th>loss at low ({cur})"
+                  f"</th><th>loss at high ({cur})</th><th>importance dL/dp ({cur})</th><th>elasticity</th></tr>"
+                  f"</thead><tbody>{body}</tbody></table>")
+    return Chart("sensitivity", title, caption, fig, table_html)
 
 
 def pass_k_chart(summary: dict[str, Any]) -> Chart:
@@ -234,6 +243,9 @@ table.headline { border-collapse: collapse; margin: 1rem 0; } .headline th, .hea
   border-bottom: 1px solid #ddd; text-align: right; } .headline th[scope=row] { text-align: left; }
 .value { font-size: 1.25rem; font-weight: 600; } .ci { color: #666; font-size: .85rem; }
 figure { margin: 2rem 0; } figcaption { color: #444; margin: .3rem 0 0 .5rem; }
+table.sensitivity { border-collapse: collapse; margin: .8rem 0 0 .5rem; font-size: .85rem; }
+.sensitivity th, .sensitivity td { padding: .2rem .6rem; border-bottom: 1px solid #eee; text-align: right; }
+.sensitivity td:first-child, .sensitivity th:first-child { text-align: left; }
 """
 
 
@@ -259,7 +271,7 @@ def render_html(summary: dict[str, Any], scenario: Scenario | None = None) -> st
         "</section>", _retrievers_html(summary)]
     for chart in made:
         parts.append(f"<figure id='{chart.key}'><div class='chart' id='chart-{chart.key}'></div>"
-                     f"<figcaption>{html.escape(chart.caption)}</figcaption></figure>")
+                     f"<figcaption>{html.escape(chart.caption)}</figcaption>{chart.table_html}</figure>")
     script = "".join(
         f"(function(){{var f={_figure_json(c.figure)};Plotly.newPlot('chart-{c.key}',f.data,f.layout,"
         "{responsive:true,displaylogo:false});})();" for c in made)

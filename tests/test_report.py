@@ -73,6 +73,7 @@ def test_report_renders_headline_and_every_chart(browser, tmp_path):
     # axes carry their units
     assert "(USD)" in page.locator("figure#attribution").inner_text()
     assert page.locator("figure#sankey .sankey-node").count() >= 5
+    assert page.locator("table.sensitivity tbody tr").count() >= 5
     assert (out / "report.md").read_text().startswith("### Cascade report: contract_review")
     assert (tmp_path / "contract_review_report.png").stat().st_size > 50_000
 
@@ -99,3 +100,17 @@ def test_analytic_report_renders_without_sampled_intervals(browser, tmp_path):
     result = run(scenario_from_dict(chain()), engine="analytic")
     page, problems = open_report(browser, result.report(tmp_path / "exact.html"), tmp_path / "exact.png")
     assert problems == [] and page.locator(".ci").count() == 0
+
+
+def test_sensitivity_is_the_exact_derivative_on_a_chain():
+    from sim.sensitivity import sensitivity
+
+    table, engine = sensitivity(scenario_from_dict(chain()))
+    assert engine == "analytic (exact)"
+    row = table.set_index("path").loc["retrievers.docs.rates.negation_flip"]
+    # d wrong/d rate = 0.9 carried x (1 - 0.02 that would have erred anyway); d loss/d wrong = 0.7 x 1000 failure
+    # + (0.3 - 0.01) x 50 escalation
+    assert row["importance"] == pytest.approx(0.9 * 0.98 * (700 + 0.29 * 50), rel=1e-9)
+    assert row["elasticity"] == pytest.approx(row["importance"] * 0.05 / table.attrs["expected_loss"], rel=1e-12)
+    catch = table.set_index("path").loc["workflow.steps.check.catch.default"]
+    assert catch["importance"] < 0  # a better verifier lowers the loss
