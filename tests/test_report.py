@@ -114,3 +114,13 @@ def test_sensitivity_is_the_exact_derivative_on_a_chain():
     assert row["elasticity"] == pytest.approx(row["importance"] * 0.05 / table.attrs["expected_loss"], rel=1e-12)
     catch = table.set_index("path").loc["workflow.steps.check.catch.default"]
     assert catch["importance"] < 0  # a better verifier lowers the loss
+
+
+def test_measured_retrievers_get_their_section(browser, tmp_path):
+    from sim.loading import load_scenario
+
+    result = run(load_scenario(SCENARIOS / "contract_review_measured.yaml"), engine="analytic")
+    page, problems = open_report(browser, result.report(tmp_path / "measured.html"), tmp_path / "measured.png")
+    assert problems == []
+    text = page.locator("body").inner_text()
+    assert "Measured retrievers" in text and "all-MiniLM-L6-v2" in text and "contracts" in text
