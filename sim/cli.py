@@ -27,6 +27,7 @@ err_console = Console(stderr=True)
 class EngineName(StrEnum):
     monte_carlo = "monte_carlo"
     analytic = "analytic"
+    timeline = "timeline"
 
 
 @contextmanager
@@ -52,7 +53,7 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: runs/<scenario name>).")] = None,
     instances: Annotated[int | None, typer.Option("--instances", "-n", min=1, help="Instances per variant (default: the scenario's).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")] = None,
-    engine: Annotated[EngineName, typer.Option("--engine", "-e", help="monte_carlo (sampled, with CIs) or analytic (exact).")] = EngineName.monte_carlo,
+    engine: Annotated[EngineName, typer.Option("--engine", "-e", help="monte_carlo (sampled, with CIs), analytic (exact) or timeline (SimPy: queues, SLAs, loss over time).")] = EngineName.monte_carlo,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Instances held in memory at once; never changes results.")] = 262_144,
     max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
     workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Processes for Monte Carlo; 0: one per core for runs of 4M+ instance-variants. Never changes results.")] = 0,

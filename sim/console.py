@@ -66,11 +66,29 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
             f"k={p['k']}: {_pct(p['p'])}" for p in pk if p["k"] in (1, 2, 4, 8)))
 
     for name, d in summary.get("differences", {}).items():
+        if "horizon_loss" in d:
+            h = d["horizon_loss"]
+            console.print(f"[bold]{name}[/bold] vs base (paired by replication): horizon loss "
+                          f"{h['difference']:+,.0f} {cur} [{h['ci95'][0]:+,.0f}, {h['ci95'][1]:+,.0f}]")
+            continue
         dp, dl = d["p_failure"], d["expected_loss_per_instance"]
         console.print(
             f"[bold]{name}[/bold] vs base (paired): P(failure) {100 * dp['difference']:+.3f} pts "
             f"{_interval(dp['ci95'], lambda x: f'{100 * x:+.3f}')}; expected loss "
             f"{dl['difference']:+,.2f} {cur} per instance {_interval(dl['ci95'], lambda x: f'{x:+,.2f}')}")
+    for name, b in blocks.items():
+        tl = b.get("timeline")
+        if not tl:
+            continue
+        h = tl["horizon_loss"]
+        console.print(
+            f"[bold]{name}[/bold] over {tl['horizon_days']} days ({h['replications']} replications): horizon loss "
+            f"mean {h['mean']:,.0f} {cur} [{h['mean_ci95'][0]:,.0f}, {h['mean_ci95'][1]:,.0f}], VaR95 "
+            f"{h['var95']:,.0f}, CVaR95 {h['cvar95']:,.0f}; still undetected at the horizon "
+            f"{tl['undetected_exposure_at_horizon_mean']:,.0f}")
+        for sid in tl["utilisation"]:
+            console.print(f"  {sid}: utilisation {_pct(tl['utilisation'][sid])}, mean wait "
+                          f"{tl['mean_wait_hours'][sid]:.1f} h, reviews bypassed {_pct(tl['bypass_rate'][sid])}")
     rows = summary.get("instance_rows")
     if rows and rows["mode"] == "sampled":
         console.print(f"[dim]instances.parquet holds a sample of {rows['rows']:,} of {rows['of']:,} instances per "

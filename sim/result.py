@@ -28,6 +28,8 @@ class Result:
     plans: dict[str, Plan]
     instances_arrow: pa.Table = field(default_factory=INSTANCE_SCHEMA.empty_table)
     steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(STEP_COLUMNS)))
+    timeline: pd.DataFrame | None = None
+    """Timeline engine only: one row per variant x replication x day."""
 
     @cached_property
     def instances(self) -> pd.DataFrame:
@@ -74,6 +76,8 @@ class Result:
         write_with(out / "attribution.csv", lambda p: self.attribution.to_csv(p, index=False))
         write_with(out / "cascade.csv", lambda p: self.cascade.to_csv(p, index=False))
         write_text(out / "scenario.yaml", dump_scenario_yaml(self.scenario))
+        if self.timeline is not None:
+            write_with(out / "timeline.parquet", lambda p: self.timeline.to_parquet(p, index=False))
         # summary.json last: its presence says the folder is complete.
         write_text(out / "summary.json", json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
         return out

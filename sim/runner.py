@@ -23,8 +23,8 @@ from sim.seeding import BLOCK_SIZE
 from sim.tally import PASS_K, Tally
 from sim.trace import INSTANCE_SCHEMA, instance_outcomes, instance_table
 
-Engine = Literal["monte_carlo", "analytic"]
-ENGINES: tuple[str, ...] = ("monte_carlo", "analytic")
+Engine = Literal["monte_carlo", "analytic", "timeline"]
+ENGINES: tuple[str, ...] = ("monte_carlo", "analytic", "timeline")
 
 DEFAULT_CHUNK = 4 * BLOCK_SIZE
 DEFAULT_MAX_INSTANCE_ROWS = 1_000_000
@@ -61,6 +61,10 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     plans = {name: compile_plan(s, name) for name, s in variants.items()}
     if engine == "analytic":
         return _run_analytic(scenario, plans)
+    if engine == "timeline":
+        from sim.timeline_run import run_timeline
+
+        return run_timeline(scenario, variants, max_instance_rows, progress)
     return _run_monte_carlo(scenario, plans, n, chunk_size, max_instance_rows, pass_k_sample, workers, progress)
 
 

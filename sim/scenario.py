@@ -150,6 +150,77 @@ class ActCost(Strict):
         return self.failure_loss if self.detected_loss is None else self.detected_loss
 
 
+class Burst(Strict):
+    """A stretch of days with arrivals multiplied by `factor` (an incident, a renewal season)."""
+
+    start_day: Annotated[int, Field(ge=0)]
+    days: Annotated[int, Field(ge=1)]
+    factor: Annotated[float, Field(gt=0)]
+
+
+class Arrivals(Strict):
+    """Instances arriving per day: Poisson with mean per_day x weekly[weekday] x burst factor."""
+
+    per_day: Annotated[float, Field(gt=0)]
+    weekly: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=7, max_length=7)] = [1.0] * 7
+    """Multipliers Monday..Sunday (day 0 of the horizon is a Monday)."""
+    bursts: list[Burst] = []
+
+
+class Reviewers(Strict):
+    """The humans behind a verify step: how many, how fast, when they work, and when work skips them."""
+
+    servers: Annotated[int, Field(ge=1)]
+    minutes: Annotated[float, Field(gt=0)]
+    """Mean review time per instance (exponential), in minutes."""
+    open_hour: Annotated[float, Field(ge=0, lt=24)] = 0.0
+    close_hour: Annotated[float, Field(gt=0, le=24)] = 24.0
+    workdays: Annotated[int, Field(ge=1, le=7)] = 7
+    """Working days per week, from Monday."""
+    max_wait_hours: Annotated[float, Field(gt=0)] | None = None
+    """An instance waiting longer goes on unreviewed (the check is bypassed)."""
+    queue_limit: Annotated[int, Field(ge=0)] | None = None
+    """An instance arriving to a longer queue goes on unreviewed."""
+
+
+class Detection(Strict):
+    """How silent failures surface, and how their cost grows until they do."""
+
+    mean_days: Annotated[float, Field(gt=0)] = 30.0
+    """Mean time (exponential) until a silent failure surfaces, in days."""
+    growth_per_day: Annotated[float, Field(ge=0)] = 0.0
+    """Loss grows by this fraction of itself per day undetected (linear)."""
+
+
+class SLA(Strict):
+    hours: Annotated[float, Field(gt=0)]
+    """Target time from arrival to completion, in hours."""
+    breach_cost: Annotated[float, Field(ge=0)]
+
+
+class Rework(Strict):
+    """A failed action comes back as a task for a human step (misrouted ticket, renegotiation)."""
+
+    step: Identifier
+    """The verify step whose reviewers take the task."""
+    minutes: Annotated[float, Field(gt=0)]
+    delay_hours: Annotated[float, Field(ge=0)] = 0.0
+    cost: Annotated[float, Field(ge=0)] = 0.0
+
+
+class Timeline(Strict):
+    """Time dynamics for `--engine timeline`: volumes, reviewers, detection delays, SLAs and rework."""
+
+    horizon_days: Annotated[int, Field(ge=1, le=3660)]
+    replications: Annotated[int, Field(ge=1)] = 10
+    arrivals: Arrivals
+    reviewers: dict[Identifier, Reviewers] = {}
+    detection: Detection = Detection()
+    sla: SLA | None = None
+    rework: dict[Identifier, Rework] = {}
+    """Per act step: the rework task its failure creates."""
+
+
 class Variant(Strict):
     """The scenario with some parameters changed; `set` maps dotted paths to new values."""
 
@@ -174,6 +245,7 @@ class Scenario(Strict):
     retrievers: dict[Identifier, Retriever]
     workflow: Workflow
     costs: dict[Identifier, ActCost]
+    timeline: Timeline | None = None
     variants: list[Variant] = []
 
     def step(self, step_id: str) -> RetrieveStep | DecideStep | VerifyStep | ActStep:

@@ -129,6 +129,27 @@ def check_scenario(s: Scenario) -> list[Located]:
             out.append((("costs", sid), f"'{sid}' is not an act step{did_you_mean(sid, acts)}; costs belong "
                                         "to act steps"))
 
+    if s.timeline is not None:
+        tl = s.timeline
+        verify_ids = [st.id for st in steps if isinstance(st, VerifyStep)]
+        for sid, r in tl.reviewers.items():
+            if sid not in verify_ids:
+                out.append((("timeline", "reviewers", sid), f"'{sid}' is not a verify step"
+                                                            f"{did_you_mean(sid, verify_ids)}; reviewers staff "
+                                                            "verify steps"))
+            if r.close_hour <= r.open_hour:
+                out.append((("timeline", "reviewers", sid, "close_hour"),
+                            f"close_hour {r.close_hour} must be after open_hour {r.open_hour}"))
+        for sid, rw in tl.rework.items():
+            if sid not in acts:
+                out.append((("timeline", "rework", sid), f"'{sid}' is not an act step{did_you_mean(sid, acts)}"))
+            if rw.step not in tl.reviewers:
+                out.append((("timeline", "rework", sid, "step"),
+                            f"rework goes to '{rw.step}', which has no reviewers under timeline.reviewers"
+                            f"{did_you_mean(rw.step, tl.reviewers)}"))
+        if not any(tl.arrivals.weekly):
+            out.append((("timeline", "arrivals", "weekly"), "every weekday multiplier is 0: nothing arrives"))
+
     seen: set[str] = set()
     for i, v in enumerate(s.variants):
         if v.name == "base":
