@@ -114,9 +114,20 @@ class _Desk:
         self.queue = simpy.Store(env)
         self.max_wait = cfg.max_wait_hours / DAY_HOURS if cfg.max_wait_hours else math.inf
         self.busy_days = 0.0
+        self.horizon = math.inf
         self.next: _Desk | None = None
+        self.always_open = cfg.open_hour == 0 and cfg.close_hour == 24 and cfg.workdays == 7
+        self._service_times = iter(())
         for _ in range(cfg.servers):
             env.process(self._server())
+
+    def _service(self) -> float:
+        """Exponential review time in days, drawn in bulk (one numpy call per 4,096 reviews)."""
+        try:
+            return next(self._service_times)
+        except StopIteration:
+            self._service_times = iter(self.rng.exponential(self.cfg.minutes / MINUTES_PER_DAY, 4096).tolist())
+            return next(self._service_times)
 
     def put(self, item: list) -> None:
         """item: [instance (-1 for rework), enqueue time, bypass mask, arrival time]."""
@@ -143,6 +154,12 @@ class _Desk:
         else:
             self.record.complete(item, when)
 
+    def open_days(self, horizon: int) -> float:
+        """Reviewer-days of opening hours within the horizon (the denominator of utilisation)."""
+        cfg = self.cfg
+        workdays = sum(1 for d in range(horizon) if d % 7 < cfg.workdays)
+        return cfg.servers * workdays * (cfg.close_hour - cfg.open_hour) / DAY_HOURS
+
     def _closed_for(self, now: float) -> float:
         """Days until the desk is open (0 when open now)."""
         cfg = self.cfg
@@ -156,21 +173,24 @@ class _Desk:
         return d + cfg.open_hour / DAY_HOURS - now
 
     def _server(self):
+        env, record, sid = self.env, self.record, self.sid
         while True:
             item = yield self.queue.get()
-            wait = self._closed_for(self.env.now)
-            if wait > 0:
-                yield self.env.timeout(wait)
-            now = self.env.now
+            if not self.always_open:
+                wait = self._closed_for(env.now)
+                if wait > 0:
+                    yield env.timeout(wait)
+            now = env.now
             if item[0] >= 0 and now - item[1] > self.max_wait:
                 self._leave(item, item[1] + self.max_wait, bypassed=True)
                 continue
-            service = self.rng.exponential(self.cfg.minutes / MINUTES_PER_DAY) if item[0] >= 0 else item[4]
-            self.record.started(self.sid, item, now)
-            yield self.env.timeout(service)
-            self.busy_days += service
+            service = self._service() if item[0] >= 0 else item[4]
+            record.started(sid, item, now)
+            yield env.timeout(service)
+            if now < self.horizon:
+                self.busy_days += service
             if item[0] >= 0:
-                self._leave(item, self.env.now, bypassed=False)
+                self._leave(item, env.now, bypassed=False)
 
 
 class _Record:
@@ -236,6 +256,8 @@ def run_replication(scenario: Scenario, replication: int):
         desks[sid] = _Desk(env, sid, tl.reviewers[sid], service_rng, record)
     for a, b in zip(human, human[1:], strict=False):
         desks[a].next = desks[b]
+    for d in desks.values():
+        d.horizon = tl.horizon_days
     first = desks[human[0]] if human else None
 
     def source():
@@ -325,7 +347,7 @@ def _account(scenario, replication, seed, times, record, versions, desks, human)
         "bypassed": {sid: record.bypassed[sid] for sid in human},
         "mean_wait_hours": {sid: float(np.mean(record.waits[sid]) * DAY_HOURS) if record.waits[sid] else 0.0
                             for sid in human},
-        "utilisation": {sid: desks[sid].busy_days / (desks[sid].cfg.servers * horizon) for sid in human},
+        "utilisation": {sid: desks[sid].busy_days / desks[sid].open_days(horizon) for sid in human},
         "completed": int(done.sum()),
     }
     return mixed, plan, daily, stats, record, times
