@@ -183,9 +183,47 @@ def variants_chart(summary: dict[str, Any]) -> Chart | None:
     return Chart("variants", title, caption, fig)
 
 
-def charts(summary: dict[str, Any], scenario: Scenario | None) -> list[Chart]:
+def timeline_chart(summary: dict[str, Any], daily: pd.DataFrame) -> Chart:
+    cur = summary["currency"]
+    rows = daily[(daily["variant"] == "base") & (daily["replication"] == 0)]
+    fig = go.Figure()
+    fig.add_bar(x=rows["day"], y=rows["loss"], name=f"loss booked that day ({cur})", marker_color=PALETTE[1])
+    fig.add_scatter(x=rows["day"], y=rows["backlog"], name="instances waiting for review at day end", yaxis="y2",
+                    mode="lines", line={"color": PALETTE[0]})
+    title = "Timeline: daily loss and review backlog (base, replication 0)"
+    _layout(fig, title, x="day of the horizon", y=f"loss booked per day ({cur})")
+    fig.update_layout(yaxis2={"title": {"text": "backlog (instances)"}, "overlaying": "y", "side": "right",
+                               "rangemode": "tozero"})
+    tl = summary["timeline"]
+    waits = ", ".join(f"{sid}: wait {tl['mean_wait_hours'][sid]:.1f} h, {_pct(tl['bypass_rate'][sid])} of reviews "
+                      "bypassed" for sid in tl["mean_wait_hours"])
+    caption = ("Loss is booked when it becomes known: escalations and audited failures at completion, silent "
+               f"failures when they surface. {waits or 'No staffed review step.'}")
+    return Chart("timeline", title, caption, fig)
+
+
+def exceedance_chart(summary: dict[str, Any]) -> Chart:
+    cur = summary["currency"]
+    fig = go.Figure()
+    for i, (name, block) in enumerate(_blocks(summary).items()):
+        h = block["timeline"]["horizon_loss"]
+        fig.add_scatter(x=[p["loss"] for p in h["exceedance"]], y=[p["p_exceed"] for p in h["exceedance"]],
+                        name=name, mode="lines+markers", line={"shape": "hv", "color": PALETTE[i % len(PALETTE)]})
+    days = summary["timeline"]["horizon_days"]
+    title = f"Loss exceedance over the {days}-day horizon"
+    _layout(fig, title, x=f"horizon loss ({cur})", y="probability the loss is exceeded")
+    fig.update_yaxes(tickformat=".0%")
+    h = summary["timeline"]["horizon_loss"]
+    caption = (f"Across {h['replications']} replications (base): mean {h['mean']:,.0f} {cur}, VaR95 "
+               f"{h['var95']:,.0f}, CVaR95 {h['cvar95']:,.0f}; few replications make the tail coarse.")
+    return Chart("exceedance", title, caption, fig)
+
+
+def charts(summary: dict[str, Any], scenario: Scenario | None, daily: pd.DataFrame | None = None) -> list[Chart]:
     """All charts of a report, in reading order (sections appear only when their data exists)."""
     out = [sankey_chart(summary), attribution_chart(summary)]
+    if summary.get("timeline") and daily is not None and len(daily):
+        out += [timeline_chart(summary, daily), exceedance_chart(summary)]
     if scenario is not None:
         from sim.sensitivity import sensitivity
 
@@ -194,7 +232,7 @@ def charts(summary: dict[str, Any], scenario: Scenario | None) -> list[Chart]:
             out.append(tornado_chart(table, engine, summary["currency"]))
     if summary.get("pass_k"):
         out.append(pass_k_chart(summary))
-    v = variants_chart(summary)
+    v = variants_chart(summary) if summary["engine"] != "timeline" else None
     if v:
         out.append(v)
     return out
@@ -249,11 +287,11 @@ table.sensitivity { border-collapse: collapse; margin: .8rem 0 0 .5rem; font-siz
 """
 
 
-def render_html(summary: dict[str, Any], scenario: Scenario | None = None) -> str:
+def render_html(summary: dict[str, Any], scenario: Scenario | None = None, daily: pd.DataFrame | None = None) -> str:
     """The report as one HTML document (plotly.js inline: it opens offline and can be sent as one file)."""
     from plotly.offline import get_plotlyjs
 
-    made = charts(summary, scenario)
+    made = charts(summary, scenario, daily)
     n = summary.get("instances")
     engine = summary["engine"]
     sub = (f"{html.escape(engine)} engine, seed {summary['seed']}" + (f", {n:,} instances per variant" if n else "")
@@ -298,7 +336,16 @@ def render_markdown(summary: dict[str, Any], top: int = 5) -> str:
     lines += ["", "Top root causes (base): " + "; ".join(
         f"{a['error_type']} at {a['root_cause_step']} {_pct(a['share_of_loss'])} of loss"
         for a in summary["attribution"][:top])]
+    if summary.get("timeline"):
+        h = summary["timeline"]["horizon_loss"]
+        lines.append(f"\nOver {summary['timeline']['horizon_days']} days (base, {h['replications']} replications): "
+                     f"horizon loss mean {h['mean']:,.0f} {cur}, VaR95 {h['var95']:,.0f}, CVaR95 {h['cvar95']:,.0f}")
     for name, d in (summary.get("differences") or {}).items():
+        if "horizon_loss" in d:
+            h = d["horizon_loss"]
+            lines.append(f"\n{name} vs base (paired by replication): horizon loss {h['difference']:+,.0f} {cur} "
+                         f"[{h['ci95'][0]:+,.0f}, {h['ci95'][1]:+,.0f}]")
+            continue
         dl = d["expected_loss_per_instance"]
         lines.append(f"\n{name} vs base (paired): expected loss {dl['difference']:+,.2f} {cur} per instance "
                      f"[{dl['ci95'][0]:+,.2f}, {dl['ci95'][1]:+,.2f}]")
@@ -306,10 +353,11 @@ def render_markdown(summary: dict[str, Any], top: int = 5) -> str:
     return text.replace("<", "&lt;").replace(">", "&gt;")  # markdown renders inline HTML: keep it text
 
 
-def write_report(summary: dict[str, Any], scenario: Scenario | None, out: str | Path) -> Path:
+def write_report(summary: dict[str, Any], scenario: Scenario | None, out: str | Path,
+                 daily: pd.DataFrame | None = None) -> Path:
     """Write the HTML report to `out` and the markdown summary beside it (same name, .md)."""
     out = Path(out)
-    write_text(out, render_html(summary, scenario))
+    write_text(out, render_html(summary, scenario, daily))
     write_text(out.with_suffix(".md"), render_markdown(summary))
     return out
 
@@ -327,4 +375,5 @@ def report_from_run_dir(run_dir: str | Path, out: str | Path | None = None) -> P
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CascadeError(f"{summary_file}: not a readable summary ({exc})") from None
     scenario = load_scenario(folder / "scenario.yaml") if (folder / "scenario.yaml").is_file() else None
-    return write_report(summary, scenario, out or folder / "report.html")
+    daily = pd.read_parquet(folder / "timeline.parquet") if (folder / "timeline.parquet").is_file() else None
+    return write_report(summary, scenario, out or folder / "report.html", daily)

@@ -59,7 +59,7 @@ class Result:
         """Write the HTML cascade report (and a markdown summary beside it); returns the HTML path."""
         from sim.report import write_report
 
-        return write_report(self.summary, self.scenario, path)
+        return write_report(self.summary, self.scenario, path, self.timeline)
 
     def markdown(self) -> str:
         """The markdown summary (for pull requests, chat, or a notebook's `display(Markdown(...))`)."""

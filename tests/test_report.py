@@ -124,3 +124,18 @@ def test_measured_retrievers_get_their_section(browser, tmp_path):
     assert problems == []
     text = page.locator("body").inner_text()
     assert "Measured retrievers" in text and "all-MiniLM-L6-v2" in text and "contracts" in text
+
+
+def test_timeline_report_shows_daily_loss_backlog_and_exceedance(browser, tmp_path):
+    from tests.test_timeline import with_timeline
+
+    data = with_timeline(reviewers={"check": {"servers": 1, "minutes": 5, "max_wait_hours": 6}}, replications=4)
+    out = tmp_path / "tl"
+    run(scenario_from_dict(data), engine="timeline").write(out)
+    assert runner.invoke(app, ["report", str(out)]).exit_code == 0
+    page, problems = open_report(browser, out / "report.html", tmp_path / "timeline_report.png")
+    assert problems == []
+    for key in ("timeline", "exceedance"):
+        assert page.locator(f"figure#{key} .main-svg").count() >= 1, key
+    assert "VaR95" in page.locator("figure#exceedance figcaption").inner_text()
+    assert "horizon loss mean" in (out / "report.md").read_text()
