@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from contextlib import contextmanager
@@ -67,7 +68,7 @@ def run(
     with _user_errors():
         loaded = load_scenario(scenario)
         n = instances or loaded.instances
-        folder = out or Path("runs") / loaded.name.replace("/", "_")
+        folder = out or Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
         if workers == 0:
             workers = (os.cpu_count() or 1) if n * (1 + len(loaded.variants)) >= 4_000_000 else 1
         show_bar = not quiet and engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000

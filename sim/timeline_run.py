@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -45,7 +47,7 @@ def run_timeline(scenario: Scenario, variants: dict[str, Scenario], max_rows: in
             stats_all.append(stats)
             daily_tables.append(daily.assign(variant=name))
             if r == 0:  # replication 0: the instance-level tables and the usual summary figures
-                plan = plan.__class__(**{**plan.__dict__, "variant": name})
+                plan = dataclasses.replace(plan, variant=name)
                 tally = Tally(plan)
                 out = instance_outcomes(plan, mixed)
                 tally.add(mixed, out)
