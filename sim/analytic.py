@@ -126,8 +126,10 @@ def solve(plan: Plan) -> Exact:
     loss_from_root = np.zeros(R)
     any_from_root = np.zeros(R)
     for pos in sorted({p for p, _ in plan.roots}):
-        tagged = _Pass(plan, tag=pos)
-        tagged.run()
+        # Until step `pos` runs there is no tagged token: its pass starts from the main pass's state just
+        # before the source whose walk reaches `pos`, with the main pass's own accumulators marginalised out.
+        tagged = _Pass(plan, tag=pos, classes=(main.collapse_out, main.collapse_in))
+        tagged.run(resume=main.snapshots[main.owner[pos]])
         for t, (n_fail, loss, p_any) in tagged.tag_results.items():
             r = plan.root_index[(pos, t)]
             failures_from_root[r], loss_from_root[r], any_from_root[r] = n_fail, loss, p_any
@@ -149,7 +151,7 @@ def expected_loss(plan: Plan) -> float:
 class _Pass:
     """One walk over the workflow. With `tag`, errors originated at step position `tag` are marked."""
 
-    def __init__(self, plan: Plan, tag: int | None):
+    def __init__(self, plan: Plan, tag: int | None, classes: tuple | None = None):
         self.plan, self.tag = plan, tag
         self.T = len(plan.types)
         self.w = plan.levels.weights
@@ -164,8 +166,8 @@ class _Pass:
         self.rank = np.array([0, 2, 3] + [1] * (2 * self.T))
         self.tagged = np.zeros(n_codes, dtype=bool)
         self.tagged[3 + self.T:] = True
-        self.collapse_out = self._type_classes(include_self=False)
-        self.collapse_in = self._type_classes(include_self=True)
+        self.collapse_out, self.collapse_in = classes or (self._type_classes(include_self=False),
+                                                          self._type_classes(include_self=True))
 
     def _type_classes(self, include_self: bool) -> dict[int, np.ndarray]:
         """Per step, a code map merging untagged error types that behave alike everywhere downstream (and, with
@@ -195,17 +197,33 @@ class _Pass:
         return out
 
     # -- the walk ---------------------------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, resume: tuple | None = None) -> None:
+        """Walk the workflow; the main pass (no tag) keeps a snapshot before each source step, from which a
+        tagged pass can `resume`."""
         plan, F = self.plan, self.F
-        F.add("failed" if self.tag is None else "tag_failed")
-        if self.tag is None:
-            F.add("silent")
-        self.next_input = {s.pos: 0 for s in plan.steps}
-        self.folded_by = {s.pos: 0 for s in plan.steps}
-        self.done: set[int] = set()
-        for s in plan.steps:
-            if not s.inputs:
-                self._finish(s)
+        sources = [s for s in plan.steps if not s.inputs]
+        self.snapshots: list[tuple] = []
+        self.owner: dict[int, int] = {}
+        if resume is None:
+            F.add("failed" if self.tag is None else "tag_failed")
+            if self.tag is None:
+                F.add("silent")
+            self.next_input = {s.pos: 0 for s in plan.steps}
+            self.folded_by = {s.pos: 0 for s in plan.steps}
+            self.done: set[int] = set()
+            first = 0
+        else:
+            first, F.S, F.P, F.cols, next_input, folded_by, done = resume
+            F.S, F.P, F.cols = F.S.copy(), F.P.copy(), list(F.cols)
+            self.next_input, self.folded_by, self.done = dict(next_input), dict(folded_by), set(done)
+            F.drop("failed", "silent")
+            F.add("tag_failed")
+        for j in range(first, len(sources)):
+            if self.tag is None:
+                self.snapshots.append((j, F.S.copy(), F.P.copy(), list(F.cols), dict(self.next_input),
+                                       dict(self.folded_by), set(self.done)))
+            self.source_index = j
+            self._finish(sources[j])
         if self.tag is None:
             self.p_failure = F.mass(F.col("failed") == 1, self.w)
             self.p_silent = F.mass(F.col("silent") == 1, self.w)
@@ -218,13 +236,12 @@ class _Pass:
 
     def _finish(self, s: StepPlan) -> None:
         """Step `s` has all inputs folded: apply its own draws, then feed its consumers."""
+        self.owner[s.pos] = self.source_index
         acc = f"acc:{s.pos}"
         if acc not in self.F.cols:
             self.F.add(acc)
         getattr(self, f"_finish_{s.kind}")(s, acc)
-        col = self.F.cols.index(acc)
-        self.F.S[:, col] = self.collapse_out[s.pos][self.F.S[:, col]]
-        self.F._merge()
+        self._collapse(acc, self.collapse_out[s.pos])
         self.done.add(s.pos)
         if s.kind == "verify" and s.audit:  # an audit only marks detections; it feeds nothing
             self.F.drop(acc)
@@ -246,12 +263,20 @@ class _Pass:
         while self.next_input[c.pos] < len(c.inputs) and c.inputs[self.next_input[c.pos]] in self.done:
             src = self.plan.steps[c.inputs[self.next_input[c.pos]]]
             getattr(self, f"_fold_{'audit' if c.audit else c.kind}")(c, acc, src)
-            col = self.F.cols.index(acc)
-            self.F.S[:, col] = self.collapse_in[c.pos][self.F.S[:, col]]
+            self._collapse(acc, self.collapse_in[c.pos])
             self.next_input[c.pos] += 1
             self._consumed(src)
         if self.next_input[c.pos] == len(c.inputs):
             self._finish(c)
+
+    def _collapse(self, acc: str, code_map: np.ndarray) -> None:
+        """Merge error types that behave alike from here on (rows may then coincide: merge them)."""
+        col = self.F.cols.index(acc)
+        old = self.F.S[:, col]
+        new = code_map[old]
+        if np.any(new != old):
+            self.F.S[:, col] = new
+            self.F._merge()
 
     def _consumed(self, src: StepPlan) -> None:
         self.folded_by[src.pos] += 1
