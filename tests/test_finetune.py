@@ -3,6 +3,8 @@ tuned model confuses less than the base model, and the broad-retrieval change is
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -54,3 +56,21 @@ def test_tuned_model_confuses_fewer_held_out_twins(tmp_path):
 def test_unknown_holdout_topic_exits_2(tmp_path):
     result = runner.invoke(app, ["finetune", "--holdout", "renewals", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "renewal" in result.output
+
+
+def test_an_interrupted_training_resumes_from_its_checkpoint(tmp_path):
+    corpus = contract_corpus(contracts=4)
+    queries, _ = split(corpus, ("renewal", "governing_law"))
+    data = triplets(corpus, queries, True, seed=5)
+    settings = FinetuneSettings(max_steps=6, batch_size=4, max_seq_length=48, seed=5)
+    base = resolve_model(None)[1]
+    # A budget that runs out after the first step: the trainer stops and checkpoints.
+    train(base, data, tmp_path, "tuned", settings, minutes=1e-6)
+    first = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "tuned-checkpoints").glob("checkpoint-*"))
+    assert first and max(first) < settings.max_steps
+    # The re-run picks the checkpoint up and finishes the remaining steps.
+    train(base, data, tmp_path, "tuned", settings, minutes=5)
+    steps = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "tuned-checkpoints").glob("checkpoint-*"))
+    assert max(steps) == settings.max_steps
+    state = json.loads((tmp_path / "tuned-checkpoints" / f"checkpoint-{max(steps)}" / "trainer_state.json").read_text())
+    assert state["global_step"] == settings.max_steps and state["log_history"][0]["step"] <= max(first)
