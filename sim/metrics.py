@@ -17,6 +17,8 @@ from sim.plan import CAUGHT, ERROR, FLAGGED, Plan
 from sim.tally import PASS_K, Tally
 
 Z95 = 1.959963984540054
+POISSON_ZERO_95 = 3.6888794541139363
+"""Two-sided 95% upper bound on a Poisson mean when zero events were seen (chi2(0.975, 2) / 2)."""
 
 
 def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
@@ -76,11 +78,18 @@ def summary_from_tally(t: Tally) -> dict[str, Any]:
 
     attribution, cascade = [], []
     total_fail, total_loss = fail_by_root.sum(), loss_by_root.sum()
+    worst_loss = sum(max(s.failure_loss, s.detected_loss) for s in plan.acts)
     for r in range(R):
         step, etype = plan.root_label(r)
         _, loss_sq_r, _ = _hist_moments(t.loss_from_root_hist[r])
         mean_loss, mean_loss_ci = mean_ci(loss_by_root[r], loss_sq_r, n)
         mean_fail, mean_fail_ci = mean_ci(fail_by_root[r], t.failures_from_root_sq[r], n)
+        if fail_by_root[r] == 0:
+            # No failure seen: the normal interval collapses to a point. Poisson's 95% bound for zero events
+            # (3.69 / n instances with a failure), times the most failures / loss one root error can cause.
+            upper = POISSON_ZERO_95 / n
+            mean_fail_ci = (0.0, upper * len(plan.acts))
+            mean_loss_ci = (0.0, upper * worst_loss)
         attribution.append({
             "root_cause_step": step, "error_type": etype,
             "share_of_failures": float(fail_by_root[r] / total_fail) if total_fail else 0.0,

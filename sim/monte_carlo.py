@@ -21,6 +21,11 @@ class Kernel:
         self.plan = plan
         code_type = plan.code_type()
         self.code_type = code_type
+        # Tokens as int16 and probabilities as float32 (the draws' precision): half the bytes per pass.
+        self.dtype = np.int16 if plan.n_codes < 2**15 else np.int32
+        rank = np.full(plan.n_codes, RANK[ERROR], dtype=np.int8)
+        rank[:ERROR] = RANK[:ERROR]
+        self.rank = rank
         self.err = code_type >= 0
         n_codes = plan.n_codes
         self.own_codes: dict[int, np.ndarray] = {}
@@ -31,14 +36,14 @@ class Kernel:
             if s.kind == "retrieve":
                 live = [t for t in range(len(plan.types)) if (s.pos, t) in plan.root_index]
                 self.own_codes[s.pos] = np.array(
-                    [ERROR + plan.root_index[(s.pos, t)] for t in live] + [OK], dtype=np.int32)
-                self.cum_rates[s.pos] = np.cumsum(s.rates[:, live], axis=1)
+                    [ERROR + plan.root_index[(s.pos, t)] for t in live] + [OK], dtype=self.dtype)
+                self.cum_rates[s.pos] = np.cumsum(s.rates[:, live], axis=1).astype(np.float32)
             elif s.kind == "decide":
-                lut = np.ones(n_codes)
+                lut = np.ones(n_codes, dtype=np.float32)
                 lut[ERROR:] = s.susceptibility[code_type[ERROR:]]
                 self.carry[s.pos] = lut
             elif s.kind == "verify":
-                lut = np.zeros(n_codes)
+                lut = np.zeros(n_codes, dtype=np.float32)
                 lut[ERROR:] = s.catch[code_type[ERROR:]]
                 self.catch[s.pos] = lut
 
@@ -73,7 +78,7 @@ class Kernel:
     def _retrieve(self, s: StepPlan, draw, level, trace: BlockTrace) -> np.ndarray:
         codes, cum = self.own_codes[s.pos], self.cum_rates[s.pos]
         if len(codes) == 1:
-            own = np.zeros(trace.n, dtype=np.int32)
+            own = np.zeros(trace.n, dtype=self.dtype)
         else:
             u = draw(f"retrieve/{s.id}")
             if level is None:
@@ -81,7 +86,7 @@ class Kernel:
             else:
                 # Which instances err at all (one gather), then the type for those few only.
                 wrong = np.flatnonzero(u < cum[level, -1])
-                own = np.zeros(trace.n, dtype=np.int32)
+                own = np.zeros(trace.n, dtype=self.dtype)
                 own[wrong] = codes[(u[wrong, None] >= cum[level[wrong]]).sum(axis=1)]
         if not s.inputs:
             return own
@@ -99,16 +104,16 @@ class Kernel:
                 x_eff = x
             else:
                 masked = draw(f"carry/{s.id}/{self.plan.steps[src].id}") >= p
-                x_eff = np.where(masked, OK, x)
+                x_eff = np.where(masked, self.dtype(OK), x)
                 first_masked = np.where((first_masked < 0) & masked, self.code_type[x], first_masked)
-            acc = x_eff if acc is None else _merge(acc, x_eff)
+            acc = x_eff if acc is None else self._merge(acc, x_eff)
         trace.masked[s.pos] = first_masked
         r = self.plan.root_index.get((s.pos, len(self.plan.types) - 1))  # reasoning is the last type
         if r is not None:
-            base = s.base_error[0] if level is None else s.base_error[level]
+            base = np.float32(s.base_error[0]) if level is None else s.base_error.astype(np.float32)[level]
             wrong = draw(f"reason/{s.id}") < base
             own = ERROR + r
-            acc = np.where((acc == OK) & wrong, own, acc)
+            acc = np.where((acc == OK) & wrong, self.dtype(own), acc)
         return acc
 
     def _gate(self, s: StepPlan, draw, trace: BlockTrace) -> np.ndarray:
@@ -119,12 +124,12 @@ class Kernel:
             x = trace.tokens[src]
             caught = draw(f"catch/{s.id}/{self.plan.steps[src].id}") < catch[x]
             first_caught = np.where((first_caught < 0) & caught, self.code_type[x], first_caught)
-            x_eff = np.where(caught, CAUGHT, x)
-            acc = x_eff if acc is None else _merge(acc, x_eff)
+            x_eff = np.where(caught, self.dtype(CAUGHT), x)
+            acc = x_eff if acc is None else self._merge(acc, x_eff)
         trace.caught[s.pos] = first_caught
         if s.false_alarm > 0:
-            alarm = draw(f"false_alarm/{s.id}") < s.false_alarm
-            acc = np.where((acc == OK) & alarm, FLAGGED, acc)
+            alarm = draw(f"false_alarm/{s.id}") < np.float32(s.false_alarm)
+            acc = np.where((acc == OK) & alarm, self.dtype(FLAGGED), acc)
         return acc
 
     def _audit(self, s: StepPlan, draw, trace: BlockTrace) -> None:
@@ -140,11 +145,9 @@ class Kernel:
     def _merge_inputs(self, s: StepPlan, tokens) -> np.ndarray:
         acc = tokens[s.inputs[0]]
         for src in s.inputs[1:]:
-            acc = _merge(acc, tokens[src])
+            acc = self._merge(acc, tokens[src])
         return acc
 
-
-def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Token precedence where two inputs meet: the stronger wins, ties go to the earlier input (`a`)."""
-    # Errors (codes >= ERROR) all rank alike, so only the codes below ERROR need the rank table.
-    return np.where(RANK[np.minimum(b, ERROR)] > RANK[np.minimum(a, ERROR)], b, a)
+    def _merge(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Token precedence where two inputs meet: the stronger wins, ties go to the earlier input (`a`)."""
+        return np.where(self.rank[b] > self.rank[a], b, a)

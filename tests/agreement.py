@@ -16,8 +16,9 @@ def _z(family: int) -> float:
     return NormalDist().inv_cdf(1 - 0.01 / (2 * max(family, 1)))
 
 
-def disagreements(mc: dict, exact: dict) -> list[str]:
-    """Every figure of `mc` (one variant block plus header) outside its family-wise 99% interval."""
+def disagreements(mc: dict, exact: dict, blocks: int = 1) -> list[str]:
+    """Every figure of `mc` (one variant block plus header) outside its family-wise 99% interval; `blocks` is
+    the number of variant blocks compared together in one test (the family spans them all)."""
     n = mc["instances"]
     checks: list[tuple[str, str, tuple]] = []  # (label, kind, data)
     for key in ("p_failure", "silent_failure_rate"):
@@ -42,7 +43,7 @@ def disagreements(mc: dict, exact: dict) -> list[str]:
         e = exact_attr[(a["root_cause_step"], a["error_type"])]
         for key in ("failures_per_instance", "loss_per_instance"):
             checks.append((f"{key} {a['root_cause_step']}/{a['error_type']}", "mean", (a[key], a[key + "_ci95"], e[key])))
-    z = _z(len(checks))
+    z = _z(len(checks) * blocks)
     bad = []
     for label, kind, data in checks:
         if kind == "p":
