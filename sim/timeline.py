@@ -25,6 +25,7 @@ from sim.plan import CAUGHT, ERROR, FLAGGED, Plan, compile_plan
 from sim.scenario import Reviewers, Scenario, Timeline
 from sim.seeding import BLOCK_SIZE, stream, stream_key
 from sim.trace import BlockTrace
+from sim.yaml_source import SourceMap
 
 DAY_HOURS = 24.0
 MINUTES_PER_DAY = 1440.0
@@ -100,7 +101,7 @@ class _Versions:
                 if mask >> j & 1:
                     off[f"workflow.steps.{sid}.catch"] = {"default": 0.0}
                     off[f"workflow.steps.{sid}.false_alarm"] = 0.0
-            plan = compile_plan(scenario_from_dict(apply_set(data, off, (), None) if off else data))
+            plan = compile_plan(scenario_from_dict(apply_set(data, off, (), SourceMap()) if off else data))
             self.plans[mask] = plan
             self.traces[mask] = simulate_all(Kernel(plan), self.n)
         return self.traces[mask]

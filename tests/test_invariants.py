@@ -11,6 +11,7 @@ import pytest
 from sim.difficulty import Levels
 from sim.loading import apply_set, base_dict, load_scenario, scenario_from_dict
 from sim.runner import run
+from sim.yaml_source import SourceMap
 from tests.conftest import BUILTIN_SCENARIOS, chain
 
 
@@ -157,8 +158,7 @@ def test_levels_are_sampled_with_their_weights():
 
 def test_variant_overrides_by_step_id():
     data = base_dict(load_scenario(BUILTIN_SCENARIOS[0]))
-    changed = apply_set(data, {"workflow.steps.legal_review.catch.default": 0.9}, (), None or __import__(
-        "sim.yaml_source", fromlist=["SourceMap"]).SourceMap())
+    changed = apply_set(data, {"workflow.steps.legal_review.catch.default": 0.9}, (), SourceMap())
     step = next(s for s in changed["workflow"]["steps"] if s["id"] == "legal_review")
     assert step["catch"]["default"] == 0.9
     assert next(s for s in data["workflow"]["steps"] if s["id"] == "legal_review")["catch"]["default"] != 0.9
