@@ -14,7 +14,8 @@ import pyarrow as pa
 from sim.plan import CAUGHT, ERROR, FLAGGED, Plan
 
 OUTCOMES = ("ok", "error", "masked", "caught", "false_alarm")
-"""Outcome of a step for an instance (DESIGN.md): at an act step, `error` is an action failure."""
+"""Outcome of a step for an instance (DESIGN.md), the `outcome` column of the steps table: at an act step,
+`error` is an action failure."""
 
 INSTANCE_SCHEMA = pa.schema([
     ("variant", pa.dictionary(pa.int16(), pa.string())),

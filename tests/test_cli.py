@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.loading import load_scenario
+from sim.trace import OUTCOMES
 from tests.conftest import SCENARIOS
 
 runner = CliRunner()
@@ -39,6 +40,7 @@ def test_run_writes_the_tables_and_prints_a_summary(tmp_path):
     failed = base[base.failed]
     assert (failed.root_cause_step != "").all() and (base[~base.failed].root_cause_step == "").all()
     steps = pd.read_parquet(out / "steps.parquet")
+    assert set(steps.outcome) <= set(OUTCOMES)
     per_step = steps[steps.variant == "base"].groupby("step")["count"].sum()
     assert (per_step == 30000).all(), per_step  # every instance has exactly one outcome at every step
     # the resolved scenario reloads to the scenario that ran (with the seed given on the command line)

@@ -25,12 +25,16 @@ def _embed(path) -> np.ndarray:
     return SentenceTransformer(str(path), device="cpu").encode(PROBE, normalize_embeddings=True)
 
 
-def test_a_tiny_training_run_changes_the_model_and_is_reproducible(tmp_path):
+def tiny(seed: int, steps: int):
+    """Training triplets of a 4-contract corpus, settings for a few steps, and the base model's folder."""
     corpus = contract_corpus(contracts=4)
     queries, _ = split(corpus, ("renewal", "governing_law"))
-    data = triplets(corpus, queries, True, seed=3)
-    settings = FinetuneSettings(max_steps=3, batch_size=4, max_seq_length=48, seed=3)
-    base = resolve_model(None)[1]
+    settings = FinetuneSettings(max_steps=steps, batch_size=4, max_seq_length=48, seed=seed)
+    return triplets(corpus, queries, True, seed=seed), settings, resolve_model(None)[1]
+
+
+def test_a_tiny_training_run_changes_the_model_and_is_reproducible(tmp_path):
+    data, settings, base = tiny(seed=3, steps=3)
     first = train(base, data, tmp_path / "a", "tuned", settings, minutes=5)
     second = train(base, data, tmp_path / "b", "tuned", settings, minutes=5)
     assert not np.allclose(_embed(first), _embed(base), atol=1e-4)
@@ -59,11 +63,7 @@ def test_unknown_holdout_topic_exits_2(tmp_path):
 
 
 def test_an_interrupted_training_resumes_from_its_checkpoint(tmp_path):
-    corpus = contract_corpus(contracts=4)
-    queries, _ = split(corpus, ("renewal", "governing_law"))
-    data = triplets(corpus, queries, True, seed=5)
-    settings = FinetuneSettings(max_steps=6, batch_size=4, max_seq_length=48, seed=5)
-    base = resolve_model(None)[1]
+    data, settings, base = tiny(seed=5, steps=6)
     # A budget that runs out after the first step: the trainer stops and checkpoints.
     train(base, data, tmp_path, "tuned", settings, minutes=1e-6)
     first = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "tuned-checkpoints").glob("checkpoint-*"))
