@@ -8,7 +8,6 @@ corpus never touches it.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,11 +131,6 @@ class Embedder:
             except Exception as exc:  # noqa: BLE001 - a broken model directory is a user error
                 raise CascadeError(f"cannot load the model at {self.path}: {exc}") from None
         return self._model
-
-    @property
-    def dimension(self) -> int:
-        config = json.loads((self.path / "config.json").read_text()) if (self.path / "config.json").is_file() else {}
-        return int(config.get("hidden_size") or self.model.get_sentence_embedding_dimension())
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors for `texts` (rows in the same order); only texts not in the cache reach the model."""
