@@ -58,13 +58,13 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     if engine not in ENGINES:
         raise CascadeError(f"unknown engine '{engine}'; choose one of: {', '.join(ENGINES)}")
     variants = resolve_variants(scenario)
-    plans = {name: compile_plan(s, name) for name, s in variants.items()}
-    if engine == "analytic":
-        return _run_analytic(scenario, plans)
-    if engine == "timeline":
+    if engine == "timeline":  # compiles its own plans, one per replication seed and review bypass
         from sim.timeline_run import run_timeline
 
         return run_timeline(scenario, variants, max_instance_rows, progress)
+    plans = {name: compile_plan(s, name) for name, s in variants.items()}
+    if engine == "analytic":
+        return _run_analytic(scenario, plans)
     return _run_monte_carlo(scenario, plans, n, chunk_size, max_instance_rows, pass_k_sample, workers, progress)
 
 
