@@ -461,3 +461,19 @@ def contract_corpus(contracts: int = 60, seed: int = 0) -> Corpus:
     return Corpus("contracts", tuple(passages), tuple(queries))
 
 
+
+
+def contract_parties(index: int, seed: int = 0) -> tuple[str, str, str]:
+    """(delivering party, paying party, agreement title) of contract `index`, as its header names them.
+
+    The deal is the first draw of the contract's stream, so this repeats exactly what `contract_corpus` drew.
+    """
+    deal = _draw_deal(stream(seed, f"corpus/contracts/{index}", 0))
+    return deal.a, deal.b, deal.agreement
+
+
+ROLE_PAIRS: tuple[tuple[str, str], ...] = tuple((a, b) for a, b, _, _ in _ROLE_PAIRS)
+"""(delivering party, paying party) of every contract family."""
+
+LAWS: tuple[str, ...] = tuple(law for law, _, _ in _LAWS)
+"""Governing laws the clauses name (short names, as the `law` fact gives them)."""

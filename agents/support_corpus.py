@@ -113,7 +113,7 @@ _INTENTS: dict[str, _Intent] = {
         (("Transfers to {subject} may take up to {days} working days to arrive. If a transfer fails, the money "
           "is returned to your account within {return_days} working days and no fee is charged.", ()),
          ("A transfer to {subject} can fail if the recipient's details are wrong. Failed transfers are refunded "
-          "within {return_days} working days; successful ones normally arrive within {days} working days.", ()),
+          "within {return_days} working days; successful ones normally arrive within {days} working days.", _YES),
          ("We do not send transfers to {subject} at weekends. Payments made on a weekday arrive within {days} "
           "working days, and returned payments reach your balance within {return_days} working days.", ())),
         ("I sent money to {subject} and the app says the transfer failed. Where is my money?",
@@ -208,6 +208,12 @@ _INTENTS: dict[str, _Intent] = {
 TEAM_OF_INTENT: Mapping[str, str] = MappingProxyType({name: intent.team for name, intent in _INTENTS.items()})
 """The team that owns each intent (cards, payments, disputes, accounts, fraud)."""
 
+PRIORITY_OF_INTENT: Mapping[str, str] = MappingProxyType({name: i.priority for name, i in _INTENTS.items()})
+"""The priority each intent's tickets get (urgent or normal)."""
+
+SUBJECTS: tuple[str, ...] = tuple(sorted({s for i in _INTENTS.values() for s in i.subjects}, key=len, reverse=True))
+"""Every product, destination or payment type the KB articles are about (longest first): the bank's vocabulary."""
+
 MAX_SUPPORT_VARIANTS = min(len(intent.subjects) for intent in _INTENTS.values())
 """Most articles per intent: one per distinct subject."""
 
@@ -268,3 +274,23 @@ def support_corpus(variants: int = 4, seed: int = 0) -> Corpus:
     return Corpus("support", tuple(passages), tuple(queries))
 
 
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A customer message with its true intent and the subject it names (the KB article it needs)."""
+
+    id: str
+    text: str
+    intent: str
+    subject: str
+
+
+def support_tickets() -> tuple[Ticket, ...]:
+    """Every customer message the templates can write: each intent's questions about each of its subjects.
+
+    The ticket-triage agent's past tickets (its few-shot examples) and its incoming tickets both come from here.
+    """
+    return tuple(Ticket(f"ticket/{name}/{s}/{q}", fill(question, {"subject": subject}), name, subject)
+                 for name, intent in _INTENTS.items() for s, subject in enumerate(intent.subjects)
+                 for q, question in enumerate(intent.questions))

@@ -75,19 +75,23 @@ class Kernel:
         return trace
 
     # -- step kinds -------------------------------------------------------------------------------------------
-    def _retrieve(self, s: StepPlan, draw, level, trace: BlockTrace) -> np.ndarray:
+    def retrieval_errors(self, s: StepPlan, draw, level, n: int) -> np.ndarray:
+        """The token each instance's retrieval produces on its own (OK or ERROR + root): the error type drawn
+        from the retriever's rates at the instance's difficulty level."""
         codes, cum = self.own_codes[s.pos], self.cum_rates[s.pos]
         if len(codes) == 1:
-            own = np.zeros(trace.n, dtype=self.dtype)
-        else:
-            u = draw(f"retrieve/{s.id}")
-            if level is None:
-                own = codes[np.searchsorted(cum[0], u, side="right")]
-            else:
-                # Which instances err at all (one gather), then the type for those few only.
-                wrong = np.flatnonzero(u < cum[level, -1])
-                own = np.zeros(trace.n, dtype=self.dtype)
-                own[wrong] = codes[(u[wrong, None] >= cum[level[wrong]]).sum(axis=1)]
+            return np.zeros(n, dtype=self.dtype)
+        u = draw(f"retrieve/{s.id}")
+        if level is None:
+            return codes[np.searchsorted(cum[0], u, side="right")]
+        # Which instances err at all (one gather), then the type for those few only.
+        wrong = np.flatnonzero(u < cum[level, -1])
+        own = np.zeros(n, dtype=self.dtype)
+        own[wrong] = codes[(u[wrong, None] >= cum[level[wrong]]).sum(axis=1)]
+        return own
+
+    def _retrieve(self, s: StepPlan, draw, level, trace: BlockTrace) -> np.ndarray:
+        own = self.retrieval_errors(s, draw, level, trace.n)
         if not s.inputs:
             return own
         upstream = self._merge_inputs(s, trace.tokens)

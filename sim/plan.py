@@ -89,8 +89,13 @@ class Plan:
         return out
 
 
-def compile_plan(scenario: Scenario, variant: str = "base") -> Plan:
-    """Compile a validated scenario (one variant) into a Plan."""
+def compile_plan(scenario: Scenario, variant: str = "base", all_roots: bool = False) -> Plan:
+    """Compile a validated scenario (one variant) into a Plan.
+
+    Roots are the (step, error type) pairs with a positive probability; `all_roots` adds every retrieval type
+    at every retrieve step and `reasoning` at every decide step, for engines whose errors are observed rather
+    than drawn (the agent engine: a live retriever can miss even where no fault was injected).
+    """
     types = all_error_types(scenario.error_types)
     t_index = {t: i for i, t in enumerate(types)}
     steps_by_id = {s.id: s for s in scenario.workflow.steps}
@@ -121,11 +126,13 @@ def compile_plan(scenario: Scenario, variant: str = "base") -> Plan:
             for t, rate in retriever.rates.items():
                 if total > 0:
                     rates[:, t_index[t]] = at_level * (rate / total)
-                    if rate > 0:
+                    if rate > 0 and not all_roots:
                         roots.append((i, t_index[t]))
+            if all_roots:
+                roots += [(i, t) for t in range(len(types)) if types[t] != REASONING]
             compiled.append(StepPlan(**common, rates=rates))
         elif isinstance(st, DecideStep):
-            if st.base_error_rate > 0:
+            if st.base_error_rate > 0 or all_roots:
                 roots.append((i, t_index[REASONING]))
             compiled.append(StepPlan(**common, base_error=levels.probabilities(st.base_error_rate),
                                      susceptibility=per_type(st.susceptibility)))

@@ -26,7 +26,7 @@ from sim.corpus import Corpus, Query
 from sim.embedding import Embedder
 from sim.metrics import Z95, wilson
 from sim.seeding import stream
-from sim.store import StoreLocation, VectorIndex, connect
+from sim.store import StoreLocation, VectorIndex, collection_name, connect
 from sim.twins import TWIN_TYPES, twins_of
 
 TWIN_MARK = "#twin:"
@@ -98,7 +98,7 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
     client = connect(location)
     corpus_ids = [p.id for p in corpus.passages]
     groups = {tid: gold for tid, (gold, _) in twin_of.items()}
-    index = VectorIndex(client, _collection_name(embedder.key, ids, texts), embedder.key, vec, groups)
+    index = VectorIndex(client, collection_name("cs-probe", embedder.key, ids, texts), embedder.key, vec, groups)
     k = min(settings.k, len(corpus_ids))
     n_broad = min(10, len(corpus_ids))
     # One search over the whole collection, then each query keeps the corpus and its own gold's twins. When
@@ -165,14 +165,6 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
                             "recall_at_10": hits / n, "recall_at_10_ci95": list(wilson(hits, n)), "queries": n},
         "embeddings": {"computed": embedder.computed - computed_before, "texts": len(ids) + n},
     }
-
-
-def _collection_name(model_key: str, ids: list[str], texts: dict[str, str]) -> str:
-    h = hashlib.sha256(model_key.encode())
-    for i in ids:
-        h.update(f"{i}\x00{texts[i]}\x00".encode())
-    return f"cs-probe-{h.hexdigest()[:24]}"
-
 
 
 def measure_retriever(corpus: str | Corpus = "contracts", *, model: str | None = None, store: str | None = None,

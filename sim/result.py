@@ -30,6 +30,8 @@ class Result:
     steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(STEP_COLUMNS)))
     timeline: pd.DataFrame | None = None
     """Timeline engine only: one row per variant x replication x day."""
+    agent_trace: pd.DataFrame | None = None
+    """Agent engine only: one row per variant x instance x step (what the node read, decided, did; its truth)."""
 
     @cached_property
     def instances(self) -> pd.DataFrame:
@@ -78,6 +80,8 @@ class Result:
         write_text(out / "scenario.yaml", dump_scenario_yaml(self.scenario))
         if self.timeline is not None:
             write_with(out / "timeline.parquet", lambda p: self.timeline.to_parquet(p, index=False))
+        if self.agent_trace is not None:
+            write_with(out / "agent_trace.parquet", lambda p: self.agent_trace.to_parquet(p, index=False))
         # summary.json last: its presence says the folder is complete.
         write_text(out / "summary.json", json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
         return out

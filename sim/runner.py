@@ -23,8 +23,8 @@ from sim.seeding import BLOCK_SIZE
 from sim.tally import PASS_K, Tally
 from sim.trace import INSTANCE_SCHEMA, instance_outcomes, instance_table
 
-Engine = Literal["monte_carlo", "analytic", "timeline"]
-ENGINES: tuple[str, ...] = ("monte_carlo", "analytic", "timeline")
+Engine = Literal["monte_carlo", "analytic", "timeline", "agent"]
+ENGINES: tuple[str, ...] = ("monte_carlo", "analytic", "timeline", "agent")
 
 DEFAULT_CHUNK = 4 * BLOCK_SIZE
 DEFAULT_MAX_INSTANCE_ROWS = 1_000_000
@@ -34,13 +34,14 @@ DEFAULT_PASS_K_SAMPLE = 20_000
 def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: int | None = None,
         engine: Engine = "monte_carlo", chunk_size: int = DEFAULT_CHUNK,
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
-        workers: int = 1, progress: Callable[[int, int], None] | None = None) -> Result:
+        workers: int = 1, progress: Callable[[int, int], None] | None = None, agent=None) -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `instances` and `seed` override the scenario's; `chunk_size` bounds memory (instances held at once) and
     never changes the numbers; `workers` > 1 runs chunks in that many processes, same numbers again;
     `max_instance_rows` caps the per-instance table per variant (the summary says when it is a sample);
-    `progress(done, total)` is called after each chunk.
+    `progress(done, total)` is called after each chunk. The agent engine takes `agent`
+    (`sim.agent_run.AgentSettings`; default: the simulated reader) and runs 500 instances unless told.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -48,6 +49,10 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         if seed < 0:
             raise CascadeError(f"seed must be a non-negative integer, got {seed}")
         scenario = scenario.model_copy(update={"seed": seed})
+    if instances is None and engine == "agent":
+        from sim.agent_run import DEFAULT_AGENT_INSTANCES
+
+        instances = min(scenario.instances, DEFAULT_AGENT_INSTANCES)
     n = scenario.instances if instances is None else instances
     if n < 1:
         raise CascadeError(f"instances must be at least 1, got {n}")
@@ -62,13 +67,17 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         from sim.timeline_run import run_timeline
 
         return run_timeline(scenario, variants, max_instance_rows, progress)
+    if engine == "agent":
+        from sim.agent_run import AgentSettings, run_agent
+
+        return run_agent(scenario, variants, n, agent or AgentSettings(), max_instance_rows, progress)
     plans = {name: compile_plan(s, name) for name, s in variants.items()}
     if engine == "analytic":
         return _run_analytic(scenario, plans)
     return _run_monte_carlo(scenario, plans, n, chunk_size, max_instance_rows, pass_k_sample, workers, progress)
 
 
-def _header(scenario: Scenario, engine: str, n: int | None) -> dict:
+def summary_header(scenario: Scenario, engine: str, n: int | None) -> dict:
     retrievers = {name: {"kind": r.kind, **({"measured_with": r.measured_with} if r.kind == "measured" else {})}
                   for name, r in scenario.retrievers.items()}
     return {"scenario": scenario.name, "engine": engine, "seed": scenario.seed, "instances": n,
@@ -78,7 +87,7 @@ def _header(scenario: Scenario, engine: str, n: int | None) -> dict:
 
 def _run_analytic(scenario: Scenario, plans: dict[str, Plan]) -> Result:
     blocks = {name: summary_from_exact(plan, solve(plan)) for name, plan in plans.items()}
-    summary = {**_header(scenario, "analytic", None), **blocks["base"], "instance_rows": None}
+    summary = {**summary_header(scenario, "analytic", None), **blocks["base"], "instance_rows": None}
     if len(plans) > 1:
         summary["variant_results"] = {k: v for k, v in blocks.items() if k != "base"}
         summary["differences"] = {k: exact_difference(v, blocks["base"]) for k, v in blocks.items() if k != "base"}
@@ -102,20 +111,26 @@ def _run_monte_carlo(scenario: Scenario, plans: dict[str, Plan], n: int, chunk_s
         for name in plans:
             tallies[name].merge(more_tallies[name])
             rows[name] += more_rows[name]
-    blocks = {name: summary_from_tally(t) for name, t in tallies.items()}
-    sampled = n > max_rows
-    summary = {**_header(scenario, "monte_carlo", n), **blocks["base"],
-               "instance_rows": {"mode": "sampled" if sampled else "all", "rows": min(n, max_rows), "of": n,
-                                 "note": ("instances.parquet holds the first rows of each variant; instances are "
-                                          "independent and identically distributed, so they are a uniform sample; "
-                                          "every summary figure uses all instances") if sampled else ""}}
-    if len(plans) > 1:
-        summary["variant_results"] = {k: v for k, v in blocks.items() if k != "base"}
-        summary["differences"] = {k: paired_difference(tallies[k], tallies["base"]) for k in plans if k != "base"}
+    summary = tally_summary(scenario, "monte_carlo", n, tallies, max_rows)
     instances = pa.concat_tables([t for name in plans for t in rows[name]]).combine_chunks() \
         if any(rows.values()) else INSTANCE_SCHEMA.empty_table()
     return Result(summary=summary, scenario=scenario, plans=plans, instances_arrow=instances,
                   steps=steps_table(tallies))
+
+
+def tally_summary(scenario: Scenario, engine: str, n: int, tallies: dict[str, Tally], max_rows: int) -> dict:
+    """The summary of a sampled run (Monte Carlo or agent): per-variant blocks and paired differences."""
+    blocks = {name: summary_from_tally(t) for name, t in tallies.items()}
+    sampled = n > max_rows
+    summary = {**summary_header(scenario, engine, n), **blocks["base"],
+               "instance_rows": {"mode": "sampled" if sampled else "all", "rows": min(n, max_rows), "of": n,
+                                 "note": ("instances.parquet holds the first rows of each variant; instances are "
+                                          "independent and identically distributed, so they are a uniform sample; "
+                                          "every summary figure uses all instances") if sampled else ""}}
+    if len(tallies) > 1:
+        summary["variant_results"] = {k: v for k, v in blocks.items() if k != "base"}
+        summary["differences"] = {k: paired_difference(tallies[k], tallies["base"]) for k in tallies if k != "base"}
+    return summary
 
 
 def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int, pass_n: int):
@@ -126,7 +141,7 @@ def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int,
     kernels = {name: Kernel(plan) for name, plan in plans.items()}
     tallies = {name: Tally(plan) for name, plan in plans.items()}
     rows: dict[str, list[pa.Table]] = {name: [] for name in plans}
-    for first, block, lo, hi in _segments(start, stop):
+    for first, block, lo, hi in block_segments(start, stop):
         base_out = None
         for name, kernel in kernels.items():
             plan = plans[name]
@@ -163,7 +178,7 @@ def _in_processes(plans, ranges, max_rows, pass_n, workers, progress):
     return results
 
 
-def _segments(start: int, stop: int):
+def block_segments(start: int, stop: int):
     """(first instance, block, offset start, offset stop) pieces of [start, stop) cut at seeding blocks."""
     i = start
     while i < stop:

@@ -8,6 +8,7 @@ brute-force ranking whenever the true top results are among the candidates.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,14 @@ def connect(location: StoreLocation):
                            f"{str(exc)[:160]}); start one with `chroma run --host HOST --port PORT`, or omit "
                            "--store to use the embedded store") from None
     return client
+
+
+def collection_name(prefix: str, model_key: str, ids: list[str], texts: dict[str, str]) -> str:
+    """A collection name that changes whenever the model or any record changes (so a stale one is never used)."""
+    h = hashlib.sha256(model_key.encode())
+    for i in ids:
+        h.update(f"{i}\x00{texts[i]}\x00".encode())
+    return f"{prefix}-{h.hexdigest()[:24]}"
 
 
 class VectorIndex:

@@ -1,0 +1,212 @@
+"""The agent engine: the scenario's built-in workflow run as a LangGraph agent over real text.
+
+Each instance is one episode (a contract, a ticket) drawn from the domain. The engine draws every chance event
+up front from the same keyed streams as the Monte Carlo engine (difficulty, which retrieval fault, reasoning
+slips, reviewer attention, false alarms), puts them in the instance's state, and invokes the compiled graph;
+the nodes retrieve live from Chroma, read through the policy and act. Their records are compared with ground
+truth and mapped onto the common trace schema (`sim.agent_trace`), so tallies, summary, report and notebooks
+are the same as for the other engines.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from sim.agent_trace import block_trace, instance_tokens, trace_rows
+from sim.errors import CascadeError
+from sim.monte_carlo import Kernel
+from sim.plan import compile_plan
+from sim.result import Result, steps_table
+from sim.runner import block_segments, tally_summary
+from sim.scenario import Scenario
+from sim.seeding import uniforms
+from sim.tally import Tally
+from sim.trace import INSTANCE_SCHEMA, instance_outcomes, instance_table
+
+DEFAULT_AGENT_INSTANCES = 500
+"""Instances per variant when neither the caller nor the CLI says (a scenario's count is sized for the fast
+engines: hundreds of thousands)."""
+
+AGENT_WORKFLOWS = ("contract_review", "ticket_triage")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """How the agent engine runs: which policy reads, which embedding model and store retrieve, which text."""
+
+    policy: str = "simulated"
+    """"simulated" (the offline reader) or "openai" (any OpenAI-compatible endpoint: see `llm`)."""
+    llm: object | None = None
+    """`agents.openai_policy.LLMSettings` for the openai policy."""
+    model: str | None = None
+    """Embedding model: a local sentence-transformers directory or cached hub name (default: packaged MiniLM)."""
+    store: str | None = None
+    """Chroma: None (embedded, in the cache folder), a folder, or http://HOST:PORT of a `chroma run` server."""
+    tickets: Path | None = None
+    """Ticket triage: a Banking77-style CSV (text,category) instead of the built-in messages."""
+    contracts: int = 60
+    """Contract review: how many contracts of the built-in corpus are episodes."""
+    cache_dir: Path | None = None
+
+
+def build_domain(scenario: Scenario, settings: AgentSettings):
+    from agents.contract_review import contract_review_domain
+    from agents.ticket_triage import ticket_triage_domain
+
+    name = scenario.workflow.builtin
+    if name == "contract_review":
+        return contract_review_domain(settings.contracts)
+    if name == "ticket_triage":
+        return ticket_triage_domain(settings.tickets)
+    where = f"the built-in workflow '{name}'" if name else "an inline workflow"
+    raise CascadeError(f"scenario '{scenario.name}' uses {where}; the agent engine runs the built-in workflows "
+                       f"{' and '.join(AGENT_WORKFLOWS)} over real text. For your own LangGraph app, record its "
+                       "runs with agents.bridge and calibrate from them.")
+
+
+def make_policy(settings: AgentSettings):
+    if settings.policy == "simulated":
+        from agents.reader import SimulatedReader
+
+        return SimulatedReader()
+    if settings.policy == "openai":
+        from agents.openai_policy import LLMSettings, OpenAIPolicy
+
+        return OpenAIPolicy(settings.llm if isinstance(settings.llm, LLMSettings) else LLMSettings.from_env())
+    raise CascadeError(f"unknown policy '{settings.policy}'; choose simulated or openai")
+
+
+@dataclass
+class _Chance:
+    """One block segment's draws for one variant (arrays over its instances)."""
+
+    level: np.ndarray | None
+    fault: dict[str, list[str | None]]
+    slip: dict[str, np.ndarray]
+    notice: dict[tuple[str, str], np.ndarray]
+    alarm: dict[str, np.ndarray]
+
+    def instance(self, j: int, instance: int):
+        from agents.nodes import InstanceChance
+
+        return InstanceChance(instance, {k: v[j] for k, v in self.fault.items()},
+                              {k: bool(v[j]) for k, v in self.slip.items()},
+                              {k: float(v[j]) for k, v in self.notice.items()},
+                              {k: float(v[j]) for k, v in self.alarm.items()})
+
+
+def draw_chance(kernel: Kernel, block: int, start: int, stop: int, slips: bool) -> _Chance:
+    """Every chance event of instances start..stop-1 of `block`, from the Monte Carlo engine's streams."""
+    plan, n = kernel.plan, stop - start
+
+    def draw(purpose: str) -> np.ndarray:
+        return uniforms(plan.seed, purpose, block, start, stop)
+
+    level = plan.levels.sample(draw("difficulty")) if plan.levels.count > 1 else None
+    chance = _Chance(level, {}, {}, {}, {})
+    for s in plan.steps:
+        if s.kind == "retrieve":
+            codes = kernel.retrieval_errors(s, draw, level, n)
+            types = kernel.code_type[codes]
+            chance.fault[s.id] = [plan.types[t] if t >= 0 else None for t in types.tolist()]
+        elif s.kind == "decide":
+            base = s.base_error[0] if level is None else s.base_error[level]
+            chance.slip[s.id] = (draw(f"reason/{s.id}") < base) if slips else np.zeros(n, dtype=bool)
+        elif s.kind == "verify":
+            for src in s.inputs:
+                src_id = plan.steps[src].id
+                chance.notice[(s.id, src_id)] = draw(f"catch/{s.id}/{src_id}")
+            chance.alarm[s.id] = draw(f"false_alarm/{s.id}")
+    return chance
+
+
+def run_agent(scenario: Scenario, variants: dict[str, Scenario], n: int, settings: AgentSettings,
+              max_rows: int, progress: Callable[[int, int], None] | None = None) -> Result:
+    """Run `n` instances of every variant through the agent graph; the Result has the common tables plus
+    `agent_trace` (one row per instance x step: what each node read, decided and did, and its truth)."""
+    from agents.graph import build_graph
+    from agents.live_search import LiveSearch
+    from sim.embedding import Embedder, default_cache_dir
+    from sim.store import StoreLocation
+
+    domain = build_domain(scenario, settings)
+    cache = settings.cache_dir or default_cache_dir()
+    location = StoreLocation.parse(settings.store, cache)
+    embedder = Embedder(settings.model, cache_dir=cache)
+    search = LiveSearch(domain, embedder, location)
+    policy = make_policy(settings)
+    plans = {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
+    graphs = {name: build_graph(s, domain, search, policy) for name, s in variants.items()}
+    kernels = {name: Kernel(plan) for name, plan in plans.items()}
+    tallies = {name: Tally(plan) for name, plan in plans.items()}
+    tables: dict[str, list[pa.Table]] = {name: [] for name in plans}
+    trace: list[dict] = []
+    faults = {name: {s.id: {"drawn": Counter(), "applied": Counter()} for s in plan.steps if s.kind == "retrieve"}
+              for name, plan in plans.items()}
+    invalid = Counter()
+    slips = getattr(policy, "name", "") == "simulated"
+    done = 0
+    for first, block, lo, hi in block_segments(0, n):
+        picks = np.minimum((uniforms(scenario.seed, "agent/episode", block, lo, hi).astype(np.float64)
+                            * len(domain.episodes)).astype(np.int64), len(domain.episodes) - 1)
+        base_out = None
+        for name, plan in plans.items():
+            chance = draw_chance(kernels[name], block, lo, hi, slips)
+            rows = []
+            for j, pick in enumerate(picks.tolist()):
+                episode = domain.episodes[pick]
+                state = graphs[name].invoke({"episode": episode, "chance": chance.instance(j, first + j),
+                                             "outputs": {}})
+                records = state["outputs"]
+                tokens = instance_tokens(plan, domain, episode, records)
+                rows.append(tokens)
+                _count(records, faults[name], invalid, name)
+                if first + j < max_rows:
+                    trace += trace_rows(plan, domain, episode, first + j, records, tokens)
+                done += 1
+                if progress and done % 25 == 0:
+                    progress(done, n * len(plans))
+            block_tr = block_trace(plan, rows, chance.level)
+            out = instance_outcomes(plan, block_tr)
+            tallies[name].add(block_tr, out, base_out)
+            if name == "base":
+                base_out = out
+            take = min(hi - lo, max_rows - first)
+            if take > 0:
+                tables[name].append(instance_table(plan, block_tr, out, first, take))
+    if progress:
+        progress(n * len(plans), n * len(plans))
+    summary = tally_summary(scenario, "agent", n, tallies, max_rows)
+    summary["agent"] = {
+        "workflow": domain.workflow, "policy": policy.name, "episodes": len(domain.episodes),
+        "tickets": str(settings.tickets) if settings.tickets else None,
+        "embedding_model": embedder.name, "store": location.describe(), "live_searches": search.searches,
+        "faults": {name: {step: {k: dict(sorted(c.items())) for k, c in counts.items()}
+                          for step, counts in per.items()} for name, per in faults.items()},
+        "invalid_replies": dict(invalid),
+        **({"llm": dict(policy.stats)} if hasattr(policy, "stats") else {}),
+        "note": "faults drawn but not applied could not be made on that text (no site for the edit, no older "
+                "version); calibrate measures the realised rates",
+    }
+    instances = pa.concat_tables([t for name in plans for t in tables[name]]).combine_chunks() \
+        if any(tables.values()) else INSTANCE_SCHEMA.empty_table()
+    return Result(summary=summary, scenario=scenario, plans=plans, instances_arrow=instances,
+                  steps=steps_table(tallies), agent_trace=pd.DataFrame(trace))
+
+
+def _count(records, faults: dict, invalid: Counter, variant: str) -> None:
+    from agents.domain import Decided, Retrieved
+
+    for step, rec in records.items():
+        if isinstance(rec, Retrieved) and rec.fault:
+            faults[step]["drawn"][rec.fault] += 1
+            faults[step]["applied"][rec.fault] += rec.applied
+        elif isinstance(rec, Decided) and rec.invalid:
+            invalid[variant] += 1
