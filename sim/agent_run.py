@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from sim.agent_trace import block_trace, instance_tokens, trace_rows
+from sim.agent_trace import block_trace, instance_tokens, observe, trace_rows
 from sim.errors import CascadeError
 from sim.monte_carlo import Kernel
 from sim.plan import compile_plan
@@ -60,7 +60,7 @@ def build_domain(scenario: Scenario, settings: AgentSettings):
     from agents.contract_review import contract_review_domain
     from agents.ticket_triage import ticket_triage_domain
 
-    name = scenario.workflow.builtin
+    name = scenario.workflow.builtin or _builtin_with_steps(scenario)
     if name == "contract_review":
         return contract_review_domain(settings.contracts)
     if name == "ticket_triage":
@@ -69,6 +69,19 @@ def build_domain(scenario: Scenario, settings: AgentSettings):
     raise CascadeError(f"scenario '{scenario.name}' uses {where}; the agent engine runs the built-in workflows "
                        f"{' and '.join(AGENT_WORKFLOWS)} over real text. For your own LangGraph app, record its "
                        "runs with agents.bridge and calibrate from them.")
+
+
+def _builtin_with_steps(scenario: Scenario) -> str | None:
+    """The agent workflow whose steps an inline workflow has (a resolved or calibrated scenario), if any."""
+    from sim.loading import BUILTIN_DIR
+    from sim.yaml_source import read_yaml_file
+
+    ids = {s.id for s in scenario.workflow.steps}
+    for name in AGENT_WORKFLOWS:
+        packaged, _ = read_yaml_file(BUILTIN_DIR / f"{name}.yaml")
+        if ids == {s["id"] for s in packaged["steps"]}:
+            return name
+    return None
 
 
 def make_policy(settings: AgentSettings):
@@ -127,78 +140,97 @@ def draw_chance(kernel: Kernel, block: int, start: int, stop: int, slips: bool) 
     return chance
 
 
+class AgentEngine:
+    """The pieces of an agent run, built once: domain, live search, policy, and per variant a plan and a
+    compiled graph. `run` runs instances; `run_instance` runs one episode with given chance (tests, bench)."""
+
+    def __init__(self, scenario: Scenario, variants: dict[str, Scenario], settings: AgentSettings):
+        from agents.graph import build_graph
+        from agents.live_search import LiveSearch
+        from sim.embedding import Embedder, default_cache_dir
+        from sim.store import StoreLocation
+
+        self.scenario, self.settings = scenario, settings
+        self.domain = build_domain(scenario, settings)
+        cache = settings.cache_dir or default_cache_dir()
+        self.location = StoreLocation.parse(settings.store, cache)
+        self.embedder = Embedder(settings.model, cache_dir=cache)
+        self.search = LiveSearch(self.domain, self.embedder, self.location)
+        self.policy = make_policy(settings)
+        self.plans = {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
+        self.graphs = {name: build_graph(s, self.domain, self.search, self.policy) for name, s in variants.items()}
+        self.kernels = {name: Kernel(plan) for name, plan in self.plans.items()}
+
+    def run_instance(self, variant: str, episode, chance) -> dict:
+        """The records of one episode run through the variant's graph (a fresh state)."""
+        return self.graphs[variant].invoke({"episode": episode, "chance": chance, "outputs": {}})["outputs"]
+
+    def run(self, n: int, max_rows: int, progress: Callable[[int, int], None] | None = None) -> Result:
+        """Run `n` instances of every variant; the Result has the common tables plus `agent_trace` (one row
+        per instance x step: what each node read, decided and did, and what it should have)."""
+        plans, domain, seed = self.plans, self.domain, self.scenario.seed
+        tallies = {name: Tally(plan) for name, plan in plans.items()}
+        tables: dict[str, list[pa.Table]] = {name: [] for name in plans}
+        trace: list[dict] = []
+        faults = {name: {s.id: {"drawn": Counter(), "applied": Counter()} for s in plan.steps
+                         if s.kind == "retrieve"} for name, plan in plans.items()}
+        invalid: Counter[str] = Counter()
+        slips = self.policy.name == "simulated"
+        done, total = 0, n * len(plans)
+        for first, block, lo, hi in block_segments(0, n):
+            picks = np.minimum((uniforms(seed, "agent/episode", block, lo, hi).astype(np.float64)
+                                * len(domain.episodes)).astype(np.int64), len(domain.episodes) - 1)
+            base_out = None
+            for name, plan in plans.items():
+                chance = draw_chance(self.kernels[name], block, lo, hi, slips)
+                rows = []
+                for j, pick in enumerate(picks.tolist()):
+                    episode = domain.episodes[pick]
+                    records = self.run_instance(name, episode, chance.instance(j, first + j))
+                    tokens = instance_tokens(plan, observe(domain, episode, records))
+                    rows.append(tokens)
+                    _count(records, faults[name], invalid, name)
+                    if first + j < max_rows:
+                        trace += trace_rows(plan, domain, episode, first + j, records, tokens)
+                    done += 1
+                    if progress and done % 25 == 0:
+                        progress(done, total)
+                block_tr = block_trace(plan, rows, chance.level)
+                out = instance_outcomes(plan, block_tr)
+                tallies[name].add(block_tr, out, base_out)
+                if name == "base":
+                    base_out = out
+                take = min(hi - lo, max_rows - first)
+                if take > 0:
+                    tables[name].append(instance_table(plan, block_tr, out, first, take))
+        if progress:
+            progress(total, total)
+        summary = tally_summary(self.scenario, "agent", n, tallies, max_rows)
+        summary["agent"] = self._describe(faults, invalid)
+        instances = pa.concat_tables([t for name in plans for t in tables[name]]).combine_chunks() \
+            if any(tables.values()) else INSTANCE_SCHEMA.empty_table()
+        return Result(summary=summary, scenario=self.scenario, plans=plans, instances_arrow=instances,
+                      steps=steps_table(tallies), agent_trace=pd.DataFrame(trace))
+
+    def _describe(self, faults: dict, invalid: Counter) -> dict:
+        return {
+            "workflow": self.domain.workflow, "policy": self.policy.name, "episodes": len(self.domain.episodes),
+            "tickets": str(self.settings.tickets) if self.settings.tickets else None,
+            "embedding_model": self.embedder.name, "store": self.location.describe(),
+            "live_searches": self.search.searches,
+            "faults": {name: {step: {k: dict(sorted(c.items())) for k, c in counts.items()}
+                              for step, counts in per.items()} for name, per in faults.items()},
+            "invalid_replies": dict(invalid),
+            **({"llm": dict(self.policy.stats)} if hasattr(self.policy, "stats") else {}),
+            "note": "faults drawn but not applied could not be made on that text (no site for the edit, no older "
+                    "version); `cascade calibrate` measures the realised rates",
+        }
+
+
 def run_agent(scenario: Scenario, variants: dict[str, Scenario], n: int, settings: AgentSettings,
               max_rows: int, progress: Callable[[int, int], None] | None = None) -> Result:
-    """Run `n` instances of every variant through the agent graph; the Result has the common tables plus
-    `agent_trace` (one row per instance x step: what each node read, decided and did, and its truth)."""
-    from agents.graph import build_graph
-    from agents.live_search import LiveSearch
-    from sim.embedding import Embedder, default_cache_dir
-    from sim.store import StoreLocation
-
-    domain = build_domain(scenario, settings)
-    cache = settings.cache_dir or default_cache_dir()
-    location = StoreLocation.parse(settings.store, cache)
-    embedder = Embedder(settings.model, cache_dir=cache)
-    search = LiveSearch(domain, embedder, location)
-    policy = make_policy(settings)
-    plans = {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
-    graphs = {name: build_graph(s, domain, search, policy) for name, s in variants.items()}
-    kernels = {name: Kernel(plan) for name, plan in plans.items()}
-    tallies = {name: Tally(plan) for name, plan in plans.items()}
-    tables: dict[str, list[pa.Table]] = {name: [] for name in plans}
-    trace: list[dict] = []
-    faults = {name: {s.id: {"drawn": Counter(), "applied": Counter()} for s in plan.steps if s.kind == "retrieve"}
-              for name, plan in plans.items()}
-    invalid = Counter()
-    slips = getattr(policy, "name", "") == "simulated"
-    done = 0
-    for first, block, lo, hi in block_segments(0, n):
-        picks = np.minimum((uniforms(scenario.seed, "agent/episode", block, lo, hi).astype(np.float64)
-                            * len(domain.episodes)).astype(np.int64), len(domain.episodes) - 1)
-        base_out = None
-        for name, plan in plans.items():
-            chance = draw_chance(kernels[name], block, lo, hi, slips)
-            rows = []
-            for j, pick in enumerate(picks.tolist()):
-                episode = domain.episodes[pick]
-                state = graphs[name].invoke({"episode": episode, "chance": chance.instance(j, first + j),
-                                             "outputs": {}})
-                records = state["outputs"]
-                tokens = instance_tokens(plan, domain, episode, records)
-                rows.append(tokens)
-                _count(records, faults[name], invalid, name)
-                if first + j < max_rows:
-                    trace += trace_rows(plan, domain, episode, first + j, records, tokens)
-                done += 1
-                if progress and done % 25 == 0:
-                    progress(done, n * len(plans))
-            block_tr = block_trace(plan, rows, chance.level)
-            out = instance_outcomes(plan, block_tr)
-            tallies[name].add(block_tr, out, base_out)
-            if name == "base":
-                base_out = out
-            take = min(hi - lo, max_rows - first)
-            if take > 0:
-                tables[name].append(instance_table(plan, block_tr, out, first, take))
-    if progress:
-        progress(n * len(plans), n * len(plans))
-    summary = tally_summary(scenario, "agent", n, tallies, max_rows)
-    summary["agent"] = {
-        "workflow": domain.workflow, "policy": policy.name, "episodes": len(domain.episodes),
-        "tickets": str(settings.tickets) if settings.tickets else None,
-        "embedding_model": embedder.name, "store": location.describe(), "live_searches": search.searches,
-        "faults": {name: {step: {k: dict(sorted(c.items())) for k, c in counts.items()}
-                          for step, counts in per.items()} for name, per in faults.items()},
-        "invalid_replies": dict(invalid),
-        **({"llm": dict(policy.stats)} if hasattr(policy, "stats") else {}),
-        "note": "faults drawn but not applied could not be made on that text (no site for the edit, no older "
-                "version); calibrate measures the realised rates",
-    }
-    instances = pa.concat_tables([t for name in plans for t in tables[name]]).combine_chunks() \
-        if any(tables.values()) else INSTANCE_SCHEMA.empty_table()
-    return Result(summary=summary, scenario=scenario, plans=plans, instances_arrow=instances,
-                  steps=steps_table(tallies), agent_trace=pd.DataFrame(trace))
+    """Run `n` instances of every variant through the agent graph (see AgentEngine.run)."""
+    return AgentEngine(scenario, variants, settings).run(n, max_rows, progress)
 
 
 def _count(records, faults: dict, invalid: Counter, variant: str) -> None:

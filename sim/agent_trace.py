@@ -21,6 +21,20 @@ from sim.plan import CAUGHT, ERROR, FLAGGED, OK, RANK, Plan
 from sim.trace import BlockTrace
 
 
+@dataclass(frozen=True)
+class Observation:
+    """What one step did for one instance, compared with ground truth: all the trace needs."""
+
+    diverged: bool = False
+    """Retrieve: it read the wrong passages; decide: its decision differs from the right one."""
+    error_type: str | None = None
+    """Retrieve, when diverged: the fault injected, or `topical_miss` for a miss of its own."""
+    caught: frozenset[str] = frozenset()
+    """Verify: the input steps in which it caught a discrepancy."""
+    false_alarm: bool = False
+    """Verify (gate): it escalated without cause."""
+
+
 @dataclass
 class InstanceTokens:
     tokens: list[int | None]
@@ -42,32 +56,46 @@ def merge(codes: list[int]) -> int:
     return acc
 
 
-def instance_tokens(plan: Plan, domain: Domain, episode, records: Mapping[str, Record]) -> InstanceTokens:
+def observe(domain: Domain, episode, records: Mapping[str, Record]) -> dict[str, Observation]:
+    """The agent engine's records, compared with the domain's ground truth."""
+    out = {}
+    for step, rec in records.items():
+        if isinstance(rec, Retrieved):
+            out[step] = Observation(not rec.correct, rec.error_type)
+        elif isinstance(rec, Decided):
+            out[step] = Observation(rec.invalid is not None or dict(rec.decision) != domain.specs[step].truth(episode))
+        elif isinstance(rec, Reviewed):
+            out[step] = Observation(caught=frozenset(rec.caught), false_alarm=rec.false_alarm)
+        else:
+            out[step] = Observation()
+    return out
+
+
+def instance_tokens(plan: Plan, seen: Mapping[str, Observation]) -> InstanceTokens:
     """The tokens of one instance, step by step in the plan's order."""
     types = {t: i for i, t in enumerate(plan.types)}
     code_type = plan.code_type()
     tokens: list[int | None] = [None] * len(plan.steps)
     out = InstanceTokens(tokens, {}, {}, {})
     for s in plan.steps:
-        rec = records[s.id]
+        obs = seen[s.id]
         ins = [tokens[i] for i in s.inputs]
         if s.kind == "retrieve":
             upstream = merge(ins) if ins else OK
-            own = OK if rec.correct else ERROR + plan.root_index[(s.pos, types[rec.error_type])]
+            own = ERROR + plan.root_index[(s.pos, types[obs.error_type or "topical_miss"])] if obs.diverged else OK
             tokens[s.pos] = upstream if upstream != OK else own
         elif s.kind == "decide":
-            diverged = dict(rec.decision) != domain.specs[s.id].truth(episode) or rec.invalid is not None
             wrong = [c for c in ins if c >= ERROR]
-            kept = [c for c in ins if c < ERROR] + (wrong[:1] if diverged else [])
+            kept = [c for c in ins if c < ERROR] + (wrong[:1] if obs.diverged else [])
             acc = merge(kept)
-            if diverged and acc == OK:
+            if obs.diverged and acc == OK:
                 acc = ERROR + plan.root_index[(s.pos, types[REASONING])]
-            if not diverged and wrong:
+            if not obs.diverged and wrong:
                 out.masked[s.pos] = int(code_type[wrong[0]])
             tokens[s.pos] = acc
         elif s.kind == "verify":
             srcs = [plan.steps[i] for i in s.inputs]
-            hit = [src.id in rec.caught and tokens[src.pos] >= ERROR for src in srcs]
+            hit = [src.id in obs.caught and tokens[src.pos] >= ERROR for src in srcs]
             first = next((int(code_type[tokens[src.pos]]) for src, h in zip(srcs, hit, strict=True) if h), None)
             if first is not None:
                 out.caught[s.pos] = first
@@ -76,7 +104,7 @@ def instance_tokens(plan: Plan, domain: Domain, episode, records: Mapping[str, R
                     out.detected[src.pos] = out.detected.get(src.pos, False) or h
             else:
                 acc = merge([CAUGHT if h else c for h, c in zip(hit, ins, strict=True)])
-                tokens[s.pos] = FLAGGED if acc == OK and rec.false_alarm else acc
+                tokens[s.pos] = FLAGGED if acc == OK and obs.false_alarm else acc
         else:
             tokens[s.pos] = merge(ins)
             out.detected.setdefault(s.pos, False)

@@ -186,8 +186,9 @@ class _Pass:
         out = {}
         for s in steps:
             ahead = below[s.pos] | ({s.pos} if include_self else set())
-            tables = [steps[d].susceptibility if steps[d].kind == "decide" else steps[d].catch
-                      for d in sorted(ahead) if steps[d].kind in ("decide", "verify")]
+            tables = [table for d in sorted(ahead) for table in (
+                [steps[d].susceptibility, *steps[d].susceptibility_by_input.values()] if steps[d].kind == "decide"
+                else [steps[d].catch] if steps[d].kind == "verify" else [])]
             first_seen: dict[tuple, int] = {}
             code_map = np.arange(3 + 2 * self.T)
             for t in range(self.T):
@@ -324,7 +325,7 @@ class _Pass:
     def _fold_decide(self, c: StepPlan, acc: str, src: StepPlan) -> None:
         F = self.F
         x, a = F.col(f"acc:{src.pos}"), F.col(acc)
-        carry = np.where(x >= 3, c.susceptibility[np.maximum(self.type_of[x], 0)], 1.0)[:, None]
+        carry = np.where(x >= 3, c.carry(src.pos)[np.maximum(self.type_of[x], 0)], 1.0)[:, None]
         F.branch([(carry, {acc: self._merged(a, x)}), (1.0 - carry, {})])
 
     def _fold_verify(self, c: StepPlan, acc: str, src: StepPlan) -> None:

@@ -30,6 +30,12 @@ class EngineName(StrEnum):
     monte_carlo = "monte_carlo"
     analytic = "analytic"
     timeline = "timeline"
+    agent = "agent"
+
+
+class PolicyName(StrEnum):
+    simulated = "simulated"
+    openai = "openai"
 
 
 @contextmanager
@@ -55,11 +61,20 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: runs/<scenario name>).")] = None,
     instances: Annotated[int | None, typer.Option("--instances", "-n", min=1, help="Instances per variant (default: the scenario's).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")] = None,
-    engine: Annotated[EngineName, typer.Option("--engine", "-e", help="monte_carlo (sampled, with CIs), analytic (exact) or timeline (SimPy: queues, SLAs, loss over time).")] = EngineName.monte_carlo,
+    engine: Annotated[EngineName, typer.Option("--engine", "-e", help="monte_carlo (sampled, with CIs), analytic (exact) timeline (SimPy: queues, SLAs, loss over time) or agent (LangGraph agents over real text; see --policy).")] = EngineName.monte_carlo,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Instances held in memory at once; never changes results.")] = 262_144,
     max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
     workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Processes for Monte Carlo; 0: one per core for runs of 4M+ instance-variants. Never changes results.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
+    policy: Annotated[PolicyName | None, typer.Option("--policy", help="Agent engine: who reads the passages: simulated (offline reader, default) or openai (any OpenAI-compatible endpoint).", rich_help_panel="Agent engine")] = None,
+    llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL).", rich_help_panel="Agent engine")] = None,
+    llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name at the endpoint (default: $OPENAI_MODEL).", rich_help_panel="Agent engine")] = None,
+    llm_timeout: Annotated[float, typer.Option("--llm-timeout", min=0.1, help="Seconds per call before a retry.", rich_help_panel="Agent engine")] = 30.0,
+    llm_max_calls: Annotated[int | None, typer.Option("--llm-max-calls", min=1, help="Budget: calls that reach the endpoint (cached answers are free).", rich_help_panel="Agent engine")] = None,
+    llm_max_tokens: Annotated[int | None, typer.Option("--llm-max-tokens", min=1, help="Budget: total tokens the endpoint reports.", rich_help_panel="Agent engine")] = None,
+    tickets: Annotated[Path | None, typer.Option("--tickets", help="Ticket triage: a Banking77-style CSV (text,category) of real customer messages instead of the built-in ones.", rich_help_panel="Agent engine")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Embedding model for live retrieval (default: the packaged all-MiniLM-L6-v2).", rich_help_panel="Agent engine")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder (default: embedded, in the cache).", rich_help_panel="Agent engine")] = None,
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
     from sim.console import render_summary
@@ -68,17 +83,36 @@ def run(
 
     with _user_errors():
         loaded = load_scenario(scenario)
+        agent_options = {"--policy": policy, "--llm-base-url": llm_base_url, "--llm-model": llm_model,
+                         "--llm-max-calls": llm_max_calls, "--llm-max-tokens": llm_max_tokens, "--tickets": tickets,
+                         "--model": model, "--store": store}
+        given = [name for name, value in agent_options.items() if value is not None]
+        if given and engine is not EngineName.agent:
+            raise CascadeError(f"{', '.join(given)} only apply to --engine agent")
+        agent = None
+        if engine is EngineName.agent:
+            agent = _agent_settings(policy, llm_base_url, llm_model, llm_timeout, llm_max_calls, llm_max_tokens,
+                                    tickets, model, store)
+            if instances is None:
+                from sim.agent_run import DEFAULT_AGENT_INSTANCES
+
+                instances = min(loaded.instances, DEFAULT_AGENT_INSTANCES)
+                if not quiet:
+                    err_console.print(f"[dim]agent engine: {instances} instances per variant (pass --instances "
+                                      "for more; the scenario's count is sized for the fast engines)[/dim]")
         n = instances or loaded.instances
         folder = out or Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
         if workers == 0:
             workers = (os.cpu_count() or 1) if n * (1 + len(loaded.variants)) >= 4_000_000 else 1
-        show_bar = not quiet and engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000
+        show_bar = not quiet and ((engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000)
+                                  or engine is EngineName.agent)
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err_console, transient=True, disable=not show_bar) as bar:
             task = bar.add_task("run", total=n)
             result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
                                   chunk_size=chunk_size, max_instance_rows=max_instance_rows, workers=workers,
-                                  progress=lambda done, total: bar.update(task, completed=done))
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                  agent=agent)
         try:
             result.write(folder)
         except OSError as exc:
@@ -88,8 +122,26 @@ def run(
             out_console.print(str(folder))
             return
         render_summary(result.summary, out_console)
+        extra = ", agent_trace.parquet" if result.agent_trace is not None else ""
         out_console.print(f"[dim]wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
-                          f"cascade.csv, scenario.yaml); the HTML report: cascade report {folder}[/dim]")
+                          f"cascade.csv, scenario.yaml{extra}); the HTML report: cascade report {folder}[/dim]")
+
+
+def _agent_settings(policy, base_url, llm_model, timeout, max_calls, max_tokens, tickets, model, store):
+    from sim.agent_run import AgentSettings
+
+    llm = None
+    if policy is PolicyName.openai:
+        from agents.openai_policy import LLMSettings
+
+        llm = LLMSettings.from_env(base_url=base_url, model=llm_model, timeout=timeout, max_calls=max_calls,
+                                   max_tokens_total=max_tokens)
+    elif any(v is not None for v in (base_url, llm_model, max_calls, max_tokens)):
+        raise CascadeError("--llm-* options need --policy openai")
+    if tickets is not None and not tickets.is_file():
+        raise CascadeError(f"--tickets {tickets}: no such file (a CSV with the columns text,category)")
+    return AgentSettings(policy=(policy or PolicyName.simulated).value, llm=llm, model=model, store=store,
+                         tickets=tickets)
 
 
 @app.command()

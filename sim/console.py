@@ -48,6 +48,8 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
     row("amplification", "amplification", lambda x: f"{x:.3f}")
     row("root errors / instance", "root_errors_per_instance", lambda x: f"{x:.4f}")
     console.print(head)
+    if summary.get("agent"):
+        _agent_lines(summary["agent"], console)
     console.print("[dim]P(wrong action): probability that an instance ends with at least one action executed on "
                   "wrong input. Amplification: action failures per root error.[/dim]")
 
@@ -115,3 +117,14 @@ def render_profile(profile: dict[str, Any], console: Console) -> None:
                   f"{_pct(b['recall_at_10'])}")
     e = profile["embeddings"]
     console.print(f"[dim]embeddings: {e['computed']} computed, {e['texts'] - e['computed']} from the cache[/dim]")
+
+
+def _agent_lines(agent: dict[str, Any], console: Console) -> None:
+    """What the agent engine ran on, and how many injected faults could really be made on the text."""
+    drawn = sum(n for steps in agent["faults"].values() for c in steps.values() for n in c["drawn"].values())
+    applied = sum(n for steps in agent["faults"].values() for c in steps.values() for n in c["applied"].values())
+    console.print(f"agent: {agent['workflow']} read by {agent['policy']} over {agent['episodes']} episodes; "
+                  f"live retrieval with {agent['embedding_model']} in {agent['store']}; faults applied "
+                  f"{applied} of {drawn} drawn; invalid replies {sum(agent['invalid_replies'].values())}"
+                  + (f"; LLM calls {agent['llm']['calls']} (cached {agent['llm']['cached']})" if "llm" in agent
+                     else ""))

@@ -30,7 +30,7 @@ class Kernel:
         n_codes = plan.n_codes
         self.own_codes: dict[int, np.ndarray] = {}
         self.cum_rates: dict[int, np.ndarray] = {}
-        self.carry: dict[int, np.ndarray] = {}
+        self.carry: dict[tuple[int, int], np.ndarray] = {}
         self.catch: dict[int, np.ndarray] = {}
         for s in plan.steps:
             if s.kind == "retrieve":
@@ -39,9 +39,10 @@ class Kernel:
                     [ERROR + plan.root_index[(s.pos, t)] for t in live] + [OK], dtype=self.dtype)
                 self.cum_rates[s.pos] = np.cumsum(s.rates[:, live], axis=1).astype(np.float32)
             elif s.kind == "decide":
-                lut = np.ones(n_codes, dtype=np.float32)
-                lut[ERROR:] = s.susceptibility[code_type[ERROR:]]
-                self.carry[s.pos] = lut
+                for src in s.inputs:
+                    lut = np.ones(n_codes, dtype=np.float32)
+                    lut[ERROR:] = s.carry(src)[code_type[ERROR:]]
+                    self.carry[(s.pos, src)] = lut
             elif s.kind == "verify":
                 lut = np.zeros(n_codes, dtype=np.float32)
                 lut[ERROR:] = s.catch[code_type[ERROR:]]
@@ -98,12 +99,11 @@ class Kernel:
         return np.where(upstream == OK, own, upstream)
 
     def _decide(self, s: StepPlan, draw, level, trace: BlockTrace) -> np.ndarray:
-        carry = self.carry[s.pos]
         acc = None
         first_masked = np.full(trace.n, -1, dtype=np.int16)
         for src in s.inputs:
             x = trace.tokens[src]
-            p = carry[x]
+            p = self.carry[(s.pos, src)][x]
             if np.all(p >= 1.0):  # nothing can be masked here: no draw needed
                 x_eff = x
             else:

@@ -37,6 +37,8 @@ class StepPlan:
     # decide: own reasoning-error probability per level; carry probability per incoming error type
     base_error: np.ndarray | None = None
     susceptibility: np.ndarray | None = None
+    susceptibility_by_input: dict[int, np.ndarray] = field(default_factory=dict)
+    """Input position -> carry probability per type for errors arriving through that input."""
     # verify: catch probability per error type; false alarm probability
     catch: np.ndarray | None = None
     false_alarm: float = 0.0
@@ -46,6 +48,10 @@ class StepPlan:
     escalation_cost: float = 0.0
     audited_by: tuple[int, ...] = ()
     consumers: tuple[int, ...] = ()
+
+    def carry(self, src: int) -> np.ndarray:
+        """Decide: the carry probability per type of errors arriving from input position `src`."""
+        return self.susceptibility_by_input.get(src, self.susceptibility)
 
 
 @dataclass(frozen=True)
@@ -134,8 +140,11 @@ def compile_plan(scenario: Scenario, variant: str = "base", all_roots: bool = Fa
         elif isinstance(st, DecideStep):
             if st.base_error_rate > 0 or all_roots:
                 roots.append((i, t_index[REASONING]))
+            general = per_type(st.susceptibility)
+            by_input = {pos[src]: np.array([table.get(t, general[k]) for k, t in enumerate(types)])
+                        for src, table in st.susceptibility_by_input.items()}
             compiled.append(StepPlan(**common, base_error=levels.probabilities(st.base_error_rate),
-                                     susceptibility=per_type(st.susceptibility)))
+                                     susceptibility=general, susceptibility_by_input=by_input))
         elif isinstance(st, VerifyStep):
             audit = any(isinstance(steps_by_id[x], ActStep) for x in st.inputs)
             compiled.append(StepPlan(**common, audit=audit, catch=per_type(st.catch), false_alarm=st.false_alarm))

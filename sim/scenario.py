@@ -98,6 +98,9 @@ class DecideStep(_StepBase):
     """Probability of its own reasoning error on correct context (root cause: this step)."""
     susceptibility: dict[str, Probability]
     """Probability that an incoming error of each type is carried into the output; `default` for the rest."""
+    susceptibility_by_input: dict[Identifier, dict[str, Probability]] = {}
+    """Per input step, the types whose errors arriving through that input are carried differently (a missing
+    playbook matters less than a missing clause); types not listed there fall back to `susceptibility`."""
 
 
 class VerifyStep(_StepBase):

@@ -93,6 +93,12 @@ def check_scenario(s: Scenario) -> list[Located]:
                             "define it under retrievers"))
         if isinstance(st, DecideStep):
             out += _check_type_table(st.susceptibility, here + ("susceptibility",), every_type)
+            for src, table in st.susceptibility_by_input.items():
+                where = here + ("susceptibility_by_input", src)
+                if src not in st.inputs:
+                    out.append((where, f"'{src}' is not an input of this step (its inputs: "
+                                       f"{', '.join(st.inputs)})"))
+                out += _check_type_table(table, where, every_type, needs_default=False)
         if isinstance(st, VerifyStep):
             out += _check_type_table(st.catch, here + ("catch",), every_type)
             act_inputs = [src for src in st.inputs if isinstance(by_id.get(src), ActStep)]
@@ -164,9 +170,10 @@ def _is_audit(st: object, by_id: dict) -> bool:
     return isinstance(st, VerifyStep) and any(isinstance(by_id.get(src), ActStep) for src in st.inputs)
 
 
-def _check_type_table(table: dict[str, float], where: tuple, every_type: set[str]) -> list[Located]:
+def _check_type_table(table: dict[str, float], where: tuple, every_type: set[str],
+                      needs_default: bool = True) -> list[Located]:
     out: list[Located] = []
-    if DEFAULT_KEY not in table:
+    if needs_default and DEFAULT_KEY not in table:
         out.append((where, f"needs a '{DEFAULT_KEY}' entry for the error types it does not list"))
     for t in table:
         if t != DEFAULT_KEY and t not in every_type:

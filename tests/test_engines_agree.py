@@ -32,6 +32,26 @@ def test_analytic_matches_the_closed_form_of_a_chain():
     assert disagreements(mc, s) == []
 
 
+def test_susceptibility_by_input_matches_its_closed_form(write_scenario):
+    """Two retrievals feed one decision; a miss through the second is carried far less often (0.1 vs 0.5):
+    P(failure) = 1 - (1 - 0.2 * 0.5)(1 - 0.3 * 0.1), exactly, and within Monte Carlo's interval."""
+    data = chain(retrievers={"a": {"kind": "injected", "rates": {"topical_miss": 0.2}},
+                             "b": {"kind": "injected", "rates": {"topical_miss": 0.3}}},
+                 workflow={"steps": [
+                     {"id": "get_a", "kind": "retrieve", "retriever": "a"},
+                     {"id": "get_b", "kind": "retrieve", "retriever": "b"},
+                     {"id": "judge", "kind": "decide", "inputs": ["get_a", "get_b"],
+                      "susceptibility": {"default": 0.5}, "susceptibility_by_input": {"get_b": {"topical_miss": 0.1}}},
+                     {"id": "apply", "kind": "act", "inputs": ["judge"]}]},
+                 costs={"apply": {"failure_loss": 100.0}})
+    scenario = load_scenario(write_scenario(data))
+    want = 1 - (1 - 0.2 * 0.5) * (1 - 0.3 * 0.1)
+    assert run(scenario, engine="analytic").summary["p_failure"] == pytest.approx(want, abs=1e-12)
+    mc = run(scenario, instances=200_000).summary
+    lo, hi = mc["p_failure_ci95"]
+    assert lo <= want <= hi
+
+
 @pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
 def test_monte_carlo_agrees_with_analytic_on_builtin_scenarios(path):
     scenario = load_scenario(path)
@@ -69,6 +89,9 @@ def workflows(draw):
         steps.append({"id": f"dec{i}", "kind": "decide", "inputs": inputs,
                       "base_error_rate": draw(st.sampled_from([0.0, 0.02, 0.1])),
                       "susceptibility": {"default": draw(prob), TYPES[i % 5]: draw(prob)}})
+        if len(inputs) == 2 and draw(st.booleans()):  # errors through the second input carried differently
+            steps[-1]["susceptibility_by_input"] = {inputs[1]: {TYPES[(i + 1) % 5]: draw(prob),
+                                                                "topical_miss": draw(prob)}}
         pool.append(f"dec{i}")
         if draw(st.booleans()):  # a look-up driven by the decision (a wrong intent fetches the wrong article)
             steps.append({"id": f"follow{i}", "kind": "retrieve", "retriever": "r0", "inputs": [f"dec{i}"]})
