@@ -15,6 +15,7 @@ Monte Carlo on the calibrated scenario reproduces an agent run's figures within 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
@@ -178,3 +179,37 @@ def agreement(agent: dict[str, Any], mc: dict[str, Any], confidence: float = 0.9
         z = (va - vm) / se
         rows.append({"figure": label, "agent": va, "monte_carlo": vm, "z": z, "bound": bound, "ok": abs(z) <= bound})
     return pd.DataFrame(rows)
+
+
+# --- from a run folder ------------------------------------------------------------------------------------------
+
+def calibrate_run_dir(run_dir: Path, variant: str = "base", out: Path | None = None) -> tuple[Calibration, Path]:
+    """Calibrate from a folder written by `cascade run --engine agent`; write the calibrated scenario (and
+    `calibration.csv` beside it) atomically. Returns the calibration and the scenario's path."""
+    import json
+
+    from sim.atomic import write_text, write_with
+    from sim.loading import dump_scenario_yaml, load_scenario
+
+    run_dir = Path(run_dir)
+    summary_path, trace_path = run_dir / "summary.json", run_dir / "agent_trace.parquet"
+    if not summary_path.is_file():
+        raise CascadeError(f"{run_dir}: not a run folder (no summary.json); write one with `cascade run SCENARIO "
+                           "--engine agent --out FOLDER`")
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    if summary.get("engine") not in ("agent", "recorded") or not trace_path.is_file():
+        raise CascadeError(f"{run_dir}: calibration needs an agent trace; this run used the "
+                           f"{summary.get('engine')} engine. Run `cascade run SCENARIO --engine agent` first")
+    scenario = load_scenario(run_dir / "scenario.yaml")
+    calibration = calibrate(scenario, pd.read_parquet(trace_path), variant)
+    target = Path(out) if out else run_dir / "calibrated.yaml"
+    header = (f"# Calibrated by `cascade calibrate {run_dir}` from the agent trace of variant '{variant}' "
+              f"({summary['instances']} instances, policy {summary.get('agent', {}).get('policy', '?')}).\n"
+              "# Step parameters are estimates (see calibration.csv for their 95% intervals and counts);\n"
+              "# run it at Monte Carlo speed: cascade run " + str(target) + "\n")
+    try:
+        write_text(target, header + dump_scenario_yaml(calibration.scenario))
+        write_with(target.with_name("calibration.csv"), lambda p: calibration.table.to_csv(p, index=False))
+    except OSError as exc:
+        raise CascadeError(f"cannot write {target}: {exc.strerror or exc}; choose another path with --out") from None
+    return calibration, target

@@ -223,6 +223,46 @@ def report(
 
 
 @app.command()
+def calibrate(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run SCENARIO --engine agent`.", show_default=False)],
+    variant: Annotated[str, typer.Option("--variant", help="Which variant's trace to calibrate from.")] = "base",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Calibrated scenario to write (default: RUN_DIR/calibrated.yaml; calibration.csv goes beside it).")] = None,
+    check: Annotated[int, typer.Option("--check", min=0, help="Run this many Monte Carlo instances of the calibrated scenario (fresh seed) and compare with the agent run; 0: skip.")] = 200_000,
+) -> None:
+    """Estimate step parameters (retrieval error rates, susceptibility, catch rates, base error rates, with
+    CIs) from an agent run's trace and write a scenario the Monte Carlo engine runs at full speed."""
+    import json
+
+    from sim.calibrate import agreement, calibrate_run_dir
+    from sim.runner import run as run_scenario
+
+    with _user_errors():
+        calibration, target = calibrate_run_dir(run_dir, variant, out)
+        table = Table(title=f"calibrated from {run_dir} ({variant})", title_justify="left")
+        for col in ("step / retriever", "parameter", "error type", "estimate", "95% CI", "events / trials"):
+            table.add_column(col, justify="right" if col in ("estimate", "events / trials") else "left")
+        for r in calibration.table.itertuples():
+            ci = f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if r.trials else "not observed"
+            table.add_row(r.where, r.parameter, r.error_type, "" if r.estimate is None else f"{r.estimate:.3f}", ci,
+                          f"{r.events} / {r.trials}")
+        out_console.print(table)
+        out_console.print(f"[dim]wrote {target} and {target.with_name('calibration.csv')}[/dim]")
+        if check:
+            agent = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+            agent = agent if variant == "base" else {**agent["variant_results"][variant],
+                                                     "instances": agent["instances"]}
+            mc = run_scenario(calibration.scenario, instances=check, seed=calibration.scenario.seed + 1).summary
+            rows = agreement(agent, mc)
+            bad = rows[~rows["ok"]]
+            out_console.print(f"Monte Carlo ({check:,} instances, fresh seed) vs the agent run: P(wrong action) "
+                              f"{mc['p_failure']:.2%} vs {agent['p_failure']:.2%}; {len(rows) - len(bad)} of "
+                              f"{len(rows)} figures agree within the family-wise 99% bound"
+                              + ("" if bad.empty else f"; outside: {', '.join(bad['figure'])}")
+                              + ". (In-sample: the agent run also fed the calibration; for a fresh check, "
+                              "run the agent engine again with another --seed and compare.)")
+
+
+@app.command()
 def finetune(
     corpus: Annotated[str, typer.Option("--corpus", "-c", help="Built-in corpus (contracts, support) to train and evaluate on.")] = "contracts",
     holdout: Annotated[str, typer.Option("--holdout", help="Comma-separated topics kept out of training and used for evaluation.")] = "renewal,governing_law",
