@@ -22,5 +22,14 @@ def measure(corpus="contracts", **options):
     return measure_retriever(corpus, **options)
 
 
-__all__ = ["load_scenario", "resolve_variants", "run", "measure", "Result", "Scenario", "CascadeError",
-           "ScenarioError"]
+def calibrate(scenario, result_or_trace, variant: str = "base"):
+    """Step parameters estimated from an agent run (a Result of `run(..., engine="agent")` or its
+    `agent_trace`), as a `sim.calibration.Calibration`: `.scenario` (runs at Monte Carlo speed) and `.table`."""
+    from sim.calibration import calibrate as estimate
+
+    trace = getattr(result_or_trace, "agent_trace", result_or_trace)
+    return estimate(scenario, trace, variant)
+
+
+__all__ = ["load_scenario", "resolve_variants", "run", "measure", "calibrate", "Result", "Scenario",
+           "CascadeError", "ScenarioError"]

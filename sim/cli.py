@@ -233,7 +233,7 @@ def calibrate(
     CIs) from an agent run's trace and write a scenario the Monte Carlo engine runs at full speed."""
     import json
 
-    from sim.calibrate import agreement, calibrate_run_dir
+    from sim.calibration import agreement, calibrate_run_dir
     from sim.runner import run as run_scenario
 
     with _user_errors():

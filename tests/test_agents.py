@@ -17,7 +17,7 @@ from agents.nodes import InstanceChance
 from agents.openai_policy import LLMSettings
 from sim.agent_run import AgentEngine, AgentSettings
 from sim.agent_trace import instance_tokens, observe, trace_rows
-from sim.calibrate import agreement, calibrate
+from sim.calibration import agreement, calibrate
 from sim.cli import app
 from sim.loading import base_dict, load_scenario, resolve_variants, scenario_from_dict
 from sim.plan import ERROR
