@@ -6,6 +6,7 @@ per-step trace rows, tallies and the summary. Both sides run after a warm-up pas
 answers memoised), alternating, median of the repeats.
 
     python bench/agent_overhead.py [--workflow contract_review|ticket_triage] [--instances N] [--repeats R]
+    python bench/agent_overhead.py --workflow ticket_triage --tickets ../shared/data/banking77/test.csv
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 from sim.agent_run import AgentEngine, AgentSettings, draw_chance
 from sim.loading import load_scenario
@@ -24,10 +26,11 @@ def main() -> None:
     ap.add_argument("--workflow", default="contract_review", choices=["contract_review", "ticket_triage"])
     ap.add_argument("--instances", type=int, default=400)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tickets", type=Path, default=None, help="ticket triage on a Banking77-style CSV")
     args = ap.parse_args()
     scenario = load_scenario(f"scenarios/{args.workflow}.yaml").model_copy(update={"variants": []})
     t0 = time.perf_counter()
-    engine = AgentEngine(scenario, {"base": scenario}, AgentSettings())
+    engine = AgentEngine(scenario, {"base": scenario}, AgentSettings(tickets=args.tickets))
     print(f"set-up (corpus, embeddings, Chroma, graph): {time.perf_counter() - t0:.1f} s")
     n = args.instances
     engine.run(min(n, 100), max_rows=0)  # warm-up: memoise live searches, import everything
@@ -55,7 +58,8 @@ def main() -> None:
         bare_times.append(bare())
         engine_times.append(full())
     b, e = statistics.median(bare_times), statistics.median(engine_times)
-    print(f"{args.workflow}: {n} instances x {len(scenario.workflow.steps)} steps, median of {args.repeats}")
+    source = f", tickets from {args.tickets}" if args.tickets else ""
+    print(f"{args.workflow}{source}: {n} instances x {len(scenario.workflow.steps)} steps, median of {args.repeats}")
     print(f"bare LangGraph invoke:  {n / b:8.1f} instances/s ({b * 1000 / n:.2f} ms each)")
     print(f"agent engine (full):    {n / e:8.1f} instances/s ({e * 1000 / n:.2f} ms each)")
     print(f"overhead: {e / b:.2f}x (goal <= 1.5x)")

@@ -273,6 +273,27 @@ def _retrievers_html(summary: dict[str, Any]) -> str:
     return f"<section><h2>Measured retrievers</h2><p>These error rates were measured, not assumed:</p><ul>{items}</ul></section>"
 
 
+def _agent_html(summary: dict[str, Any]) -> str:
+    """Agent runs: who read the text, over what, and how many injected faults could really be made."""
+    agent = summary.get("agent")
+    if not agent:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(variant)}</td><td>{html.escape(step)}</td><td>{html.escape(t)}</td>"
+        f"<td>{counts['drawn'][t]}</td><td>{counts['applied'].get(t, 0)}</td></tr>"
+        for variant, steps in agent["faults"].items() for step, counts in steps.items()
+        for t in sorted(counts["drawn"]))
+    invalid = sum(agent.get("invalid_replies", {}).values())
+    source = f" (tickets from {html.escape(Path(agent['tickets']).name)})" if agent.get("tickets") else ""
+    return (f"<section id='agent'><h2>Agent run</h2><p>The {html.escape(agent['workflow'])} workflow ran as a "
+            f"LangGraph agent over real text: {agent['episodes']} episodes{source}, read by "
+            f"{html.escape(agent['policy'])}, live retrieval with {html.escape(agent['embedding_model'])} in "
+            f"{html.escape(agent['store'])}; {invalid} invalid model replies. Outcomes compare every decision "
+            "and action with ground truth; a fault that could not be made on the text (no site for the edit, no "
+            "older version) was not applied.</p><table class='sensitivity'><tr><th>variant</th><th>step</th>"
+            f"<th>fault</th><th>drawn</th><th>applied</th></tr>{rows}</table></section>")
+
+
 CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1100px;
        color: #222; padding: 0 1rem; }
@@ -306,7 +327,7 @@ def render_html(summary: dict[str, Any], scenario: Scenario | None = None, daily
         "<section><h2>Headline</h2>", _headline_html(summary),
         "<p>P(wrong action): probability that an instance ends with at least one action executed on wrong input. "
         "Silent: no audit detected it. Amplification: action failures per root error. 95% CIs in brackets.</p>"
-        "</section>", _retrievers_html(summary)]
+        "</section>", _retrievers_html(summary), _agent_html(summary)]
     for chart in made:
         parts.append(f"<figure id='{chart.key}'><div class='chart' id='chart-{chart.key}'></div>"
                      f"<figcaption>{html.escape(chart.caption)}</figcaption>{chart.table_html}</figure>")

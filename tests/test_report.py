@@ -139,3 +139,16 @@ def test_timeline_report_shows_daily_loss_backlog_and_exceedance(browser, tmp_pa
         assert page.locator(f"figure#{key} .main-svg").count() >= 1, key
     assert "VaR95" in page.locator("figure#exceedance figcaption").inner_text()
     assert "horizon loss mean" in (out / "report.md").read_text()
+
+
+def test_an_agent_run_report_renders_with_its_agent_section(browser, tmp_path):
+    from sim.loading import load_scenario
+
+    out = tmp_path / "agent"
+    run(load_scenario(SCENARIOS / "ticket_triage.yaml"), instances=40, engine="agent").write(out)
+    assert runner.invoke(app, ["report", str(out)]).exit_code == 0
+    page, problems = open_report(browser, out / "report.html", tmp_path / "agent_report.png")
+    assert problems == []
+    section = page.locator("section#agent").inner_text()
+    assert "LangGraph agent over real text" in section and "simulated" in section and "retrieve_kb" in section
+    assert page.locator("figure#sankey .main-svg").count() >= 1
