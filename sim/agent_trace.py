@@ -130,11 +130,11 @@ def block_trace(plan: Plan, rows: list[InstanceTokens], level: np.ndarray | None
 
 # --- the agent trace table: one row per instance x step --------------------------------------------------------
 
-def _label(plan: Plan, code: int) -> str:
+def token_label(plan: Plan, code: int) -> str:
     return {OK: "ok", FLAGGED: "false_alarm", CAUGHT: "caught"}.get(code) or plan.types[plan.code_type()[code]]
 
 
-def _outcome(plan: Plan, s, it: InstanceTokens) -> tuple[str, str, str]:
+def step_outcome(plan: Plan, s, it: InstanceTokens) -> tuple[str, str, str]:
     """(outcome, error type, root-cause step) of step s for one instance."""
     code = it.tokens[s.pos]
     if code is None:  # an audit: what it detected
@@ -147,7 +147,7 @@ def _outcome(plan: Plan, s, it: InstanceTokens) -> tuple[str, str, str]:
         return "masked", plan.types[it.masked[s.pos]], ""
     if code == CAUGHT and s.pos in it.caught:
         return "caught", plan.types[it.caught[s.pos]], ""
-    return _label(plan, code), "", ""
+    return token_label(plan, code), "", ""
 
 
 def _json(value) -> str:
@@ -160,10 +160,10 @@ def trace_rows(plan: Plan, domain: Domain, episode, instance: int, records: Mapp
     rows = []
     for s in plan.steps:
         rec = records[s.id]
-        outcome, etype, root = _outcome(plan, s, it)
+        outcome, etype, root = step_outcome(plan, s, it)
         row = {"variant": plan.variant, "instance": instance, "episode": episode.id, "step": s.id, "kind": s.kind,
                "outcome": outcome, "error_type": etype, "root_cause_step": root,
-               "inputs": [_label(plan, it.tokens[i]) if it.tokens[i] is not None else "ok" for i in s.inputs],
+               "inputs": [token_label(plan, it.tokens[i]) if it.tokens[i] is not None else "ok" for i in s.inputs],
                "caught_inputs": [], "fault": "", "fault_applied": False, "passages": [], "output": "",
                "truth": "", "invalid": ""}
         if isinstance(rec, Retrieved):
