@@ -14,7 +14,7 @@ Records of what each node did are plain frozen dataclasses, so the trace can be 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents.policy import ReadingTask
@@ -97,7 +97,6 @@ class Domain:
     """(retriever, passage) -> an outdated version of that passage, or None."""
     queries: tuple[str, ...] = ()
     """Every query text the workflow can send (embedded once, before the run)."""
-    notes: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- records: what each node did -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from sim.agent_trace import block_trace, instance_tokens, observe, trace_rows
+from sim.agent_trace import block_trace, instance_tokens
 from sim.errors import CascadeError
 from sim.monte_carlo import Kernel
 from sim.plan import compile_plan
@@ -168,6 +168,8 @@ class AgentEngine:
     def run(self, n: int, max_rows: int, progress: Callable[[int, int], None] | None = None) -> Result:
         """Run `n` instances of every variant; the Result has the common tables plus `agent_trace` (one row
         per instance x step: what each node read, decided and did, and what it should have)."""
+        from agents.trace_rows import observe, trace_rows
+
         plans, domain, seed = self.plans, self.domain, self.scenario.seed
         tallies = {name: Tally(plan) for name, plan in plans.items()}
         tables: dict[str, list[pa.Table]] = {name: [] for name in plans}

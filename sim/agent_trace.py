@@ -1,4 +1,4 @@
-"""Agent records -> the common trace schema: one token per step per instance, exactly as the other engines.
+"""Observed steps -> the common trace schema: one token per step per instance, exactly as the other engines.
 
 The root cause of an error is the first step whose output diverged from ground truth: a retrieval that read
 the wrong passage (its error type: the fault injected, or `topical_miss` when the live retriever missed on
@@ -9,13 +9,11 @@ error into an escalation; an act executed on erroneous input is an action failur
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from agents.domain import Acted, Decided, Domain, Record, Retrieved, Reviewed
 from sim.error_types import REASONING
 from sim.plan import CAUGHT, ERROR, FLAGGED, OK, RANK, Plan
 from sim.trace import BlockTrace
@@ -54,21 +52,6 @@ def merge(codes: list[int]) -> int:
         if _rank(c) > _rank(acc):
             acc = c
     return acc
-
-
-def observe(domain: Domain, episode, records: Mapping[str, Record]) -> dict[str, Observation]:
-    """The agent engine's records, compared with the domain's ground truth."""
-    out = {}
-    for step, rec in records.items():
-        if isinstance(rec, Retrieved):
-            out[step] = Observation(not rec.correct, rec.error_type)
-        elif isinstance(rec, Decided):
-            out[step] = Observation(rec.invalid is not None or dict(rec.decision) != domain.specs[step].truth(episode))
-        elif isinstance(rec, Reviewed):
-            out[step] = Observation(caught=frozenset(rec.caught), false_alarm=rec.false_alarm)
-        else:
-            out[step] = Observation()
-    return out
 
 
 def instance_tokens(plan: Plan, seen: Mapping[str, Observation]) -> InstanceTokens:
@@ -128,8 +111,6 @@ def block_trace(plan: Plan, rows: list[InstanceTokens], level: np.ndarray | None
     return trace
 
 
-# --- the agent trace table: one row per instance x step --------------------------------------------------------
-
 def token_label(plan: Plan, code: int) -> str:
     return {OK: "ok", FLAGGED: "false_alarm", CAUGHT: "caught"}.get(code) or plan.types[plan.code_type()[code]]
 
@@ -148,32 +129,3 @@ def step_outcome(plan: Plan, s, it: InstanceTokens) -> tuple[str, str, str]:
     if code == CAUGHT and s.pos in it.caught:
         return "caught", plan.types[it.caught[s.pos]], ""
     return token_label(plan, code), "", ""
-
-
-def _json(value) -> str:
-    return json.dumps(dict(value), sort_keys=True) if value is not None else ""
-
-
-def trace_rows(plan: Plan, domain: Domain, episode, instance: int, records: Mapping[str, Record],
-               it: InstanceTokens) -> list[dict]:
-    """What each node did and what it should have done, with its outcome in the common vocabulary."""
-    rows = []
-    for s in plan.steps:
-        rec = records[s.id]
-        outcome, etype, root = step_outcome(plan, s, it)
-        row = {"variant": plan.variant, "instance": instance, "episode": episode.id, "step": s.id, "kind": s.kind,
-               "outcome": outcome, "error_type": etype, "root_cause_step": root,
-               "inputs": [token_label(plan, it.tokens[i]) if it.tokens[i] is not None else "ok" for i in s.inputs],
-               "caught_inputs": [], "fault": "", "fault_applied": False, "passages": [], "output": "",
-               "truth": "", "invalid": ""}
-        if isinstance(rec, Retrieved):
-            row.update(fault=rec.fault or "", fault_applied=rec.applied, passages=[p.id for p in rec.passages])
-        elif isinstance(rec, Decided):
-            row.update(output=_json(rec.decision), truth=_json(domain.specs[s.id].truth(episode)),
-                       invalid=rec.invalid or "")
-        elif isinstance(rec, Reviewed):
-            row.update(caught_inputs=sorted(rec.caught))
-        elif isinstance(rec, Acted):
-            row.update(output=_json(rec.action), truth=_json(domain.specs[s.id].truth(episode)))
-        rows.append(row)
-    return rows

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from agents.contract_review import CLAUSE_TYPES
 from agents.nodes import InstanceChance
 from agents.openai_policy import LLMSettings
+from agents.trace_rows import observe, trace_rows
 from sim.agent_run import AgentEngine, AgentSettings
-from sim.agent_trace import instance_tokens, observe, trace_rows
+from sim.agent_trace import instance_tokens
 from sim.calibration import agreement, calibrate
 from sim.cli import app
 from sim.loading import base_dict, load_scenario, resolve_variants, scenario_from_dict
