@@ -27,12 +27,15 @@ from sim.result import Result, steps_table
 from sim.runner import block_segments, tally_summary
 from sim.scenario import Scenario
 from sim.seeding import uniforms
-from sim.tally import Tally
+from sim.tally import PASS_K, Tally
 from sim.trace import INSTANCE_SCHEMA, instance_outcomes, instance_table
 
 DEFAULT_AGENT_INSTANCES = 500
 """Instances per variant when neither the caller nor the CLI says (a scenario's count is sized for the fast
 engines: hundreds of thousands)."""
+
+AGENT_PASS_K_SAMPLE = 40
+"""Instances per variant that are attempted PASS_K times for pass^k (each attempt is a full agent run)."""
 
 AGENT_WORKFLOWS = ("contract_review", "ticket_triage")
 
@@ -115,14 +118,16 @@ class _Chance:
                               {k: float(v[j]) for k, v in self.alarm.items()})
 
 
-def draw_chance(kernel: Kernel, block: int, start: int, stop: int, slips: bool) -> _Chance:
-    """Every chance event of instances start..stop-1 of `block`, from the Monte Carlo engine's streams."""
+def draw_chance(kernel: Kernel, block: int, start: int, stop: int, slips: bool, attempt: int = 0) -> _Chance:
+    """Every chance event of instances start..stop-1 of `block`, from the Monte Carlo engine's streams
+    (attempt > 0: a repeated attempt at the same instances: fresh draws, same difficulty)."""
     plan, n = kernel.plan, stop - start
 
     def draw(purpose: str) -> np.ndarray:
-        return uniforms(plan.seed, purpose, block, start, stop)
+        return uniforms(plan.seed, purpose, block, start, stop, attempt)
 
-    level = plan.levels.sample(draw("difficulty")) if plan.levels.count > 1 else None
+    level = plan.levels.sample(uniforms(plan.seed, "difficulty", block, start, stop)) \
+        if plan.levels.count > 1 else None
     chance = _Chance(level, {}, {}, {}, {})
     for s in plan.steps:
         if s.kind == "retrieve":
@@ -165,9 +170,12 @@ class AgentEngine:
         """The records of one episode run through the variant's graph (a fresh state)."""
         return self.graphs[variant].invoke({"episode": episode, "chance": chance, "outputs": {}})["outputs"]
 
-    def run(self, n: int, max_rows: int, progress: Callable[[int, int], None] | None = None) -> Result:
+    def run(self, n: int, max_rows: int, progress: Callable[[int, int], None] | None = None,
+            pass_k_sample: int = AGENT_PASS_K_SAMPLE) -> Result:
         """Run `n` instances of every variant; the Result has the common tables plus `agent_trace` (one row
-        per instance x step: what each node read, decided and did, and what it should have)."""
+        per instance x step: what each node read, decided and did, and what it should have). The first
+        `pass_k_sample` instances are attempted PASS_K times (same episode and difficulty, fresh draws) for
+        pass^k."""
         from agents.trace_rows import observe, trace_rows
 
         plans, domain, seed = self.plans, self.domain, self.scenario.seed
@@ -178,7 +186,8 @@ class AgentEngine:
                          if s.kind == "retrieve"} for name, plan in plans.items()}
         invalid: Counter[str] = Counter()
         slips = self.policy.name == "simulated"
-        done, total = 0, n * len(plans)
+        pass_n = min(n, pass_k_sample)
+        done, total = 0, (n + pass_n * (PASS_K - 1)) * len(plans)
         for first, block, lo, hi in block_segments(0, n):
             picks = np.minimum((uniforms(seed, "agent/episode", block, lo, hi).astype(np.float64)
                                 * len(domain.episodes)).astype(np.int64), len(domain.episodes) - 1)
@@ -205,6 +214,21 @@ class AgentEngine:
                 take = min(hi - lo, max_rows - first)
                 if take > 0:
                     tables[name].append(instance_table(plan, block_tr, out, first, take))
+                m = min(hi - lo, pass_n - first)
+                if m > 0:
+                    attempts = [~out.failed[:m]]
+                    for a in range(1, PASS_K):
+                        again = draw_chance(self.kernels[name], block, lo, lo + m, slips, a)
+                        rows = []
+                        for j, pick in enumerate(picks[:m].tolist()):
+                            episode = domain.episodes[pick]
+                            records = self.run_instance(name, episode, again.instance(j, first + j))
+                            rows.append(instance_tokens(plan, observe(domain, episode, records)))
+                            done += 1
+                            if progress and done % 25 == 0:
+                                progress(done, total)
+                        attempts.append(~instance_outcomes(plan, block_trace(plan, rows, again.level)).failed)
+                    tallies[name].add_pass_k(np.column_stack(attempts))
         if progress:
             progress(total, total)
         summary = tally_summary(self.scenario, "agent", n, tallies, max_rows)

@@ -41,7 +41,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     never changes the numbers; `workers` > 1 runs chunks in that many processes, same numbers again;
     `max_instance_rows` caps the per-instance table per variant (the summary says when it is a sample);
     `progress(done, total)` is called after each chunk. The agent engine takes `agent`
-    (`sim.agent_run.AgentSettings`; default: the simulated reader) and runs 500 instances unless told.
+    (`sim.agent_run.AgentSettings`; default: the simulated reader), runs 500 instances unless told, and
+    attempts its first 40 instances 8 times for pass^k (each attempt is a full agent run).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)

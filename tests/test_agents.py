@@ -116,6 +116,10 @@ def test_an_agent_run_writes_the_common_tables_and_repeats_exactly(tmp_path):
     drawn = sum(n for c in s["agent"]["faults"]["base"].values() for n in c["drawn"].values())
     assert drawn > 0
     assert len(first.agent_trace) == 2 * 40 * len(sc.workflow.steps)
+    # pass^k: the same 40 episodes attempted 8 times with fresh draws; all-k success can only fall with k.
+    assert s["pass_k_sample"] == 40 and [p["k"] for p in s["pass_k"]] == list(range(1, 9))
+    ps = [p["p"] for p in s["pass_k"]]
+    assert ps[0] == pytest.approx(1 - s["p_failure"]) and all(a >= b for a, b in zip(ps, ps[1:], strict=False))
     # Instance table and trace agree: an instance failed iff one of its act rows is an error.
     trace = first.agent_trace[first.agent_trace["variant"] == "base"]
     failed_in_trace = set(trace[(trace["kind"] == "act") & (trace["outcome"] == "error")]["instance"])
