@@ -176,7 +176,7 @@ class AgentEngine:
         per instance x step: what each node read, decided and did, and what it should have). The first
         `pass_k_sample` instances are attempted PASS_K times (same episode and difficulty, fresh draws) for
         pass^k."""
-        from agents.trace_rows import observe, trace_rows
+        from agents.trace_rows import trace_rows
 
         plans, domain, seed = self.plans, self.domain, self.scenario.seed
         tallies = {name: Tally(plan) for name, plan in plans.items()}
@@ -187,26 +187,26 @@ class AgentEngine:
         invalid: Counter[str] = Counter()
         slips = self.policy.name == "simulated"
         pass_n = min(n, pass_k_sample)
-        done, total = 0, (n + pass_n * (PASS_K - 1)) * len(plans)
+        total = (n + pass_n * (PASS_K - 1)) * len(plans)
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if progress and done[0] % 25 == 0:
+                progress(done[0], total)
+
         for first, block, lo, hi in block_segments(0, n):
             picks = np.minimum((uniforms(seed, "agent/episode", block, lo, hi).astype(np.float64)
-                                * len(domain.episodes)).astype(np.int64), len(domain.episodes) - 1)
+                                * len(domain.episodes)).astype(np.int64), len(domain.episodes) - 1).tolist()
             base_out = None
             for name, plan in plans.items():
                 chance = draw_chance(self.kernels[name], block, lo, hi, slips)
-                rows = []
-                for j, pick in enumerate(picks.tolist()):
-                    episode = domain.episodes[pick]
-                    records = self.run_instance(name, episode, chance.instance(j, first + j))
-                    tokens = instance_tokens(plan, observe(domain, episode, records))
-                    rows.append(tokens)
+                runs = self._run_episodes(name, picks, chance, first, tick)
+                for j, (episode, records, tokens) in enumerate(runs):
                     _count(records, faults[name], invalid, name)
                     if first + j < max_rows:
                         trace += trace_rows(plan, domain, episode, first + j, records, tokens)
-                    done += 1
-                    if progress and done % 25 == 0:
-                        progress(done, total)
-                block_tr = block_trace(plan, rows, chance.level)
+                block_tr = block_trace(plan, [tokens for *_, tokens in runs], chance.level)
                 out = instance_outcomes(plan, block_tr)
                 tallies[name].add(block_tr, out, base_out)
                 if name == "base":
@@ -215,19 +215,13 @@ class AgentEngine:
                 if take > 0:
                     tables[name].append(instance_table(plan, block_tr, out, first, take))
                 m = min(hi - lo, pass_n - first)
-                if m > 0:
+                if m > 0:  # pass^k: the same episodes again, fresh draws, same difficulty
                     attempts = [~out.failed[:m]]
                     for a in range(1, PASS_K):
                         again = draw_chance(self.kernels[name], block, lo, lo + m, slips, a)
-                        rows = []
-                        for j, pick in enumerate(picks[:m].tolist()):
-                            episode = domain.episodes[pick]
-                            records = self.run_instance(name, episode, again.instance(j, first + j))
-                            rows.append(instance_tokens(plan, observe(domain, episode, records)))
-                            done += 1
-                            if progress and done % 25 == 0:
-                                progress(done, total)
-                        attempts.append(~instance_outcomes(plan, block_trace(plan, rows, again.level)).failed)
+                        runs = self._run_episodes(name, picks[:m], again, first, tick)
+                        attempts.append(~instance_outcomes(plan, block_trace(
+                            plan, [tokens for *_, tokens in runs], again.level)).failed)
                     tallies[name].add_pass_k(np.column_stack(attempts))
         if progress:
             progress(total, total)
@@ -237,6 +231,18 @@ class AgentEngine:
             if any(tables.values()) else INSTANCE_SCHEMA.empty_table()
         return Result(summary=summary, scenario=self.scenario, plans=plans, instances_arrow=instances,
                       steps=steps_table(tallies), agent_trace=pd.DataFrame(trace))
+
+    def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick) -> list[tuple]:
+        """(episode, records, tokens) of each picked episode, run with its instance's chance."""
+        from agents.trace_rows import observe
+
+        plan, out = self.plans[variant], []
+        for j, pick in enumerate(picks):
+            episode = self.domain.episodes[pick]
+            records = self.run_instance(variant, episode, chance.instance(j, first + j))
+            out.append((episode, records, instance_tokens(plan, observe(self.domain, episode, records))))
+            tick()
+        return out
 
     def _describe(self, faults: dict, invalid: Counter) -> dict:
         return {
