@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,10 @@ from sim.errors import CascadeError
 from sim.monte_carlo import Kernel
 from sim.plan import compile_plan
 from sim.result import Result, steps_table
-from sim.runner import block_segments, tally_summary
+from sim.runner import block_segments, count_block, instance_rows, tally_summary
 from sim.scenario import Scenario
 from sim.seeding import uniforms
 from sim.tally import PASS_K, Tally
-from sim.trace import INSTANCE_SCHEMA, instance_outcomes, instance_table
 
 DEFAULT_AGENT_INSTANCES = 500
 """Instances per variant when neither the caller nor the CLI says (a scenario's count is sized for the fast
@@ -206,30 +206,16 @@ class AgentEngine:
                     _count(records, faults[name], invalid, name)
                     if first + j < max_rows:
                         trace += trace_rows(plan, domain, episode, first + j, records, tokens)
-                block_tr = block_trace(plan, [tokens for *_, tokens in runs], chance.level)
-                out = instance_outcomes(plan, block_tr)
-                tallies[name].add(block_tr, out, base_out)
+                out = count_block(plan, tallies[name], tables[name],
+                                  block_trace(plan, [tokens for *_, tokens in runs], chance.level), first, max_rows,
+                                  pass_n, base_out, partial(self._attempt, name, block, lo, first, picks, slips, tick))
                 if name == "base":
                     base_out = out
-                take = min(hi - lo, max_rows - first)
-                if take > 0:
-                    tables[name].append(instance_table(plan, block_tr, out, first, take))
-                m = min(hi - lo, pass_n - first)
-                if m > 0:  # pass^k: the same episodes again, fresh draws, same difficulty
-                    attempts = [~out.failed[:m]]
-                    for a in range(1, PASS_K):
-                        again = draw_chance(self.kernels[name], block, lo, lo + m, slips, a)
-                        runs = self._run_episodes(name, picks[:m], again, first, tick)
-                        attempts.append(~instance_outcomes(plan, block_trace(
-                            plan, [tokens for *_, tokens in runs], again.level)).failed)
-                    tallies[name].add_pass_k(np.column_stack(attempts))
         if progress:
             progress(total, total)
         summary = tally_summary(self.scenario, "agent", n, tallies, max_rows)
         summary["agent"] = self._describe(faults, invalid)
-        instances = pa.concat_tables([t for name in plans for t in tables[name]]).combine_chunks() \
-            if any(tables.values()) else INSTANCE_SCHEMA.empty_table()
-        return Result(summary=summary, scenario=self.scenario, plans=plans, instances_arrow=instances,
+        return Result(summary=summary, scenario=self.scenario, plans=plans, instances_arrow=instance_rows(tables),
                       steps=steps_table(tallies), agent_trace=pd.DataFrame(trace))
 
     def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick) -> list[tuple]:
@@ -243,6 +229,14 @@ class AgentEngine:
             out.append((episode, records, instance_tokens(plan, observe(self.domain, episode, records))))
             tick()
         return out
+
+    def _attempt(self, variant: str, block: int, lo: int, first: int, picks: list[int], slips: bool, tick,
+                 attempt: int, m: int):
+        """The trace of a repeated attempt at a block's first m episodes: same episodes and difficulty, fresh
+        draws (pass^k)."""
+        again = draw_chance(self.kernels[variant], block, lo, lo + m, slips, attempt)
+        runs = self._run_episodes(variant, picks[:m], again, first, tick)
+        return block_trace(self.plans[variant], [tokens for *_, tokens in runs], again.level)
 
     def _describe(self, faults: dict, invalid: Counter) -> dict:
         return {

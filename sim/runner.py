@@ -113,9 +113,7 @@ def _run_monte_carlo(scenario: Scenario, plans: dict[str, Plan], n: int, chunk_s
             tallies[name].merge(more_tallies[name])
             rows[name] += more_rows[name]
     summary = tally_summary(scenario, "monte_carlo", n, tallies, max_rows)
-    instances = pa.concat_tables([t for name in plans for t in rows[name]]).combine_chunks() \
-        if any(rows.values()) else INSTANCE_SCHEMA.empty_table()
-    return Result(summary=summary, scenario=scenario, plans=plans, instances_arrow=instances,
+    return Result(summary=summary, scenario=scenario, plans=plans, instances_arrow=instance_rows(rows),
                   steps=steps_table(tallies))
 
 
@@ -134,6 +132,29 @@ def tally_summary(scenario: Scenario, engine: str, n: int, tallies: dict[str, Ta
     return summary
 
 
+def count_block(plan: Plan, tally: Tally, tables: list[pa.Table], trace, first: int, max_rows: int, pass_n: int,
+                base_out, attempt: Callable[[int, int], object]):
+    """Tally one block's trace (paired with the base variant's outcomes when given), keep the rows of its
+    instances below `max_rows`, and for those below `pass_n` the pass^k attempts: `attempt(a, m)` is the trace
+    of attempt a at the block's first m instances. Returns the block's outcomes."""
+    out = instance_outcomes(plan, trace)
+    tally.add(trace, out, base_out)
+    take = min(trace.n, max_rows - first)
+    if take > 0:
+        tables.append(instance_table(plan, trace, out, first, take))
+    m = min(trace.n, pass_n - first)
+    if m > 0:
+        attempts = [~out.failed[:m]] + [~instance_outcomes(plan, attempt(a, m)).failed for a in range(1, PASS_K)]
+        tally.add_pass_k(np.column_stack(attempts))
+    return out
+
+
+def instance_rows(tables: dict[str, list[pa.Table]]) -> pa.Table:
+    """Every variant's kept instance rows as one table."""
+    parts = [t for name in tables for t in tables[name]]
+    return pa.concat_tables(parts).combine_chunks() if parts else INSTANCE_SCHEMA.empty_table()
+
+
 def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int, pass_n: int):
     """Simulate instances start..stop-1 of every variant: (tallies, per-instance rows) for that range.
 
@@ -146,19 +167,10 @@ def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int,
         base_out = None
         for name, kernel in kernels.items():
             plan = plans[name]
-            trace = kernel.simulate(block, lo, hi)
-            out = instance_outcomes(plan, trace)
-            tallies[name].add(trace, out, base_out)
+            out = count_block(plan, tallies[name], rows[name], kernel.simulate(block, lo, hi), first, max_rows,
+                              pass_n, base_out, lambda a, m, k=kernel, b=block, lo=lo: k.simulate(b, lo, lo + m, a))
             if name == "base":
                 base_out = out
-            take = min(hi - lo, max_rows - first)
-            if take > 0:
-                rows[name].append(instance_table(plan, trace, out, first, take))
-            m = min(hi - lo, pass_n - first)
-            if m > 0:
-                attempts = [~out.failed[:m]] + [
-                    ~instance_outcomes(plan, kernel.simulate(block, lo, lo + m, a)).failed for a in range(1, PASS_K)]
-                tallies[name].add_pass_k(np.column_stack(attempts))
     return tallies, rows
 
 
