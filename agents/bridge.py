@@ -5,7 +5,7 @@ A `Recorder` declares the app's workflow in the scenario vocabulary (steps, cost
 wraps the app's retriever so that a retrieval may read a structural twin, an outdated version, or go without
 the right document (`agents.faults.inject`), the fault drawn from a stream keyed by (seed, step, instance);
 `recorder.node(step)` records what a node returned. `recorder.result()` compares each step's output with the
-truth exactly as the agent engine does (`sim.agent_trace`), so summary, report and calibration read a recorded
+truth exactly as the agent engine does (`sim.trace.observed`), so summary, report and calibration read a recorded
 run like any other.
 """
 
@@ -38,16 +38,16 @@ from agents.fault_retriever import (
     doc_id,
     instance_of,
 )
-from sim.agent_trace import Observation, block_trace, instance_tokens, step_outcome, token_label
-from sim.errors import CascadeError
-from sim.loading import scenario_from_dict
-from sim.plan import Plan, compile_plan
-from sim.result import Result, steps_table
+from sim.core.errors import CascadeError
+from sim.core.yaml_source import SourceMap
+from sim.model.plan import Plan, compile_plan
+from sim.output.result import Result, steps_table
 from sim.runner import tally_summary
-from sim.scenario_checks import did_you_mean
-from sim.tally import Tally
-from sim.trace import INSTANCE_SCHEMA, instance_outcomes, instance_table
-from sim.yaml_source import SourceMap
+from sim.scenario.checks import did_you_mean
+from sim.scenario.load import scenario_from_dict
+from sim.trace.observed import Observation, block_trace, instance_tokens, step_outcome, token_label
+from sim.trace.schema import INSTANCE_SCHEMA, instance_outcomes, instance_table
+from sim.trace.tally import Tally
 
 _MISSING = object()
 
@@ -300,7 +300,7 @@ class Recorder:
             elif s.kind == "verify":
                 seen[s.id] = Observation() if out is _MISSING else self._verdict(plan, s, instance, out)
             else:
-                seen[s.id] = Observation()  # an act's token is its inputs' (sim.agent_trace)
+                seen[s.id] = Observation()  # an act's token is its inputs' (sim.trace.observed)
         return seen
 
     def _verdict(self, plan: Plan, s, instance: int, out: Any) -> Observation:

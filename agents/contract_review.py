@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from agents.contract_corpus import CLAUSE_TYPES, LAWS, contract_corpus, contract_parties
 from agents.domain import ActSpec, DecideSpec, Domain, Retrieval, RetrieveSpec, Store
 from agents.playbook import playbook_id, playbook_passages
 from agents.policy import Field, ReadingTask
 from agents.reader import NONE
-from sim.corpus import Passage
+from sim.retrieval.corpora.contracts import CLAUSE_TYPES, LAWS, contract_corpus, contract_parties
+from sim.retrieval.corpus import Passage
 
 # Each reviewed clause is found by a question that names its subject, never its facts.
 _CLAUSE_QUERIES = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.policy import ReadingTask
-from sim.corpus import Passage
+from sim.retrieval.corpus import Passage
 
 # Which kind of mistake a wrong field is, as a reviewer sees it: the key a reviewer's catch table is read at.
 FIELD_NATURE: Mapping[str, str] = {

@@ -22,11 +22,11 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, field_validator
 
 from agents.faults import STALE, inject
-from sim.corpus import Passage
-from sim.error_types import RETRIEVAL_ERROR_TYPES
-from sim.errors import CascadeError
-from sim.scenario_checks import did_you_mean
-from sim.seeding import stream
+from sim.core.error_types import RETRIEVAL_ERROR_TYPES
+from sim.core.errors import CascadeError
+from sim.core.seeding import stream
+from sim.retrieval.corpus import Passage
+from sim.scenario.checks import did_you_mean
 
 __all__ = ["FaultInjectingRetriever", "FaultLog", "RetrievalCall", "INSTANCE_KEY", "FAULT_KEY", "check_rates", "doc_id"]
 

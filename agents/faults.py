@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from sim.corpus import Passage
-from sim.seeding import stream
-from sim.twins import TWIN_TYPES, make_twin
+from sim.core.seeding import stream
+from sim.retrieval.corpus import Passage
+from sim.retrieval.twins import TWIN_TYPES, make_twin
 
 STALE, TOPICAL_MISS = "stale", "topical_miss"
 

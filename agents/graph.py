@@ -11,8 +11,8 @@ from langgraph.graph import END, START, StateGraph
 from agents.domain import ActSpec, DecideSpec, Domain, RetrieveSpec
 from agents.nodes import AgentState, Search, act_node, decide_node, retrieve_node, review_node
 from agents.policy import Policy
-from sim.errors import CascadeError
-from sim.scenario import Scenario
+from sim.core.errors import CascadeError
+from sim.scenario.model import Scenario
 
 
 def build_graph(scenario: Scenario, domain: Domain, search: Search, policy: Policy):

@@ -1,7 +1,7 @@
 """Live retrieval for the agent engine: the domain's stores in Chroma, searched with real embeddings.
 
 Every passage and every query the workflow can send is embedded once, through the embedding cache, before the
-run. Searches go to Chroma (embedded or a `chroma run` server) and are re-scored exactly (`sim.store`), so the
+run. Searches go to Chroma (embedded or a `chroma run` server) and are re-scored exactly (`sim.retrieval.store`), so the
 same search always returns the same ranking; a run therefore remembers each distinct search's answer instead
 of asking Chroma again for every instance.
 """
@@ -13,9 +13,9 @@ import threading
 import numpy as np
 
 from agents.domain import Domain
-from sim.corpus import Passage
-from sim.embedding import Embedder
-from sim.store import StoreLocation, VectorIndex, collection_name, connect
+from sim.retrieval.corpus import Passage
+from sim.retrieval.embedding import Embedder
+from sim.retrieval.store import StoreLocation, VectorIndex, collection_name, connect
 
 
 class LiveSearch:

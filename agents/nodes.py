@@ -26,8 +26,8 @@ from agents.domain import (
 )
 from agents.faults import inject, twin_stream
 from agents.policy import InvalidReply, Policy
-from sim.corpus import Passage
-from sim.error_types import DEFAULT_KEY
+from sim.core.error_types import DEFAULT_KEY
+from sim.retrieval.corpus import Passage
 
 Search = Callable[[str, str, tuple[str, ...] | None, int], list[Passage]]
 """(store, query, groups, n) -> the n best passages, best first."""

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agents.policy import InvalidReply, PolicyUnavailable, ReadingTask
-from sim.atomic import write_text
+from sim.core.atomic import write_text
 
 OPENAI_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the client refuses to start without one
@@ -96,7 +96,7 @@ class OpenAIPolicy:
         self._lock = threading.Lock()  # LangGraph may run nodes in threads: one client, consistent counters
         self.stats = dict(calls=0, cached=0, retries=0, invalid_replies=0, prompt_tokens=0, completion_tokens=0,
                           total_tokens=0)
-        from sim.embedding import default_cache_dir
+        from sim.retrieval.embedding import default_cache_dir
 
         self._cache_root = (settings.cache_dir or default_cache_dir()) / "llm"
 

@@ -9,10 +9,10 @@ threshold, so reading it (a `stale` retrieval) can change a position.
 
 from __future__ import annotations
 
-from agents.contract_corpus import LAWS, ROLE_PAIRS
-from agents.corpus_text import frozen, pick
-from sim.corpus import Passage
-from sim.seeding import stream
+from sim.core.seeding import stream
+from sim.retrieval.corpora.contracts import LAWS, ROLE_PAIRS
+from sim.retrieval.corpora.text import frozen, pick
+from sim.retrieval.corpus import Passage
 
 EDITIONS = ("current", "superseded")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sim.errors import CascadeError
+from sim.core.errors import CascadeError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from agents.policy import ReadingTask
-from agents.support_corpus import SUBJECTS
+from sim.retrieval.corpora.support import SUBJECTS
 
 NONE = "none"
 

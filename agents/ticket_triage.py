@@ -21,9 +21,9 @@ from pathlib import Path
 
 from agents.domain import ActSpec, DecideSpec, Domain, Retrieval, RetrieveSpec, Store
 from agents.policy import Field, ReadingTask
-from agents.support_corpus import PRIORITY_OF_INTENT, TEAM_OF_INTENT, support_corpus, support_tickets
-from sim.corpus import Passage
-from sim.errors import CascadeError
+from sim.core.errors import CascadeError
+from sim.retrieval.corpora.support import PRIORITY_OF_INTENT, TEAM_OF_INTENT, support_corpus, support_tickets
+from sim.retrieval.corpus import Passage
 
 INTENTS: tuple[str, ...] = tuple(TEAM_OF_INTENT)
 

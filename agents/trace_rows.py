@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping
 
 from agents.domain import Acted, Decided, Domain, Record, Retrieved, Reviewed
-from sim.agent_trace import InstanceTokens, Observation, step_outcome, token_label
-from sim.plan import Plan
+from sim.model.plan import Plan
+from sim.trace.observed import InstanceTokens, Observation, step_outcome, token_label
 
 
 def observe(domain: Domain, episode, records: Mapping[str, Record]) -> dict[str, Observation]:

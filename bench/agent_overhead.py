@@ -16,9 +16,9 @@ import statistics
 import time
 from pathlib import Path
 
-from sim.agent_run import AgentEngine, AgentSettings, draw_chance
-from sim.loading import load_scenario
-from sim.seeding import uniforms
+from agents.engine import AgentEngine, AgentSettings, draw_chance
+from sim.core.seeding import uniforms
+from sim.scenario.load import load_scenario
 
 
 def main() -> None:

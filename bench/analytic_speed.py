@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from sim.analytic import solve
-from sim.loading import load_scenario
-from sim.plan import compile_plan
+from sim.engines.analytic import solve
+from sim.model.plan import compile_plan
 from sim.runner import run
+from sim.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

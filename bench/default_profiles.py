@@ -12,12 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from agents.corpora import contract_corpus
-from sim.corpus import Corpus, Passage
-from sim.embedding import Embedder, default_cache_dir
-from sim.probe import ProbeSettings, measure
-from sim.profile import write_profile
-from sim.store import StoreLocation
+from sim.retrieval.corpora.builtin import contract_corpus
+from sim.retrieval.corpus import Corpus, Passage
+from sim.retrieval.embedding import Embedder, default_cache_dir
+from sim.retrieval.measure import ProbeSettings, measure
+from sim.retrieval.profile import write_profile
+from sim.retrieval.store import StoreLocation
 
 
 def main() -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import yaml
 
-from sim.corpus import Corpus, Passage
-from sim.embedding import Embedder, default_cache_dir
-from sim.loading import load_scenario
-from sim.probe import ProbeSettings, measure
+from sim.retrieval.corpus import Corpus, Passage
+from sim.retrieval.embedding import Embedder, default_cache_dir
+from sim.retrieval.measure import ProbeSettings, measure
+from sim.retrieval.store import StoreLocation
 from sim.runner import run
-from sim.store import StoreLocation
+from sim.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--clauses", type=int, default=1500)
     args = parser.parse_args()
     if not (args.out / "comparison.yaml").is_file():
-        from agents.corpora import contract_corpus
-        from sim.finetune import finetune
+        from sim.retrieval.corpora.builtin import contract_corpus
+        from sim.retrieval.finetune import finetune
 
         finetune(contract_corpus(), args.out)
     comparison = yaml.safe_load((args.out / "comparison.yaml").read_text())

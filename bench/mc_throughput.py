@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.loading import load_scenario
-from sim.plan import compile_plan
+from sim.core.seeding import BLOCK_SIZE
+from sim.model.plan import compile_plan
 from sim.runner import run
-from sim.seeding import BLOCK_SIZE
+from sim.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.corpus import Corpus, Passage
-from sim.embedding import Embedder
-from sim.probe import ProbeSettings, measure
-from sim.store import StoreLocation
+from sim.retrieval.corpus import Corpus, Passage
+from sim.retrieval.embedding import Embedder
+from sim.retrieval.measure import ProbeSettings, measure
+from sim.retrieval.store import StoreLocation
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import json, resource, sys, time
-from sim.loading import load_scenario
+from sim.scenario.load import load_scenario
 from sim.runner import run
 s = load_scenario(sys.argv[1]).model_copy(update={{"variants": []}})
 t = time.perf_counter()

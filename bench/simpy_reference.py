@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from sim.plan import CAUGHT, ERROR, FLAGGED, OK, Plan
+from sim.model.plan import CAUGHT, ERROR, FLAGGED, OK, Plan
 
 
 def simulate(plan: Plan, n: int, seed: int) -> float:

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import simpy
 
-from sim.loading import scenario_from_dict
-from sim.timeline import arrival_times, replication_seed, run_replication
+from sim.engines.timeline.desks import arrival_times, replication_seed, run_replication
+from sim.scenario.load import scenario_from_dict
 
 
 def scenario(days: int, per_day: float) -> dict:

@@ -8,16 +8,18 @@ Three lines for a notebook::
 """
 
 from sim import _env  # noqa: F401  (offline environment defaults, before any heavy import)
-from sim.errors import CascadeError, ScenarioError
-from sim.loading import load_scenario, resolve_variants
-from sim.result import Result
+from sim.core.errors import CascadeError, ScenarioError
+from sim.output.result import Result
 from sim.runner import run
-from sim.scenario import Scenario
+from sim.scenario.load import load_scenario, resolve_variants
+from sim.scenario.model import Scenario
 
 
 def measure(corpus="contracts", **options):
     """The error profile of an embedding model on a corpus (see `sim.probe.measure_retriever`)."""
-    from sim.probe import measure_retriever  # heavy (chromadb, sentence-transformers): only when used
+    from sim.retrieval.measure import (
+        measure_retriever,  # heavy (chromadb, sentence-transformers): only when used
+    )
 
     return measure_retriever(corpus, **options)
 
@@ -25,7 +27,7 @@ def measure(corpus="contracts", **options):
 def calibrate(scenario, result_or_trace, variant: str = "base"):
     """Step parameters estimated from an agent run (a Result of `run(..., engine="agent")` or its
     `agent_trace`), as a `sim.calibration.Calibration`: `.scenario` (runs at Monte Carlo speed) and `.table`."""
-    from sim.calibration import calibrate as estimate
+    from sim.metrics.calibration import calibrate as estimate
 
     trace = getattr(result_or_trace, "agent_trace", result_or_trace)
     return estimate(scenario, trace, variant)

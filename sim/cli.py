@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sim.errors import CascadeError
+from sim.core.errors import CascadeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Simulate how retrieval errors cascade through agent workflows into wrong actions, "
@@ -77,9 +77,9 @@ def run(
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder (default: embedded, in the cache).", rich_help_panel="Agent engine")] = None,
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
-    from sim.console import render_summary
-    from sim.loading import load_scenario
+    from sim.output.console import render_summary
     from sim.runner import run as run_scenario
+    from sim.scenario.load import load_scenario
 
     with _user_errors():
         loaded = load_scenario(scenario)
@@ -94,7 +94,7 @@ def run(
             agent = _agent_settings(policy, llm_base_url, llm_model, llm_timeout, llm_max_calls, llm_max_tokens,
                                     tickets, model, store)
             if instances is None:
-                from sim.agent_run import DEFAULT_AGENT_INSTANCES
+                from agents.engine import DEFAULT_AGENT_INSTANCES
 
                 instances = min(loaded.instances, DEFAULT_AGENT_INSTANCES)
                 if not quiet:
@@ -128,7 +128,7 @@ def run(
 
 
 def _agent_settings(policy, base_url, llm_model, timeout, max_calls, max_tokens, tickets, model, store):
-    from sim.agent_run import AgentSettings
+    from agents.engine import AgentSettings
 
     llm = None
     if policy is PolicyName.openai:
@@ -150,7 +150,7 @@ def validate(
     show: Annotated[bool, typer.Option("--show", help="Print the resolved scenario (built-in steps inline).")] = False,
 ) -> None:
     """Check a scenario file; every problem is listed with file:line and field path (exit 2 if any)."""
-    from sim.loading import dump_scenario_yaml, load_scenario
+    from sim.scenario.load import dump_scenario_yaml, load_scenario
 
     with _user_errors():
         s = load_scenario(scenario)
@@ -182,13 +182,13 @@ def measure(
 ) -> None:
     """Measure a retriever's error profile: embed a corpus and structural twins of its passages, index them
     in Chroma, run probe queries, and write rates per error type with CIs, plus nDCG@10 and recall@10."""
-    from sim.console import render_profile
-    from sim.corpus import open_corpus
-    from sim.embedding import Embedder, default_cache_dir
-    from sim.probe import ProbeSettings
-    from sim.probe import measure as run_probe
-    from sim.profile import write_profile
-    from sim.store import StoreLocation
+    from sim.output.console import render_profile
+    from sim.retrieval.corpus import open_corpus
+    from sim.retrieval.embedding import Embedder, default_cache_dir
+    from sim.retrieval.measure import ProbeSettings
+    from sim.retrieval.measure import measure as run_probe
+    from sim.retrieval.profile import write_profile
+    from sim.retrieval.store import StoreLocation
 
     with _user_errors():
         chosen = open_corpus(corpus, queries, id_column=id_column, text_column=text_column,
@@ -212,7 +212,7 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default: RUN_DIR/report.html; a .md summary goes beside it).")] = None,
 ) -> None:
     """Write the cascade report: one self-contained HTML file (charts, sensitivity) and a markdown summary."""
-    from sim.report import report_from_run_dir
+    from sim.output.report import report_from_run_dir
 
     with _user_errors():
         try:
@@ -233,7 +233,7 @@ def calibrate(
     CIs) from an agent run's trace and write a scenario the Monte Carlo engine runs at full speed."""
     import json
 
-    from sim.calibration import agreement, calibrate_run_dir
+    from sim.metrics.calibration import agreement, calibrate_run_dir
     from sim.runner import run as run_scenario
 
     with _user_errors():
@@ -277,9 +277,9 @@ def finetune(
 ) -> None:
     """Fine-tune the encoder with structural twins as hard negatives (and a control without them), then
     measure base, tuned and control on held-out topics: twin confusion and broad retrieval."""
-    from sim.corpus import open_corpus
-    from sim.finetune import FinetuneSettings
-    from sim.finetune import finetune as run_finetune
+    from sim.retrieval.corpus import open_corpus
+    from sim.retrieval.finetune import FinetuneSettings
+    from sim.retrieval.finetune import finetune as run_finetune
 
     with _user_errors():
         chosen = open_corpus(corpus)
@@ -307,7 +307,7 @@ def finetune(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editor autocompletion)."""
-    from sim.scenario import json_schema
+    from sim.scenario.model import json_schema
 
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
 

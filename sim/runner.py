@@ -11,17 +11,17 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from sim.analytic import solve
-from sim.errors import CascadeError
-from sim.loading import load_scenario, resolve_variants
-from sim.metrics import exact_difference, paired_difference, summary_from_exact, summary_from_tally
-from sim.monte_carlo import Kernel
-from sim.plan import Plan, compile_plan
-from sim.result import Result, steps_table
-from sim.scenario import Scenario
-from sim.seeding import BLOCK_SIZE
-from sim.tally import PASS_K, Tally
-from sim.trace import INSTANCE_SCHEMA, instance_outcomes, instance_table
+from sim.core.errors import CascadeError
+from sim.core.seeding import BLOCK_SIZE
+from sim.engines.analytic import solve
+from sim.engines.monte_carlo import Kernel
+from sim.metrics.summary import exact_difference, paired_difference, summary_from_exact, summary_from_tally
+from sim.model.plan import Plan, compile_plan
+from sim.output.result import Result, steps_table
+from sim.scenario.load import load_scenario, resolve_variants
+from sim.scenario.model import Scenario
+from sim.trace.schema import INSTANCE_SCHEMA, instance_outcomes, instance_table
+from sim.trace.tally import PASS_K, Tally
 
 Engine = Literal["monte_carlo", "analytic", "timeline", "agent"]
 ENGINES: tuple[str, ...] = ("monte_carlo", "analytic", "timeline", "agent")
@@ -51,7 +51,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
             raise CascadeError(f"seed must be a non-negative integer, got {seed}")
         scenario = scenario.model_copy(update={"seed": seed})
     if instances is None and engine == "agent":
-        from sim.agent_run import DEFAULT_AGENT_INSTANCES
+        from agents.engine import DEFAULT_AGENT_INSTANCES
 
         instances = min(scenario.instances, DEFAULT_AGENT_INSTANCES)
     n = scenario.instances if instances is None else instances
@@ -65,11 +65,11 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         raise CascadeError(f"unknown engine '{engine}'; choose one of: {', '.join(ENGINES)}")
     variants = resolve_variants(scenario)
     if engine == "timeline":  # compiles its own plans, one per replication seed and review bypass
-        from sim.timeline_run import run_timeline
+        from sim.engines.timeline.run import run_timeline
 
         return run_timeline(scenario, variants, max_instance_rows, progress)
     if engine == "agent":
-        from sim.agent_run import AgentSettings, run_agent
+        from agents.engine import AgentSettings, run_agent
 
         return run_agent(scenario, variants, n, agent or AgentSettings(), max_instance_rows, progress)
     plans = {name: compile_plan(s, name) for name, s in variants.items()}

@@ -13,16 +13,16 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.contract_review import CLAUSE_TYPES
+from agents.engine import AgentEngine, AgentSettings
 from agents.nodes import InstanceChance
 from agents.openai_policy import LLMSettings
 from agents.trace_rows import observe, trace_rows
-from sim.agent_run import AgentEngine, AgentSettings
-from sim.agent_trace import instance_tokens
-from sim.calibration import agreement, calibrate
 from sim.cli import app
-from sim.loading import base_dict, load_scenario, resolve_variants, scenario_from_dict
-from sim.plan import ERROR
+from sim.metrics.calibration import agreement, calibrate
+from sim.model.plan import ERROR
 from sim.runner import run
+from sim.scenario.load import base_dict, load_scenario, resolve_variants, scenario_from_dict
+from sim.trace.observed import instance_tokens
 from tests.conftest import ROOT, SCENARIOS
 from tests.llm_fixtures import llm_server  # noqa: F401
 

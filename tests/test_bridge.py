@@ -16,9 +16,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from agents.bridge import FAULT_KEY, FaultInjectingRetriever, Recorder
-from sim.calibration import calibrate
-from sim.errors import CascadeError, ScenarioError
-from sim.loading import load_scenario
+from sim.core.errors import CascadeError, ScenarioError
+from sim.metrics.calibration import calibrate
+from sim.scenario.load import load_scenario
 
 CLAUSES = [
     Document("The Supplier shall indemnify the Customer against third-party claims.", id="supplier_indemnity"),

@@ -8,8 +8,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.loading import load_scenario
-from sim.trace import OUTCOMES
+from sim.scenario.load import load_scenario
+from sim.trace.schema import OUTCOMES
 from tests.conftest import SCENARIOS
 
 runner = CliRunner()

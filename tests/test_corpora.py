@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.corpora import (
+from sim.core.errors import CascadeError
+from sim.retrieval.corpora.builtin import (
     BUILTIN_CORPORA,
     CLAUSE_TYPES,
     DISTRACTOR_TYPES,
@@ -20,8 +21,7 @@ from agents.corpora import (
     contract_corpus,
     support_corpus,
 )
-from sim.errors import CascadeError
-from sim.twins import twins_of
+from sim.retrieval.twins import twins_of
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "sim" / "workflows"
 TEAMS = {"cards", "payments", "disputes", "accounts", "fraud"}

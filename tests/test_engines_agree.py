@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.loading import load_scenario, scenario_from_dict
 from sim.runner import run
+from sim.scenario.load import load_scenario, scenario_from_dict
 from tests.agreement import disagreements
 from tests.conftest import BUILTIN_SCENARIOS, chain
 

@@ -11,10 +11,10 @@ import yaml
 from sentence_transformers import SentenceTransformer
 from typer.testing import CliRunner
 
-from agents.corpora import contract_corpus
 from sim.cli import app
-from sim.embedding import resolve_model
-from sim.finetune import FinetuneSettings, finetune, split, train, triplets
+from sim.retrieval.corpora.builtin import contract_corpus
+from sim.retrieval.embedding import resolve_model
+from sim.retrieval.finetune import FinetuneSettings, finetune, split, train, triplets
 
 runner = CliRunner()
 PROBE = ["Supplier shall indemnify Customer against third-party claims.",

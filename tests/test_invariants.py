@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.difficulty import Levels
-from sim.loading import apply_set, base_dict, load_scenario, scenario_from_dict
+from sim.core.yaml_source import SourceMap
+from sim.model.difficulty import Levels
 from sim.runner import run
-from sim.yaml_source import SourceMap
+from sim.scenario.load import apply_set, base_dict, load_scenario, scenario_from_dict
 from tests.conftest import BUILTIN_SCENARIOS, chain
 
 

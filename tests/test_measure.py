@@ -17,14 +17,14 @@ import yaml
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.corpus import Corpus, Passage
-from sim.embedding import Embedder, resolve_model
-from sim.errors import CascadeError
-from sim.loading import load_scenario
-from sim.probe import TWIN_MARK, ProbeSettings, measure, probe_queries
+from sim.core.errors import CascadeError
+from sim.retrieval.corpus import Corpus, Passage
+from sim.retrieval.embedding import Embedder, resolve_model
+from sim.retrieval.measure import TWIN_MARK, ProbeSettings, measure, probe_queries
+from sim.retrieval.store import StoreLocation, VectorIndex, connect
+from sim.retrieval.twins import twins_of
 from sim.runner import run
-from sim.store import StoreLocation, VectorIndex, connect
-from sim.twins import twins_of
+from sim.scenario.load import load_scenario
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 runner = CliRunner()

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.loading import scenario_from_dict
-from sim.report import render_markdown
+from sim.output.report import render_markdown
 from sim.runner import run
+from sim.scenario.load import scenario_from_dict
 from tests.conftest import SCENARIOS, chain
 
 runner = CliRunner()
@@ -103,7 +103,7 @@ def test_analytic_report_renders_without_sampled_intervals(browser, tmp_path):
 
 
 def test_sensitivity_is_the_exact_derivative_on_a_chain():
-    from sim.sensitivity import sensitivity
+    from sim.metrics.sensitivity import sensitivity
 
     table, engine = sensitivity(scenario_from_dict(chain()))
     assert engine == "analytic (exact)"
@@ -117,7 +117,7 @@ def test_sensitivity_is_the_exact_derivative_on_a_chain():
 
 
 def test_measured_retrievers_get_their_section(browser, tmp_path):
-    from sim.loading import load_scenario
+    from sim.scenario.load import load_scenario
 
     result = run(load_scenario(SCENARIOS / "contract_review_measured.yaml"), engine="analytic")
     page, problems = open_report(browser, result.report(tmp_path / "measured.html"), tmp_path / "measured.png")
@@ -142,7 +142,7 @@ def test_timeline_report_shows_daily_loss_backlog_and_exceedance(browser, tmp_pa
 
 
 def test_an_agent_run_report_renders_with_its_agent_section(browser, tmp_path):
-    from sim.loading import load_scenario
+    from sim.scenario.load import load_scenario
 
     out = tmp_path / "agent"
     run(load_scenario(SCENARIOS / "ticket_triage.yaml"), instances=40, engine="agent").write(out)

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.loading import scenario_from_dict
 from sim.runner import run
+from sim.scenario.load import scenario_from_dict
 from tests.conftest import chain
 
 runner = CliRunner()
@@ -53,7 +53,7 @@ def test_reviewer_queue_matches_erlang_c_and_littles_law():
 
 
 def _replication_waits(data: dict) -> list[float]:
-    from sim.timeline import run_replication
+    from sim.engines.timeline.desks import run_replication
 
     s = scenario_from_dict(data)
     return [run_replication(s, r)[3]["mean_wait_hours"]["check"] for r in range(s.timeline.replications)]

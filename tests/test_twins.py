@@ -1,4 +1,4 @@
-"""Structural twins (sim/twins.py): exact edits on hand-written sentences, skips, determinism, and success
+"""Structural twins (sim/retrieval/twins.py): exact edits on hand-written sentences, skips, determinism, and success
 shares on real CUAD clauses and Banking77 queries."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.seeding import stream
-from sim.twins import TWIN_TYPES, Twin, make_twin, twins_of
+from sim.core.seeding import stream
+from sim.retrieval.twins import TWIN_TYPES, Twin, make_twin, twins_of
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEEDS = range(40)

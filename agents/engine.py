@@ -1,0 +1,270 @@
+"""The agent engine: the scenario's built-in workflow run as a LangGraph agent over real text.
+
+Each instance is one episode (a contract, a ticket) drawn from the domain. The engine draws every chance event
+up front from the same keyed streams as the Monte Carlo engine (difficulty, which retrieval fault, reasoning
+slips, reviewer attention, false alarms), puts them in the instance's state, and invokes the compiled graph;
+the nodes retrieve live from Chroma, read through the policy and act. Their records are compared with ground
+truth and mapped onto the common trace schema (`sim.trace.observed`), so tallies, summary, report and notebooks
+are the same as for the other engines.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from sim.core.errors import CascadeError
+from sim.core.seeding import uniforms
+from sim.engines.monte_carlo import Kernel
+from sim.model.plan import compile_plan
+from sim.output.result import Result, steps_table
+from sim.runner import block_segments, count_block, instance_rows, tally_summary
+from sim.scenario.model import Scenario
+from sim.trace.observed import block_trace, instance_tokens
+from sim.trace.tally import PASS_K, Tally
+
+DEFAULT_AGENT_INSTANCES = 500
+"""Instances per variant when neither the caller nor the CLI says (a scenario's count is sized for the fast
+engines: hundreds of thousands)."""
+
+AGENT_PASS_K_SAMPLE = 40
+"""Instances per variant that are attempted PASS_K times for pass^k (each attempt is a full agent run)."""
+
+AGENT_WORKFLOWS = ("contract_review", "ticket_triage")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """How the agent engine runs: which policy reads, which embedding model and store retrieve, which text."""
+
+    policy: str = "simulated"
+    """"simulated" (the offline reader) or "openai" (any OpenAI-compatible endpoint: see `llm`)."""
+    llm: object | None = None
+    """`agents.openai_policy.LLMSettings` for the openai policy."""
+    model: str | None = None
+    """Embedding model: a local sentence-transformers directory or cached hub name (default: packaged MiniLM)."""
+    store: str | None = None
+    """Chroma: None (embedded, in the cache folder), a folder, or http://HOST:PORT of a `chroma run` server."""
+    tickets: Path | None = None
+    """Ticket triage: a Banking77-style CSV (text,category) instead of the built-in messages."""
+    contracts: int = 60
+    """Contract review: how many contracts of the built-in corpus are episodes."""
+    cache_dir: Path | None = None
+
+
+def build_domain(scenario: Scenario, settings: AgentSettings):
+    from agents.contract_review import contract_review_domain
+    from agents.ticket_triage import ticket_triage_domain
+
+    name = scenario.workflow.builtin or _builtin_with_steps(scenario)
+    if name == "contract_review":
+        return contract_review_domain(settings.contracts)
+    if name == "ticket_triage":
+        return ticket_triage_domain(settings.tickets)
+    where = f"the built-in workflow '{name}'" if name else "an inline workflow"
+    raise CascadeError(f"scenario '{scenario.name}' uses {where}; the agent engine runs the built-in workflows "
+                       f"{' and '.join(AGENT_WORKFLOWS)} over real text. For your own LangGraph app, record its "
+                       "runs with agents.bridge and calibrate from them.")
+
+
+def _builtin_with_steps(scenario: Scenario) -> str | None:
+    """The agent workflow whose steps an inline workflow has (a resolved or calibrated scenario), if any."""
+    from sim.core.yaml_source import read_yaml_file
+    from sim.scenario.load import BUILTIN_DIR
+
+    ids = {s.id for s in scenario.workflow.steps}
+    for name in AGENT_WORKFLOWS:
+        packaged, _ = read_yaml_file(BUILTIN_DIR / f"{name}.yaml")
+        if ids == {s["id"] for s in packaged["steps"]}:
+            return name
+    return None
+
+
+def make_policy(settings: AgentSettings):
+    if settings.policy == "simulated":
+        from agents.reader import SimulatedReader
+
+        return SimulatedReader()
+    if settings.policy == "openai":
+        from agents.openai_policy import LLMSettings, OpenAIPolicy
+
+        return OpenAIPolicy(settings.llm if isinstance(settings.llm, LLMSettings) else LLMSettings.from_env())
+    raise CascadeError(f"unknown policy '{settings.policy}'; choose simulated or openai")
+
+
+@dataclass
+class _Chance:
+    """One block segment's draws for one variant (arrays over its instances)."""
+
+    level: np.ndarray | None
+    fault: dict[str, list[str | None]]
+    slip: dict[str, np.ndarray]
+    notice: dict[tuple[str, str], np.ndarray]
+    alarm: dict[str, np.ndarray]
+
+    def instance(self, j: int, instance: int):
+        from agents.nodes import InstanceChance
+
+        return InstanceChance(instance, {k: v[j] for k, v in self.fault.items()},
+                              {k: bool(v[j]) for k, v in self.slip.items()},
+                              {k: float(v[j]) for k, v in self.notice.items()},
+                              {k: float(v[j]) for k, v in self.alarm.items()})
+
+
+def draw_chance(kernel: Kernel, block: int, start: int, stop: int, slips: bool, attempt: int = 0) -> _Chance:
+    """Every chance event of instances start..stop-1 of `block`, from the Monte Carlo engine's streams
+    (attempt > 0: a repeated attempt at the same instances: fresh draws, same difficulty)."""
+    plan, n = kernel.plan, stop - start
+
+    def draw(purpose: str) -> np.ndarray:
+        return uniforms(plan.seed, purpose, block, start, stop, attempt)
+
+    level = plan.levels.sample(uniforms(plan.seed, "difficulty", block, start, stop)) \
+        if plan.levels.count > 1 else None
+    chance = _Chance(level, {}, {}, {}, {})
+    for s in plan.steps:
+        if s.kind == "retrieve":
+            codes = kernel.retrieval_errors(s, draw, level, n)
+            types = kernel.code_type[codes]
+            chance.fault[s.id] = [plan.types[t] if t >= 0 else None for t in types.tolist()]
+        elif s.kind == "decide":
+            base = s.base_error[0] if level is None else s.base_error[level]
+            chance.slip[s.id] = (draw(f"reason/{s.id}") < base) if slips else np.zeros(n, dtype=bool)
+        elif s.kind == "verify":
+            for src in s.inputs:
+                src_id = plan.steps[src].id
+                chance.notice[(s.id, src_id)] = draw(f"catch/{s.id}/{src_id}")
+            chance.alarm[s.id] = draw(f"false_alarm/{s.id}")
+    return chance
+
+
+class AgentEngine:
+    """The pieces of an agent run, built once: domain, live search, policy, and per variant a plan and a
+    compiled graph. `run` runs instances; `run_instance` runs one episode with given chance (tests, bench)."""
+
+    def __init__(self, scenario: Scenario, variants: dict[str, Scenario], settings: AgentSettings):
+        from agents.graph import build_graph
+        from agents.live_search import LiveSearch
+        from sim.retrieval.embedding import Embedder, default_cache_dir
+        from sim.retrieval.store import StoreLocation
+
+        self.scenario, self.settings = scenario, settings
+        self.domain = build_domain(scenario, settings)
+        cache = settings.cache_dir or default_cache_dir()
+        self.location = StoreLocation.parse(settings.store, cache)
+        self.embedder = Embedder(settings.model, cache_dir=cache)
+        self.search = LiveSearch(self.domain, self.embedder, self.location)
+        self.policy = make_policy(settings)
+        self.plans = {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
+        self.graphs = {name: build_graph(s, self.domain, self.search, self.policy) for name, s in variants.items()}
+        self.kernels = {name: Kernel(plan) for name, plan in self.plans.items()}
+
+    def run_instance(self, variant: str, episode, chance) -> dict:
+        """The records of one episode run through the variant's graph (a fresh state)."""
+        return self.graphs[variant].invoke({"episode": episode, "chance": chance, "outputs": {}})["outputs"]
+
+    def run(self, n: int, max_rows: int, progress: Callable[[int, int], None] | None = None,
+            pass_k_sample: int = AGENT_PASS_K_SAMPLE) -> Result:
+        """Run `n` instances of every variant; the Result has the common tables plus `agent_trace` (one row
+        per instance x step: what each node read, decided and did, and what it should have). The first
+        `pass_k_sample` instances are attempted PASS_K times (same episode and difficulty, fresh draws) for
+        pass^k."""
+        from agents.trace_rows import trace_rows
+
+        plans, domain, seed = self.plans, self.domain, self.scenario.seed
+        tallies = {name: Tally(plan) for name, plan in plans.items()}
+        tables: dict[str, list[pa.Table]] = {name: [] for name in plans}
+        trace: list[dict] = []
+        faults = {name: {s.id: {"drawn": Counter(), "applied": Counter()} for s in plan.steps
+                         if s.kind == "retrieve"} for name, plan in plans.items()}
+        invalid: Counter[str] = Counter()
+        slips = self.policy.name == "simulated"
+        pass_n = min(n, pass_k_sample)
+        total = (n + pass_n * (PASS_K - 1)) * len(plans)
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if progress and done[0] % 25 == 0:
+                progress(done[0], total)
+
+        for first, block, lo, hi in block_segments(0, n):
+            picks = np.minimum((uniforms(seed, "agent/episode", block, lo, hi).astype(np.float64)
+                                * len(domain.episodes)).astype(np.int64), len(domain.episodes) - 1).tolist()
+            base_out = None
+            for name, plan in plans.items():
+                chance = draw_chance(self.kernels[name], block, lo, hi, slips)
+                runs = self._run_episodes(name, picks, chance, first, tick)
+                for j, (episode, records, tokens) in enumerate(runs):
+                    _count(records, faults[name], invalid, name)
+                    if first + j < max_rows:
+                        trace += trace_rows(plan, domain, episode, first + j, records, tokens)
+                out = count_block(plan, tallies[name], tables[name],
+                                  block_trace(plan, [tokens for *_, tokens in runs], chance.level), first, max_rows,
+                                  pass_n, base_out, partial(self._attempt, name, block, lo, first, picks, slips, tick))
+                if name == "base":
+                    base_out = out
+        if progress:
+            progress(total, total)
+        summary = tally_summary(self.scenario, "agent", n, tallies, max_rows)
+        summary["agent"] = self._describe(faults, invalid)
+        return Result(summary=summary, scenario=self.scenario, plans=plans, instances_arrow=instance_rows(tables),
+                      steps=steps_table(tallies), agent_trace=pd.DataFrame(trace))
+
+    def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick) -> list[tuple]:
+        """(episode, records, tokens) of each picked episode, run with its instance's chance."""
+        from agents.trace_rows import observe
+
+        plan, out = self.plans[variant], []
+        for j, pick in enumerate(picks):
+            episode = self.domain.episodes[pick]
+            records = self.run_instance(variant, episode, chance.instance(j, first + j))
+            out.append((episode, records, instance_tokens(plan, observe(self.domain, episode, records))))
+            tick()
+        return out
+
+    def _attempt(self, variant: str, block: int, lo: int, first: int, picks: list[int], slips: bool, tick,
+                 attempt: int, m: int):
+        """The trace of a repeated attempt at a block's first m episodes: same episodes and difficulty, fresh
+        draws (pass^k)."""
+        again = draw_chance(self.kernels[variant], block, lo, lo + m, slips, attempt)
+        runs = self._run_episodes(variant, picks[:m], again, first, tick)
+        return block_trace(self.plans[variant], [tokens for *_, tokens in runs], again.level)
+
+    def _describe(self, faults: dict, invalid: Counter) -> dict:
+        return {
+            "workflow": self.domain.workflow, "policy": self.policy.name, "episodes": len(self.domain.episodes),
+            "tickets": str(self.settings.tickets) if self.settings.tickets else None,
+            "embedding_model": self.embedder.name, "store": self.location.describe(),
+            "live_searches": self.search.searches,
+            "faults": {name: {step: {k: dict(sorted(c.items())) for k, c in counts.items()}
+                              for step, counts in per.items()} for name, per in faults.items()},
+            "invalid_replies": dict(invalid),
+            **({"llm": dict(self.policy.stats)} if hasattr(self.policy, "stats") else {}),
+            "note": "faults drawn but not applied could not be made on that text (no site for the edit, no older "
+                    "version); `cascade calibrate` measures the realised rates",
+        }
+
+
+def run_agent(scenario: Scenario, variants: dict[str, Scenario], n: int, settings: AgentSettings,
+              max_rows: int, progress: Callable[[int, int], None] | None = None) -> Result:
+    """Run `n` instances of every variant through the agent graph (see AgentEngine.run)."""
+    return AgentEngine(scenario, variants, settings).run(n, max_rows, progress)
+
+
+def _count(records, faults: dict, invalid: Counter, variant: str) -> None:
+    from agents.domain import Decided, Retrieved
+
+    for step, rec in records.items():
+        if isinstance(rec, Retrieved) and rec.fault:
+            faults[step]["drawn"][rec.fault] += 1
+            faults[step]["applied"][rec.fault] += rec.applied
+        elif isinstance(rec, Decided) and rec.invalid:
+            invalid[variant] += 1

@@ -1,0 +1,386 @@
+"""The analytic engine: exact probabilities by propagating the joint distribution of in-flight tokens.
+
+Given a difficulty level, every draw is independent, so the workflow is a Bayesian network whose nodes are the
+steps. We walk it in canonical order keeping a *frontier*: the joint distribution (one row per combination,
+one probability column per difficulty level) of the tokens still needed downstream plus a few per-instance
+accumulators. Each input is folded into its consumer as soon as it is ready, so the frontier stays small for
+pipelines where many steps meet at one reviewer. Attribution by root cause needs one extra pass per step that
+can originate errors, in which that step's errors carry a tag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.core.errors import EngineLimitError
+from sim.model.plan import Plan, StepPlan
+
+MAX_ROWS = 200_000
+PASS_K = 8
+
+
+@dataclass
+class Exact:
+    """Exact expectations per instance (currency amounts in the scenario's currency)."""
+
+    p_failure: float
+    silent_failure_rate: float
+    expected_failure_loss: float
+    expected_escalation_cost: float
+    action_failures: float
+    """Expected action failures per instance."""
+    originated: np.ndarray
+    """P(root r originates) per root."""
+    failures_from_root: np.ndarray
+    """Expected action failures per instance caused by root r."""
+    loss_from_root: np.ndarray
+    """Expected failure loss per instance caused by root r."""
+    any_failure_from_root: np.ndarray
+    """P(at least one action fails because of root r)."""
+    pass_k: np.ndarray
+    """P(k independent attempts at the same instance all succeed), k = 1..8."""
+
+    @property
+    def root_errors(self) -> float:
+        return float(self.originated.sum())
+
+
+class _Frontier:
+    """Joint distribution over named integer columns; P has one column per difficulty level."""
+
+    def __init__(self, levels: int):
+        self.cols: list[str] = []
+        self.S = np.zeros((1, 0), dtype=np.int32)
+        self.P = np.ones((1, levels))
+
+    def col(self, name: str) -> np.ndarray:
+        return self.S[:, self.cols.index(name)]
+
+    def add(self, name: str, values: int | np.ndarray = 0) -> None:
+        self.cols.append(name)
+        self.S = np.column_stack([self.S, np.broadcast_to(values, (len(self.S),))]).astype(np.int32)
+
+    def drop(self, *names: str) -> None:
+        keep = [i for i, c in enumerate(self.cols) if c not in names]
+        self.cols = [self.cols[i] for i in keep]
+        self.S = self.S[:, keep]
+        self._merge()
+
+    def mass(self, where: np.ndarray, weights: np.ndarray) -> float:
+        """Probability (averaged over levels) of the rows selected by `where`."""
+        return float(self.P[where].sum(axis=0) @ weights)
+
+    def branch(self, options: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> None:
+        """Replace each row by one row per option: probability times `prob` (rows x levels or rows x 1),
+        with the given columns set to new values."""
+        S_parts, P_parts = [], []
+        for prob, updates in options:
+            prob = np.asarray(prob, dtype=np.float64)
+            if prob.ndim == 0:
+                prob = np.full((len(self.S), 1), float(prob))
+            live = prob.any(axis=1)  # rows this option cannot reach are never copied
+            if not live.any():
+                continue
+            S = self.S[live]
+            for name, values in updates.items():
+                S[:, self.cols.index(name)] = np.broadcast_to(values, (len(self.S),))[live]
+            S_parts.append(S)
+            P_parts.append(self.P[live] * prob[live])
+        self.S = np.concatenate(S_parts)
+        self.P = np.concatenate(P_parts)
+        self._merge()
+
+    def _merge(self) -> None:
+        if self.S.shape[1] == 0:
+            self.P = self.P.sum(axis=0, keepdims=True)
+            self.S = np.zeros((1, 0), dtype=np.int32)
+            return
+        # One int64 key per row (mixed radix over the columns): a 1-D sort instead of a row-wise one.
+        radix = self.S.max(axis=0).astype(np.int64) + 1
+        if float(np.prod(radix.astype(np.float64))) < 2.0**62:
+            weights = np.concatenate([[1], np.cumprod(radix[:-1])])
+            keys = self.S.astype(np.int64) @ weights
+        else:
+            keys = np.unique(self.S, axis=0, return_inverse=True)[1].ravel()
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.concatenate([[0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1])
+        if len(starts) == len(self.S):
+            return
+        self.S = self.S[order[starts]]
+        self.P = np.add.reduceat(self.P[order], starts, axis=0)
+        if len(self.S) > MAX_ROWS:
+            raise EngineLimitError(
+                f"the analytic engine would need a joint table of {len(self.S):,} rows for this workflow "
+                f"(limit {MAX_ROWS:,}); run it with --engine monte_carlo")
+
+
+def solve(plan: Plan) -> Exact:
+    """Exact results for one plan (one variant)."""
+    main = _Pass(plan, tag=None)
+    main.run()
+    R = len(plan.roots)
+    failures_from_root = np.zeros(R)
+    loss_from_root = np.zeros(R)
+    any_from_root = np.zeros(R)
+    for pos in sorted({p for p, _ in plan.roots}):
+        # Until step `pos` runs there is no tagged token: its pass starts from the main pass's state just
+        # before the source whose walk reaches `pos`, with the main pass's own accumulators marginalised out.
+        tagged = _Pass(plan, tag=pos, classes=(main.collapse_out, main.collapse_in))
+        tagged.run(resume=main.snapshots[main.owner[pos]])
+        for t, (n_fail, loss, p_any) in tagged.tag_results.items():
+            r = plan.root_index[(pos, t)]
+            failures_from_root[r], loss_from_root[r], any_from_root[r] = n_fail, loss, p_any
+    return Exact(
+        p_failure=main.p_failure, silent_failure_rate=main.p_silent,
+        expected_failure_loss=main.failure_loss, expected_escalation_cost=main.escalation_cost,
+        action_failures=main.action_failures, originated=main.originated,
+        failures_from_root=failures_from_root, loss_from_root=loss_from_root, any_failure_from_root=any_from_root,
+        pass_k=main.pass_k)
+
+
+def expected_loss(plan: Plan) -> float:
+    """Exact expected loss per instance (failure loss + escalation cost), without attribution: one pass."""
+    main = _Pass(plan, tag=None)
+    main.run()
+    return main.failure_loss + main.escalation_cost
+
+
+class _Pass:
+    """One walk over the workflow. With `tag`, errors originated at step position `tag` are marked."""
+
+    def __init__(self, plan: Plan, tag: int | None, classes: tuple | None = None):
+        self.plan, self.tag = plan, tag
+        self.T = len(plan.types)
+        self.w = plan.levels.weights
+        self.F = _Frontier(plan.levels.count)
+        self.originated = np.zeros(len(plan.roots))
+        self.failure_loss = self.escalation_cost = self.action_failures = 0.0
+        self.tag_results: dict[int, list[float]] = {}
+        # Token codes in this pass: 0 ok, 1 flagged, 2 caught, 3 + t error of type t, 3 + T + t tagged error.
+        n_codes = 3 + 2 * self.T
+        self.type_of = np.full(n_codes, -1)
+        self.type_of[3:] = np.tile(np.arange(self.T), 2)
+        self.rank = np.array([0, 2, 3] + [1] * (2 * self.T))
+        self.tagged = np.zeros(n_codes, dtype=bool)
+        self.tagged[3 + self.T:] = True
+        self.collapse_out, self.collapse_in = classes or (self._type_classes(include_self=False),
+                                                          self._type_classes(include_self=True))
+
+    def _type_classes(self, include_self: bool) -> dict[int, np.ndarray]:
+        """Per step, a code map merging untagged error types that behave alike everywhere downstream (and, with
+        `include_self`, at the step itself: for tokens folded into its accumulator).
+
+        Only decide and verify steps treat types differently; once no such step lies ahead, an error's type
+        no longer matters, and keeping it would only multiply the rows of the frontier.
+        """
+        steps = self.plan.steps
+        below: dict[int, set[int]] = {}
+        for s in reversed(steps):
+            reach: set[int] = set()
+            for c in s.consumers:
+                reach |= {c} | below[c]
+            below[s.pos] = reach
+        out = {}
+        for s in steps:
+            ahead = below[s.pos] | ({s.pos} if include_self else set())
+            tables = [table for d in sorted(ahead) for table in (
+                [steps[d].susceptibility, *steps[d].susceptibility_by_input.values()] if steps[d].kind == "decide"
+                else [steps[d].catch] if steps[d].kind == "verify" else [])]
+            first_seen: dict[tuple, int] = {}
+            code_map = np.arange(3 + 2 * self.T)
+            for t in range(self.T):
+                key = tuple(float(table[t]) for table in tables)
+                code_map[3 + t] = 3 + first_seen.setdefault(key, t)
+            out[s.pos] = code_map
+        return out
+
+    # -- the walk ---------------------------------------------------------------------------------------------
+    def run(self, resume: tuple | None = None) -> None:
+        """Walk the workflow; the main pass (no tag) keeps a snapshot before each source step, from which a
+        tagged pass can `resume`."""
+        plan, F = self.plan, self.F
+        sources = [s for s in plan.steps if not s.inputs]
+        self.snapshots: list[tuple] = []
+        self.owner: dict[int, int] = {}
+        if resume is None:
+            F.add("failed" if self.tag is None else "tag_failed")
+            if self.tag is None:
+                F.add("silent")
+            self.next_input = {s.pos: 0 for s in plan.steps}
+            self.folded_by = {s.pos: 0 for s in plan.steps}
+            self.done: set[int] = set()
+            first = 0
+        else:
+            first, F.S, F.P, F.cols, next_input, folded_by, done = resume
+            F.S, F.P, F.cols = F.S.copy(), F.P.copy(), list(F.cols)
+            self.next_input, self.folded_by, self.done = dict(next_input), dict(folded_by), set(done)
+            F.drop("failed", "silent")
+            F.add("tag_failed")
+        for j in range(first, len(sources)):
+            if self.tag is None:
+                self.snapshots.append((j, F.S.copy(), F.P.copy(), list(F.cols), dict(self.next_input),
+                                       dict(self.folded_by), set(self.done)))
+            self.source_index = j
+            self._finish(sources[j])
+        if self.tag is None:
+            self.p_failure = F.mass(F.col("failed") == 1, self.w)
+            self.p_silent = F.mass(F.col("silent") == 1, self.w)
+            p_fail_level = F.P[F.col("failed") == 1].sum(axis=0)
+            self.pass_k = np.array([(1.0 - p_fail_level) ** k @ self.w for k in range(1, PASS_K + 1)])
+        else:
+            col = F.col("tag_failed")
+            for t in self.tag_results:
+                self.tag_results[t].append(F.mass(col == 1 + t, self.w))
+
+    def _finish(self, s: StepPlan) -> None:
+        """Step `s` has all inputs folded: apply its own draws, then feed its consumers."""
+        self.owner[s.pos] = self.source_index
+        acc = f"acc:{s.pos}"
+        if acc not in self.F.cols:
+            self.F.add(acc)
+        getattr(self, f"_finish_{s.kind}")(s, acc)
+        self._collapse(acc, self.collapse_out[s.pos])
+        self.done.add(s.pos)
+        if s.kind == "verify" and s.audit:  # an audit only marks detections; it feeds nothing
+            self.F.drop(acc)
+            return
+        if s.kind == "act" and s.audited_by:
+            self.F.add(f"det:{s.pos}")
+        for c in s.consumers:
+            self._fold_ready(self.plan.steps[c])
+        if not s.consumers:
+            self._retire(s)
+
+    def _fold_ready(self, c: StepPlan) -> None:
+        """Fold into `c` every input that is ready, in input order; finish `c` when all are folded."""
+        if c.pos in self.done:  # finished already, through another input that completed it
+            return
+        acc = f"acc:{c.pos}"
+        if acc not in self.F.cols:
+            self.F.add(acc)
+        while self.next_input[c.pos] < len(c.inputs) and c.inputs[self.next_input[c.pos]] in self.done:
+            src = self.plan.steps[c.inputs[self.next_input[c.pos]]]
+            getattr(self, f"_fold_{'audit' if c.audit else c.kind}")(c, acc, src)
+            self._collapse(acc, self.collapse_in[c.pos])
+            self.next_input[c.pos] += 1
+            self._consumed(src)
+        if self.next_input[c.pos] == len(c.inputs):
+            self._finish(c)
+
+    def _collapse(self, acc: str, code_map: np.ndarray) -> None:
+        """Merge error types that behave alike from here on (rows may then coincide: merge them)."""
+        col = self.F.cols.index(acc)
+        old = self.F.S[:, col]
+        new = code_map[old]
+        if np.any(new != old):
+            self.F.S[:, col] = new
+            self.F._merge()
+
+    def _consumed(self, src: StepPlan) -> None:
+        self.folded_by[src.pos] += 1
+        if self.folded_by[src.pos] == len(src.consumers):
+            self._retire(src)
+
+    def _retire(self, s: StepPlan) -> None:
+        """No step needs `s` any more: record what it did, then drop it from the frontier."""
+        F, name = self.F, f"acc:{s.pos}"
+        if s.kind == "act":
+            tok = F.col(name)
+            det = F.col(f"det:{s.pos}") == 1 if s.audited_by else np.zeros(len(tok), dtype=bool)
+            fail = tok >= 3
+            self.action_failures += F.mass(fail, self.w)
+            self.failure_loss += (F.mass(fail & det, self.w) * s.detected_loss
+                                  + F.mass(fail & ~det, self.w) * s.failure_loss)
+            self.escalation_cost += F.mass((tok == 1) | (tok == 2), self.w) * s.escalation_cost
+            if self.tag is None:
+                F.S[:, F.cols.index("silent")] |= (fail & ~det)
+            else:
+                for t in self.tag_results:
+                    mine = tok == 3 + self.T + t
+                    self.tag_results[t][0] += F.mass(mine, self.w)
+                    self.tag_results[t][1] += (F.mass(mine & det, self.w) * s.detected_loss
+                                               + F.mass(mine & ~det, self.w) * s.failure_loss)
+            if s.audited_by:
+                F.drop(name, f"det:{s.pos}")
+                return
+        F.drop(name)
+
+    # -- merging tokens ---------------------------------------------------------------------------------------
+    def _merged(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.where(self.rank[b] > self.rank[a], b, a)
+
+    def _error_code(self, s: StepPlan, t: int) -> int:
+        return 3 + t + (self.T if s.pos == self.tag else 0)
+
+    # -- folds: input `src` into consumer `c` ------------------------------------------------------------------
+    def _fold_retrieve(self, c: StepPlan, acc: str, src: StepPlan) -> None:
+        self.F.S[:, self.F.cols.index(acc)] = self._merged(self.F.col(acc), self.F.col(f"acc:{src.pos}"))
+        self.F._merge()
+
+    _fold_act = _fold_retrieve
+
+    def _fold_decide(self, c: StepPlan, acc: str, src: StepPlan) -> None:
+        F = self.F
+        x, a = F.col(f"acc:{src.pos}"), F.col(acc)
+        carry = np.where(x >= 3, c.carry(src.pos)[np.maximum(self.type_of[x], 0)], 1.0)[:, None]
+        F.branch([(carry, {acc: self._merged(a, x)}), (1.0 - carry, {})])
+
+    def _fold_verify(self, c: StepPlan, acc: str, src: StepPlan) -> None:
+        F = self.F
+        x, a = F.col(f"acc:{src.pos}"), F.col(acc)
+        catch = np.where(x >= 3, c.catch[np.maximum(self.type_of[x], 0)], 0.0)[:, None]
+        F.branch([(catch, {acc: self._merged(a, np.full_like(x, 2))}), (1.0 - catch, {acc: self._merged(a, x)})])
+
+    def _fold_audit(self, c: StepPlan, acc: str, act: StepPlan) -> None:
+        F = self.F
+        x = F.col(f"acc:{act.pos}")
+        catch = np.where(x >= 3, c.catch[np.maximum(self.type_of[x], 0)], 0.0)[:, None]
+        F.branch([(catch, {f"det:{act.pos}": np.ones_like(x)}), (1.0 - catch, {})])
+
+    # -- finishes: the step's own draws ----------------------------------------------------------------------------
+    def _finish_retrieve(self, s: StepPlan, acc: str) -> None:
+        F = self.F
+        ok = (F.col(acc) == 0)[:, None]
+        live = [t for t in range(self.T) if (s.pos, t) in self.plan.root_index]
+        options = [(np.where(ok, 1.0 - s.rates[:, live].sum(axis=1)[None, :], 1.0), {})]
+        for t in live:
+            prob = np.where(ok, s.rates[None, :, t], 0.0)
+            options.append((prob, {acc: np.full(len(F.S), self._error_code(s, t))}))
+            if self.tag is None:
+                self.originated[self.plan.root_index[(s.pos, t)]] += float((F.P * prob).sum(axis=0) @ self.w)
+            elif s.pos == self.tag:
+                self.tag_results[t] = [0.0, 0.0]
+        F.branch(options)
+
+    def _finish_decide(self, s: StepPlan, acc: str) -> None:
+        r = self.plan.root_index.get((s.pos, self.T - 1))
+        if r is None:
+            return
+        F = self.F
+        prob = np.where((F.col(acc) == 0)[:, None], s.base_error[None, :], 0.0)
+        if self.tag is None:
+            self.originated[r] += float((F.P * prob).sum(axis=0) @ self.w)
+        elif s.pos == self.tag:
+            self.tag_results[self.T - 1] = [0.0, 0.0]
+        F.branch([(prob, {acc: np.full(len(F.S), self._error_code(s, self.T - 1))}), (1.0 - prob, {})])
+
+    def _finish_verify(self, s: StepPlan, acc: str) -> None:
+        if s.audit or s.false_alarm == 0:
+            return
+        F = self.F
+        prob = np.where((F.col(acc) == 0)[:, None], s.false_alarm, 0.0)
+        F.branch([(prob, {acc: np.ones(len(F.S), dtype=np.int32)}), (1.0 - prob, {})])
+
+    def _finish_act(self, s: StepPlan, acc: str) -> None:
+        F = self.F
+        tok = F.col(acc)
+        if self.tag is None:
+            F.S[:, F.cols.index("failed")] |= (tok >= 3)
+        else:
+            col = F.cols.index("tag_failed")
+            mine = self.tagged[tok] & (F.S[:, col] == 0)
+            F.S[:, col] = np.where(mine, 1 + self.type_of[tok], F.S[:, col])
+        F._merge()

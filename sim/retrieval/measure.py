@@ -1,0 +1,197 @@
+"""Measure a retriever: embed a corpus plus structural twins of probe passages, index them in Chroma, run
+the probe queries, and count what the agent would read first.
+
+One collection holds the corpus and the twins; each twin belongs to the group of its original. A query is
+searched twice: among the corpus alone (broad retrieval: nDCG@10, recall@10, and whether the gold passage is
+in the top k), and among the corpus plus its own gold passage's twins (what an index holding near-duplicates
+of the answer returns first). Twins of other passages never compete: a real index rarely holds every
+passage's twins at once. Per probe query exactly one outcome, as in a scenario's error profile: the twin type
+when a twin of the gold passage comes first; `topical_miss` when the gold passage is not in the corpus's top k;
+else ok.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.core.seeding import stream
+from sim.metrics.summary import Z95, wilson
+from sim.retrieval.corpus import Corpus, Query
+from sim.retrieval.embedding import Embedder
+from sim.retrieval.store import StoreLocation, VectorIndex, collection_name, connect
+from sim.retrieval.twins import TWIN_TYPES, twins_of
+
+TWIN_MARK = "#twin:"
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How to probe: `k` results an agent reads (topical miss: gold not among them), at most `probes`
+    queries, `seed` for the choice of probes and twin edits."""
+
+    k: int = 5
+    probes: int = 300
+    seed: int = 0
+
+
+_FILLER = frozenset("""a an the of such any all this that these those hereby herein hereunder thereof therein
+hereto thereto whereas said same which who whom whose its it be been being as to in on at by for with from
+and or""".split())
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\$?\d[\d,]*(?:\.\d+)?%?")
+
+
+def self_query(text: str, max_words: int = 40) -> str:
+    """A keyword rewrite of a passage, for corpora without queries: lower case, filler words and punctuation
+    dropped, every word that carries structure (negations, modals, parties, numbers) kept in order."""
+    words = [w for w in _WORD.findall(text)[: max_words * 2] if w.lower() not in _FILLER]
+    return " ".join(words[:max_words]).lower()
+
+
+def probe_queries(corpus: Corpus, settings: ProbeSettings) -> list[Query]:
+    """The probe's queries: the corpus's own (a seeded sample), or self-queries of sampled passages."""
+    rng = stream(settings.seed, "probe/sample", 0)
+    if corpus.queries:
+        picked = rng.permutation(len(corpus.queries))[: settings.probes]
+        return [corpus.queries[i] for i in sorted(picked)]
+    picked = rng.permutation(len(corpus.passages))[: settings.probes]
+    return [Query(self_query(corpus.passages[i].text), corpus.passages[i].id, corpus.passages[i].topic)
+            for i in sorted(picked)]
+
+
+def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
+            settings: ProbeSettings = ProbeSettings()) -> dict[str, Any]:
+    """Run the probe and return the profile (see `sim.retrieval.profile`)."""
+    queries = probe_queries(corpus, settings)
+    texts = {p.id: p.text for p in corpus.passages}
+    known_texts = set(texts.values())
+    twin_of: dict[str, tuple[str, str]] = {}   # twin id -> (gold id, type)
+    made = dict.fromkeys(TWIN_TYPES, 0)
+    skipped = dict.fromkeys(TWIN_TYPES, 0)
+    for gold in sorted({q.gold_id for q in queries}):
+        twins, missing = twins_of(texts[gold], settings.seed, gold)
+        for t in missing:
+            skipped[t] += 1
+        for twin in twins:
+            if twin.text in known_texts:  # the corpus already holds this text: not a new passage
+                skipped[twin.error_type] += 1
+                continue
+            tid = f"{gold}{TWIN_MARK}{twin.error_type}"
+            texts[tid] = twin.text
+            known_texts.add(twin.text)
+            twin_of[tid] = (gold, twin.error_type)
+            made[twin.error_type] += 1
+
+    ids = list(texts)
+    computed_before = embedder.computed
+    vectors = embedder.embed([texts[i] for i in ids] + [q.text for q in queries])
+    vec = dict(zip(ids, vectors[: len(ids)], strict=True))
+    qvec = vectors[len(ids):]
+
+    client = connect(location)
+    corpus_ids = [p.id for p in corpus.passages]
+    groups = {tid: gold for tid, (gold, _) in twin_of.items()}
+    index = VectorIndex(client, collection_name("cs-probe", embedder.key, ids, texts), embedder.key, vec, groups)
+    k = min(settings.k, len(corpus_ids))
+    n_broad = min(10, len(corpus_ids))
+    # One search over the whole collection, then each query keeps the corpus and its own gold's twins. When
+    # the list holds too few of those (rare), that query is searched again with a filter: exact either way.
+    ranked, _ = index.search(qvec, min(len(ids), n_broad + 50))
+    top_broad: list[list[str]] = []
+    first_with_twins: list[str] = []
+    for i, (q, found) in enumerate(zip(queries, ranked, strict=True)):
+        broad = [x for x in found if x not in twin_of][:n_broad]
+        if len(broad) < n_broad:
+            broad = index.search(qvec[i:i + 1], n_broad, groups=[""])[0][0]
+        own = [x for x in found if x not in twin_of or twin_of[x][0] == q.gold_id]
+        first = own[0] if own else index.search(qvec[i:i + 1], 1, groups=["", q.gold_id])[0][0][0]
+        top_broad.append(broad)
+        first_with_twins.append(first)
+
+    outcomes = []
+    for q, first, top in zip(queries, first_with_twins, top_broad, strict=True):
+        if first in twin_of:
+            outcomes.append(twin_of[first][1])
+        elif q.gold_id not in top[:k]:
+            outcomes.append("topical_miss")
+        else:
+            outcomes.append("ok")
+    n = len(queries)
+    kinds = ("topical_miss",) + TWIN_TYPES
+    counts = {"queries": n, "ok": outcomes.count("ok"), **{t: outcomes.count(t) for t in kinds}}
+
+    confusion = {}
+    for t in TWIN_TYPES:
+        pairs = [(qvec[i], vec[q.gold_id], vec[f"{q.gold_id}{TWIN_MARK}{t}"]) for i, q in enumerate(queries)
+                 if f"{q.gold_id}{TWIN_MARK}{t}" in vec]
+        outranks = sum(1 for qv, g, tw in pairs if float(qv @ tw) > float(qv @ g))
+        gaps = [float(qv @ g) - float(qv @ tw) for qv, g, tw in pairs]
+        confusion[t] = {"queries_with_twin": len(pairs), "twin_outranks_gold": outranks,
+                        "rate": outranks / len(pairs) if pairs else None,
+                        "rate_ci95": list(wilson(outranks, len(pairs))) if pairs else None,
+                        "mean_cosine_gap": float(np.mean(gaps)) if gaps else None,
+                        "mean_twin_cosine_to_gold": float(np.mean([g @ tw for _, g, tw in pairs])) if pairs else None}
+
+    gains = []
+    for q, top in zip(queries, top_broad, strict=True):  # binary relevance: the gold passage only
+        rank = top.index(q.gold_id) + 1 if q.gold_id in top else None
+        gains.append(1.0 / math.log2(rank + 1) if rank else 0.0)
+    gains_arr = np.array(gains)
+    ndcg = float(gains_arr.mean())
+    half = Z95 * float(gains_arr.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+    hits = int((gains_arr > 0).sum())
+
+    return {
+        "kind": "error_profile",
+        "schema_version": 1,
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "model": {"name": embedder.name, "identity": embedder.key},
+        "corpus": {"name": corpus.name, "fingerprint": corpus.fingerprint(), "passages": len(corpus.passages),
+                   "queries": "from the corpus" if corpus.queries else "self-queries (keyword rewrites)"},
+        "settings": {"k": k, "probes": settings.probes, "seed": settings.seed, "store": location.describe()},
+        "rates": {t: counts[t] / n for t in kinds},
+        "rates_ci95": {t: list(wilson(counts[t], n)) for t in kinds},
+        "counts": counts,
+        "twins": {"made": made, "skipped": skipped},
+        "confusion": confusion,
+        "broad_retrieval": {"ndcg_at_10": ndcg, "ndcg_at_10_ci95": [ndcg - half, ndcg + half],
+                            "recall_at_10": hits / n, "recall_at_10_ci95": list(wilson(hits, n)), "queries": n},
+        "embeddings": {"computed": embedder.computed - computed_before, "texts": len(ids) + n},
+    }
+
+
+def measure_retriever(corpus: str | Corpus = "contracts", *, model: str | None = None, store: str | None = None,
+                      cache_dir=None, k: int = 5, probes: int = 300, seed: int = 0) -> dict[str, Any]:
+    """Python twin of `cascade measure`: the error profile of `model` on `corpus` (a built-in name, a file
+    path, or a Corpus)."""
+    from sim.retrieval.corpus import open_corpus
+    from sim.retrieval.embedding import default_cache_dir
+
+    chosen = corpus if isinstance(corpus, Corpus) else open_corpus(corpus)
+    cache = cache_dir or default_cache_dir()
+    return measure(chosen, Embedder(model, cache_dir=cache), StoreLocation.parse(store, cache),
+                   ProbeSettings(k=k, probes=probes, seed=seed))
+
+
+def cached_profile(corpus: str, model: str | None, probes: int, k: int) -> Path:
+    """The profile of `model` on `corpus`, measured on first use and read from the cache after that."""
+    import sys
+
+    from sim.retrieval.corpus import open_corpus
+    from sim.retrieval.embedding import default_cache_dir, model_identity, resolve_model
+    from sim.retrieval.profile import write_profile
+
+    chosen = open_corpus(corpus)
+    key = hashlib.sha256(f"{model_identity(resolve_model(model)[1])}|{chosen.fingerprint()}|{probes}|{k}".encode())
+    path = default_cache_dir() / "profiles" / f"{chosen.name}-{key.hexdigest()[:16]}.yaml"
+    if not path.is_file():
+        print(f"measuring the retriever on corpus '{chosen.name}' (first use; cached in {path})", file=sys.stderr)
+        write_profile(measure_retriever(chosen, model=model, k=k, probes=probes), path)
+    return path

@@ -1,0 +1,181 @@
+"""Cross-reference checks of a structurally valid scenario: each problem names its field path."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from sim.core.error_types import DEFAULT_KEY, REASONING, RETRIEVAL_ERROR_TYPES, all_error_types
+from sim.scenario.graph import find_cycle, topological_order
+from sim.scenario.model import ActStep, DecideStep, RetrieveStep, Scenario, VerifyStep
+
+# Rates are written by hand in decimal: allow for binary rounding when they add up to exactly 1.
+_SUM_TOLERANCE = 1e-9
+
+Located = tuple[tuple[str | int, ...], str]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' — did you mean 'x'?' when a close match exists, else a list of the valid choices."""
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f" — did you mean '{close[0]}'?"
+    shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
+    return f" (expected one of: {shown})" if choices else ""
+
+
+def check_scenario(s: Scenario) -> list[Located]:
+    """Every cross-reference problem in `s`, as (field path, message) pairs; [] when the scenario is sound."""
+    out: list[Located] = []
+    retrieval_types = set(RETRIEVAL_ERROR_TYPES) | set(s.error_types)
+    every_type = set(all_error_types(s.error_types))
+
+    for i, t in enumerate(s.error_types):
+        if t in RETRIEVAL_ERROR_TYPES or t == REASONING:
+            out.append((("error_types", i), f"'{t}' is built in already; declare only new error types"))
+
+    for name, r in s.retrievers.items():
+        for t in r.rates:
+            if t not in retrieval_types:
+                hint = (" ('reasoning' errors belong to decide steps: base_error_rate)" if t == REASONING
+                        else did_you_mean(t, retrieval_types) + " — or declare it under error_types")
+                out.append((("retrievers", name, "rates", t), f"unknown error type '{t}'{hint}"))
+        if r.error_rate > 1.0 + _SUM_TOLERANCE:
+            out.append((("retrievers", name, "rates"),
+                        f"rates sum to {r.error_rate:.6g}, past 1: a query has at most one error, so the "
+                        "probabilities of the error types must add up to at most 1"))
+
+    steps = s.workflow.steps
+    if not steps:
+        out.append((("workflow", "steps"), "the workflow has no steps"))
+        return out
+    index_of: dict[str, int] = {}
+    for i, st in enumerate(steps):
+        if st.id in index_of:
+            out.append((("workflow", "steps", i, "id"),
+                        f"duplicate step id '{st.id}' (also step {index_of[st.id]}); step ids must be unique"))
+        else:
+            index_of[st.id] = i
+    by_id = {st.id: st for st in steps}
+    ids = list(by_id)
+
+    consumers: dict[str, list[str]] = {sid: [] for sid in ids}
+    for i, st in enumerate(steps):
+        for j, src in enumerate(st.inputs):
+            where = ("workflow", "steps", i, "inputs", j)
+            if src == st.id:
+                out.append((where, f"step '{st.id}' lists itself as an input"))
+            elif src not in by_id:
+                out.append((where, f"unknown input '{src}'{did_you_mean(src, ids)}"))
+            elif src in st.inputs[:j]:
+                out.append((where, f"input '{src}' is listed twice"))
+            else:
+                consumers[src].append(st.id)
+    references_ok = not out
+    if references_ok:
+        cycle = find_cycle({sid: by_id[sid].inputs for sid in ids})
+        if cycle:
+            first = index_of[cycle[0]]
+            out.append((("workflow", "steps", first, "inputs"),
+                        "the workflow has a cycle: " + " -> ".join(cycle) + "; a workflow must be acyclic"))
+        else:
+            assert topological_order({sid: by_id[sid].inputs for sid in ids}, ids) is not None
+
+    used_retrievers: set[str] = set()
+    for i, st in enumerate(steps):
+        here = ("workflow", "steps", i)
+        if isinstance(st, RetrieveStep):
+            used_retrievers.add(st.retriever)
+            if st.retriever not in s.retrievers:
+                out.append((here + ("retriever",),
+                            f"unknown retriever '{st.retriever}'{did_you_mean(st.retriever, s.retrievers)}; "
+                            "define it under retrievers"))
+        if isinstance(st, DecideStep):
+            out += _check_type_table(st.susceptibility, here + ("susceptibility",), every_type)
+            for src, table in st.susceptibility_by_input.items():
+                where = here + ("susceptibility_by_input", src)
+                if src not in st.inputs:
+                    out.append((where, f"'{src}' is not an input of this step (its inputs: "
+                                       f"{', '.join(st.inputs)})"))
+                out += _check_type_table(table, where, every_type, needs_default=False)
+        if isinstance(st, VerifyStep):
+            out += _check_type_table(st.catch, here + ("catch",), every_type)
+            act_inputs = [src for src in st.inputs if isinstance(by_id.get(src), ActStep)]
+            if act_inputs and len(act_inputs) != len(st.inputs):
+                out.append((here + ("inputs",),
+                            "a verify step reviews either actions (an audit, after the fact) or what leads to "
+                            f"them (a gate), not both: {act_inputs} are actions; split it into two steps"))
+            if act_inputs and st.false_alarm > 0:
+                out.append((here + ("false_alarm",),
+                            "an audit (a verify step after actions) cannot escalate before the action: set "
+                            "false_alarm to 0, or review the decisions before the action instead"))
+            if act_inputs and consumers.get(st.id):
+                out.append((here + ("id",),
+                            f"audit '{st.id}' reviews actions after the fact, so no step can take it as input "
+                            f"(used by {consumers[st.id]})"))
+        if references_ok and not isinstance(st, ActStep) and not _is_audit(st, by_id) and not consumers[st.id]:
+            out.append((here + ("id",),
+                        f"the output of {st.kind} step '{st.id}' is used by no step; connect it (list it in "
+                        "another step's inputs) or remove it"))
+
+    for name in s.retrievers:
+        if name not in used_retrievers:
+            out.append((("retrievers", name), f"retriever '{name}' is used by no retrieve step; remove it or use it"))
+
+    acts = [st.id for st in steps if isinstance(st, ActStep)]
+    if not acts:
+        out.append((("workflow", "steps"), "the workflow has no act step, so nothing can fail; add one"))
+    for sid in acts:
+        if sid not in s.costs:
+            out.append((("costs",), f"act step '{sid}' has no costs; add costs.{sid}.failure_loss "
+                                    f"(in {s.currency})"))
+    for sid in s.costs:
+        if sid not in acts:
+            out.append((("costs", sid), f"'{sid}' is not an act step{did_you_mean(sid, acts)}; costs belong "
+                                        "to act steps"))
+
+    if s.timeline is not None:
+        tl = s.timeline
+        verify_ids = [st.id for st in steps if isinstance(st, VerifyStep)]
+        for sid, r in tl.reviewers.items():
+            if sid not in verify_ids:
+                out.append((("timeline", "reviewers", sid), f"'{sid}' is not a verify step"
+                                                            f"{did_you_mean(sid, verify_ids)}; reviewers staff "
+                                                            "verify steps"))
+            if r.close_hour <= r.open_hour:
+                out.append((("timeline", "reviewers", sid, "close_hour"),
+                            f"close_hour {r.close_hour} must be after open_hour {r.open_hour}"))
+        for sid, rw in tl.rework.items():
+            if sid not in acts:
+                out.append((("timeline", "rework", sid), f"'{sid}' is not an act step{did_you_mean(sid, acts)}"))
+            if rw.step not in tl.reviewers:
+                out.append((("timeline", "rework", sid, "step"),
+                            f"rework goes to '{rw.step}', which has no reviewers under timeline.reviewers"
+                            f"{did_you_mean(rw.step, tl.reviewers)}"))
+        if not any(tl.arrivals.weekly):
+            out.append((("timeline", "arrivals", "weekly"), "every weekday multiplier is 0: nothing arrives"))
+
+    seen: set[str] = set()
+    for i, v in enumerate(s.variants):
+        if v.name == "base":
+            out.append((("variants", i, "name"), "'base' names the scenario itself; choose another name"))
+        if v.name in seen:
+            out.append((("variants", i, "name"), f"duplicate variant name '{v.name}'"))
+        seen.add(v.name)
+    return out
+
+
+def _is_audit(st: object, by_id: dict) -> bool:
+    return isinstance(st, VerifyStep) and any(isinstance(by_id.get(src), ActStep) for src in st.inputs)
+
+
+def _check_type_table(table: dict[str, float], where: tuple, every_type: set[str],
+                      needs_default: bool = True) -> list[Located]:
+    out: list[Located] = []
+    if needs_default and DEFAULT_KEY not in table:
+        out.append((where, f"needs a '{DEFAULT_KEY}' entry for the error types it does not list"))
+    for t in table:
+        if t != DEFAULT_KEY and t not in every_type:
+            out.append((where + (t,), f"unknown error type '{t}'{did_you_mean(t, every_type | {DEFAULT_KEY})}"))
+    return out

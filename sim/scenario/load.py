@@ -1,0 +1,304 @@
+"""Load scenario files: YAML with line tracking -> built-in workflow expansion -> strict model -> checks.
+
+Every problem found on the way is reported together, each as `file:line: field.path: what is wrong`.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sim.core.errors import CascadeError, Problem, ScenarioError
+from sim.core.yaml_source import Path_, SourceMap, dotted, load_yaml, read_yaml_file
+from sim.scenario.checks import check_scenario, did_you_mean
+from sim.scenario.model import Scenario
+
+BUILTIN_DIR = Path(__file__).parent / "workflows"
+
+
+def builtin_workflows() -> list[str]:
+    """Names of the workflows packaged with cascadesim."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, expand and validate a scenario file (variants included); raises ScenarioError on any problem."""
+    raw, source = read_yaml_file(path)
+    return scenario_from_dict(raw, source, base_dir=Path(path).resolve().parent)
+
+
+def scenario_from_dict(raw: Any, source: SourceMap | None = None, base_dir: Path | None = None) -> Scenario:
+    """Validate a scenario given as plain data (as parsed from YAML); relative profile paths are resolved
+    against `base_dir` (the scenario file's folder; default: the current folder)."""
+    source = source or SourceMap()
+    base_dir = base_dir or Path.cwd()
+    if not isinstance(raw, dict):
+        raise ScenarioError([source.problem((), "a scenario is a mapping of keys (schema_version, name, seed, ...)"
+                                                 f", not {type(raw).__name__}")])
+    raw = _expand_builtin(raw, source)
+    raw = _absolute_profile_paths(raw, base_dir, source)
+    scenario = _validate(raw, source)
+    # Variants are validated now, so that a bad override is reported at load time with its line.
+    problems: list[Problem] = []
+    base = base_dict(scenario)
+    for i, variant in enumerate(scenario.variants):
+        try:
+            _validate(apply_set(base, variant.set, ("variants", i, "set"), source), SourceMap())
+        except ScenarioError as exc:
+            for p in exc.problems:
+                key = _matching_set_key(variant.set, p.path)
+                where = ("variants", i, "set", key) if key else ("variants", i, "set")
+                problems.append(source.problem(where, f"in variant '{variant.name}': {p.path}: {p.message}"))
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def base_dict(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as plain data without its variants (what variants override), built-in steps inline."""
+    data = scenario.model_dump(mode="json", exclude={"variants"})
+    data["workflow"].pop("builtin", None)
+    data["workflow"].pop("set", None)
+    return data
+
+
+def resolve_variants(scenario: Scenario) -> dict[str, Scenario]:
+    """`{'base': scenario, name: scenario with the variant's overrides, ...}` in declaration order."""
+    base = base_dict(scenario)
+    out = {"base": scenario.model_copy(update={"variants": []})}
+    for v in scenario.variants:
+        out[v.name] = _validate(apply_set(base, v.set, (), SourceMap()), SourceMap())
+    return out
+
+
+def apply_set(data: dict[str, Any], overrides: dict[str, Any], where: Path_, source: SourceMap) -> dict[str, Any]:
+    """A copy of `data` with each dotted path in `overrides` set; list items are addressed by their `id`."""
+    out = copy.deepcopy(data)
+    problems: list[Problem] = []
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node: Any = out
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                ids = [item.get("id") for item in node if isinstance(item, dict)]
+                if part not in ids:
+                    problems.append(source.problem(where + (key,), f"no step '{part}' at "
+                                                   f"'{'.'.join(parts[:depth]) or key}'{did_you_mean(part, ids)}"))
+                    break
+                idx = ids.index(part)
+                if last:
+                    node[idx] = copy.deepcopy(value)
+                node = node[idx]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = copy.deepcopy(value)
+                elif part not in node or not isinstance(node[part], dict | list):
+                    problems.append(source.problem(where + (key,), f"'{'.'.join(parts[:depth + 1])}' is not a "
+                                                   f"section that can be changed{did_you_mean(part, node)}"))
+                    break
+                else:
+                    node = node[part]
+            else:
+                problems.append(source.problem(where + (key,), f"'{'.'.join(parts[:depth])}' holds a value, "
+                                                              "not a section"))
+                break
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+def _matching_set_key(overrides: dict[str, Any], problem_path: str) -> str | None:
+    """The override whose path is the longest prefix of a problem's field path (step ids resolved loosely)."""
+    best = None
+    flat = problem_path.replace("[", ".").replace("]", "")
+    for key in overrides:
+        tail = key.split(".")[-1]
+        if flat.startswith(key) or flat.endswith(tail) or tail in flat.split("."):
+            if best is None or len(key) > len(best):
+                best = key
+    return best
+
+
+def _expand_builtin(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
+    workflow = raw.get("workflow")
+    if not isinstance(workflow, dict) or "builtin" not in workflow:
+        if isinstance(workflow, dict) and workflow.get("set"):
+            raise ScenarioError([source.problem(("workflow", "set"), "'set' changes a built-in workflow; with "
+                                                "inline steps, edit the steps themselves")])
+        return raw
+    name = workflow["builtin"]
+    if name not in builtin_workflows():
+        raise ScenarioError([source.problem(("workflow", "builtin"), f"unknown built-in workflow '{name}'"
+                                            f"{did_you_mean(str(name), builtin_workflows())}")])
+    if "steps" in workflow:
+        raise ScenarioError([source.problem(("workflow", "steps"), "give either builtin or steps, not both")])
+    packaged, packaged_source = read_yaml_file(BUILTIN_DIR / f"{name}.yaml")
+    source.graft(("workflow",), packaged_source)
+    overrides = workflow.get("set") or {}
+    if not isinstance(overrides, dict):
+        raise ScenarioError([source.problem(("workflow", "set"), "set is a mapping of dotted paths to values")])
+    expanded = apply_set(packaged, overrides, ("workflow", "set"), source)
+    rest = {k: v for k, v in workflow.items() if k not in ("builtin", "set")}
+    out = dict(raw)
+    out["workflow"] = {"builtin": name, **expanded, **rest}
+    return out
+
+
+def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceMap) -> dict[str, Any]:
+    """Make profile paths absolute (in retrievers and in variant overrides), so the scenario can be resolved
+    and re-run from anywhere; and refuse rates written on a measured retriever."""
+    out = copy.deepcopy(raw)
+    problems = []
+    for name, r in (out.get("retrievers") or {}).items():
+        if isinstance(r, dict) and r.get("kind") == "measured":
+            if "rates" in r:
+                problems.append(source.problem(("retrievers", name, "rates"), "a measured retriever takes its "
+                                               "rates from its profile; remove them (or use kind: injected)"))
+            if ("profile" in r) == ("corpus" in r):
+                problems.append(source.problem(("retrievers", name), "a measured retriever needs either a "
+                                               "profile (a file from `cascade measure`) or a corpus to measure"))
+            if isinstance(r.get("profile"), str):
+                r["profile"] = str((base_dir / r["profile"]).resolve())
+            if isinstance(r.get("corpus"), str) and (base_dir / r["corpus"]).exists():
+                r["corpus"] = str((base_dir / r["corpus"]).resolve())
+    for v in out.get("variants") or []:
+        for key, value in (v.get("set") or {}).items() if isinstance(v, dict) else ():
+            if key.endswith(".profile") and isinstance(value, str):
+                v["set"][key] = str((base_dir / value).resolve())
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+def _with_profiles(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
+    """Fill each measured retriever's rates and provenance from its profile file."""
+    from sim.retrieval.profile import read_profile
+
+    out = copy.deepcopy(raw)
+    for name, r in (out.get("retrievers") or {}).items():
+        if not isinstance(r, dict) or r.get("kind") != "measured":
+            continue
+        if isinstance(r.get("corpus"), str) and not r.get("profile"):
+            from sim.retrieval.measure import cached_profile
+
+            try:
+                path = cached_profile(r["corpus"], r.get("model"), int(r.get("probes", 300)), int(r.get("k", 5)))
+            except (CascadeError, ValueError) as exc:
+                raise ScenarioError([source.problem(("retrievers", name, "corpus"), str(exc))]) from None
+            profile = read_profile(path)
+            label = str(path)
+        elif isinstance(r.get("profile"), str):
+            try:
+                profile = read_profile(r["profile"])
+            except (CascadeError, ScenarioError) as exc:
+                raise ScenarioError([source.problem(("retrievers", name, "profile"), str(exc))]) from None
+            label = r["profile"]
+        else:
+            continue
+        r["rates"] = {t: float(v) for t, v in profile["rates"].items() if float(v) > 0}
+        r["measured_with"] = {"profile": label, "model": profile.get("model", {}).get("name"),
+                              "corpus": profile.get("corpus", {}).get("name"),
+                              "corpus_fingerprint": profile.get("corpus", {}).get("fingerprint"),
+                              "created": profile.get("created")}
+    return out
+
+
+def _validate(raw: dict[str, Any], source: SourceMap) -> Scenario:
+    raw = _with_profiles(raw, source)
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError([_problem_from_pydantic(e, raw, source) for e in exc.errors()]) from None
+    located = check_scenario(scenario)
+    if located:
+        raise ScenarioError([source.problem(path, message) for path, message in located])
+    return scenario
+
+
+def _problem_from_pydantic(err: dict[str, Any], raw: Any, source: SourceMap) -> Problem:
+    loc = _data_path(err["loc"], raw)
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _fields_at(err["loc"][:-1])
+        message = f"unknown key '{key}'{did_you_mean(key, allowed)}"
+    elif kind == "missing":
+        message = f"missing required field '{loc[-1]}'"
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        message = "kind must be one of: retrieve, decide, verify, act"
+        loc = loc + ("kind",)
+    else:
+        shown = err.get("input")
+        message = f"{msg} (got {shown!r})" if not isinstance(shown, dict | list) else msg
+    return source.problem(loc, message)
+
+
+def _data_path(loc: tuple, raw: Any) -> Path_:
+    """Pydantic's error location without the discriminator tags it inserts (e.g. 'decide')."""
+    out: list[str | int] = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("kind") == part:
+            continue
+        out.append(part)
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
+    return tuple(out)
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Field names of the model that sits at a pydantic error location (for 'did you mean')."""
+    current: Any = Scenario
+    for part in loc:
+        current = _unwrap(current, part)
+        if current is None:
+            return []
+    model = _unwrap(current, None)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _unwrap(tp: Any, part: Any) -> Any:
+    """Follow one location step through models, containers, Annotated and discriminated unions."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0], part)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        for m in members:  # discriminated union: the tag names the member
+            if isinstance(m, type) and issubclass(m, BaseModel) and "kind" in m.model_fields:
+                literal = typing.get_args(m.model_fields["kind"].annotation)
+                if part in literal:
+                    return m
+        return _unwrap(members[0], part) if len(members) == 1 else None
+    if part is None:
+        return tp
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(part) if isinstance(part, str) else None
+        return field.annotation if field else None
+    if origin in (list, dict):
+        return typing.get_args(tp)[-1]
+    return None
+
+
+def dump_scenario_yaml(scenario: Scenario) -> str:
+    """The fully resolved scenario (built-in steps inline) as YAML text that loads back to the same scenario."""
+    import yaml
+
+    data = {**base_dict(scenario), "variants": [v.model_dump(mode="json") for v in scenario.variants]}
+    for r in data["retrievers"].values():
+        if r["kind"] == "measured":  # rates are re-read from the profile when the file is loaded
+            r.pop("rates", None)
+            r.pop("measured_with", None)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+__all__ = ["load_scenario", "scenario_from_dict", "resolve_variants", "builtin_workflows", "dump_scenario_yaml",
+           "apply_set", "dotted", "load_yaml"]
