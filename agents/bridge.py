@@ -41,11 +41,13 @@ from agents.fault_retriever import (
 from sim.core.errors import CascadeError
 from sim.core.yaml_source import SourceMap
 from sim.model.plan import Plan, compile_plan
-from sim.output.result import Result, steps_table
-from sim.runner import tally_summary
+from sim.output.assemble import assemble
+from sim.output.result import Result
 from sim.scenario.checks import did_you_mean
 from sim.scenario.load import scenario_from_dict
+from sim.trace.engine_output import EngineOutput
 from sim.trace.observed import Observation, block_trace, instance_tokens, step_outcome, token_label
+from sim.trace.record import rows_kept
 from sim.trace.schema import INSTANCE_SCHEMA, instance_outcomes, instance_table
 from sim.trace.tally import Tally
 
@@ -334,15 +336,15 @@ class Recorder:
         tally = Tally(plan)
         tally.add(trace, out)
         n = len(instances)
-        summary = tally_summary(self.scenario, ENGINE, n, {"base": tally}, n)
-        summary[ENGINE] = self._describe(instances)
         table = instance_table(plan, trace, out, 0, n)
         at = table.schema.get_field_index("instance")
         table = table.set_column(at, INSTANCE_SCHEMA.field("instance"), pa.array(instances, pa.int64()))
         rows = [row for i, it in zip(instances, tokens, strict=True)
                 for row in self._rows(plan, i, it, seen[i], outputs[i], truths[i])]
-        return Result(summary=summary, scenario=self.scenario, plans={"base": plan}, instances_arrow=table,
-                      steps=steps_table({"base": tally}), agent_trace=pd.DataFrame(rows))
+        return assemble(self.scenario, EngineOutput(
+            engine=ENGINE, plans={"base": plan}, instances=n, tallies={"base": tally}, instances_table=table,
+            instance_rows=rows_kept(n, n), extra={ENGINE: self._describe(instances)},
+            tables={"agent_trace": pd.DataFrame(rows)}))
 
     def _rows(self, plan: Plan, instance: int, it, seen: dict[str, Observation], outputs: dict,
               truth: dict) -> list[dict]:

@@ -21,14 +21,17 @@ import pandas as pd
 import pyarrow as pa
 
 from sim.core.errors import CascadeError
-from sim.core.seeding import uniforms
-from sim.engines.monte_carlo import Kernel
-from sim.model.plan import compile_plan
-from sim.output.result import Result, steps_table
-from sim.runner import block_segments, count_block, instance_rows, tally_summary
+from sim.core.seeding import block_segments, uniforms
+from sim.engines.monte_carlo.kernel import Kernel
+from sim.engines.registry import EngineSpec
+from sim.engines.request import RunRequest
+from sim.model.plan import Plan, compile_plan
 from sim.scenario.model import Scenario
+from sim.trace.engine_output import EngineOutput
 from sim.trace.observed import block_trace, instance_tokens
-from sim.trace.tally import PASS_K, Tally
+from sim.trace.record import count_block, instance_rows, rows_kept
+from sim.trace.schema import PASS_K
+from sim.trace.tally import Tally
 
 DEFAULT_AGENT_INSTANCES = 500
 """Instances per variant when neither the caller nor the CLI says (a scenario's count is sized for the fast
@@ -57,6 +60,35 @@ class AgentSettings:
     contracts: int = 60
     """Contract review: how many contracts of the built-in corpus are episodes."""
     cache_dir: Path | None = None
+
+    @classmethod
+    def from_options(cls, options) -> AgentSettings:
+        """Settings from `run(..., options=...)`: an AgentSettings as it is, or a mapping of the CLI's agent
+        options (policy, llm_base_url, llm_model, llm_timeout, llm_max_calls, llm_max_tokens, tickets, model,
+        store); None gives the defaults (the simulated reader)."""
+        if isinstance(options, AgentSettings):
+            return options
+        given = {k: v for k, v in dict(options or {}).items() if v is not None}
+        known = {"policy", "llm_base_url", "llm_model", "llm_timeout", "llm_max_calls", "llm_max_tokens",
+                 "tickets", "model", "store"}
+        if unknown := sorted(set(given) - known):
+            raise CascadeError(f"unknown agent engine options {unknown}; known: {sorted(known)}")
+        policy = str(given.get("policy", "simulated"))
+        llm_keys = ("llm_base_url", "llm_model", "llm_max_calls", "llm_max_tokens")
+        llm = None
+        if policy == "openai":
+            from agents.openai_policy import LLMSettings
+
+            llm = LLMSettings.from_env(base_url=given.get("llm_base_url"), model=given.get("llm_model"),
+                                       timeout=given.get("llm_timeout", 30.0), max_calls=given.get("llm_max_calls"),
+                                       max_tokens_total=given.get("llm_max_tokens"))
+        elif any(k in given for k in llm_keys):
+            raise CascadeError("--llm-* options need --policy openai")
+        tickets = given.get("tickets")
+        if tickets is not None and not Path(tickets).is_file():
+            raise CascadeError(f"--tickets {tickets}: no such file (a CSV with the columns text,category)")
+        return cls(policy=policy, llm=llm, model=given.get("model"), store=given.get("store"),
+                   tickets=Path(tickets) if tickets is not None else None)
 
 
 def build_domain(scenario: Scenario, settings: AgentSettings):
@@ -149,7 +181,8 @@ class AgentEngine:
     """The pieces of an agent run, built once: domain, live search, policy, and per variant a plan and a
     compiled graph. `run` runs instances; `run_instance` runs one episode with given chance (tests, bench)."""
 
-    def __init__(self, scenario: Scenario, variants: dict[str, Scenario], settings: AgentSettings):
+    def __init__(self, scenario: Scenario, variants: dict[str, Scenario], settings: AgentSettings,
+                 plans: dict[str, Plan] | None = None):
         from agents.graph import build_graph
         from agents.live_search import LiveSearch
         from sim.retrieval.embedding import Embedder, default_cache_dir
@@ -162,7 +195,7 @@ class AgentEngine:
         self.embedder = Embedder(settings.model, cache_dir=cache)
         self.search = LiveSearch(self.domain, self.embedder, self.location)
         self.policy = make_policy(settings)
-        self.plans = {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
+        self.plans = plans or {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
         self.graphs = {name: build_graph(s, self.domain, self.search, self.policy) for name, s in variants.items()}
         self.kernels = {name: Kernel(plan) for name, plan in self.plans.items()}
 
@@ -171,7 +204,7 @@ class AgentEngine:
         return self.graphs[variant].invoke({"episode": episode, "chance": chance, "outputs": {}})["outputs"]
 
     def run(self, n: int, max_rows: int, progress: Callable[[int, int], None] | None = None,
-            pass_k_sample: int = AGENT_PASS_K_SAMPLE) -> Result:
+            pass_k_sample: int = AGENT_PASS_K_SAMPLE) -> EngineOutput:
         """Run `n` instances of every variant; the Result has the common tables plus `agent_trace` (one row
         per instance x step: what each node read, decided and did, and what it should have). The first
         `pass_k_sample` instances are attempted PASS_K times (same episode and difficulty, fresh draws) for
@@ -213,10 +246,10 @@ class AgentEngine:
                     base_out = out
         if progress:
             progress(total, total)
-        summary = tally_summary(self.scenario, "agent", n, tallies, max_rows)
-        summary["agent"] = self._describe(faults, invalid)
-        return Result(summary=summary, scenario=self.scenario, plans=plans, instances_arrow=instance_rows(tables),
-                      steps=steps_table(tallies), agent_trace=pd.DataFrame(trace))
+        return EngineOutput(engine="agent", plans=plans, instances=n, tallies=tallies,
+                            instances_table=instance_rows(tables), instance_rows=rows_kept(n, max_rows),
+                            extra={"agent": self._describe(faults, invalid)},
+                            tables={"agent_trace": pd.DataFrame(trace)})
 
     def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick) -> list[tuple]:
         """(episode, records, tokens) of each picked episode, run with its instance's chance."""
@@ -253,10 +286,17 @@ class AgentEngine:
         }
 
 
-def run_agent(scenario: Scenario, variants: dict[str, Scenario], n: int, settings: AgentSettings,
-              max_rows: int, progress: Callable[[int, int], None] | None = None) -> Result:
-    """Run `n` instances of every variant through the agent graph (see AgentEngine.run)."""
-    return AgentEngine(scenario, variants, settings).run(n, max_rows, progress)
+def run_agent(request: RunRequest) -> EngineOutput:
+    """`--engine agent`: every variant through its LangGraph agent (see AgentEngine.run)."""
+    engine = AgentEngine(request.scenario, request.variants, AgentSettings.from_options(request.options),
+                         request.plans)
+    return engine.run(request.instances, request.max_instance_rows, request.progress)
+
+
+ENGINE = EngineSpec("agent", run_agent, "LangGraph agents over real text (simulated reader or an OpenAI-compatible "
+                    "model)", all_roots=True,
+                    default_instances=lambda scenario: min(scenario.instances, DEFAULT_AGENT_INSTANCES))
+"""Registered under the entry-point group `cascadesim.engines` (pyproject.toml), so `sim` finds it by name."""
 
 
 def _count(records, faults: dict, invalid: Counter, variant: str) -> None:

@@ -77,6 +77,7 @@ def run(
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder (default: embedded, in the cache).", rich_help_panel="Agent engine")] = None,
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
+    from sim.engines.registry import get_engine
     from sim.output.console import render_summary
     from sim.runner import run as run_scenario
     from sim.scenario.load import load_scenario
@@ -89,17 +90,17 @@ def run(
         given = [name for name, value in agent_options.items() if value is not None]
         if given and engine is not EngineName.agent:
             raise CascadeError(f"{', '.join(given)} only apply to --engine agent")
-        agent = None
+        options = None
         if engine is EngineName.agent:
-            agent = _agent_settings(policy, llm_base_url, llm_model, llm_timeout, llm_max_calls, llm_max_tokens,
-                                    tickets, model, store)
-            if instances is None:
-                from agents.engine import DEFAULT_AGENT_INSTANCES
-
-                instances = min(loaded.instances, DEFAULT_AGENT_INSTANCES)
-                if not quiet:
-                    err_console.print(f"[dim]agent engine: {instances} instances per variant (pass --instances "
-                                      "for more; the scenario's count is sized for the fast engines)[/dim]")
+            options = {"policy": policy.value if policy else None, "llm_base_url": llm_base_url,
+                       "llm_model": llm_model, "llm_timeout": llm_timeout, "llm_max_calls": llm_max_calls,
+                       "llm_max_tokens": llm_max_tokens, "tickets": tickets, "model": model, "store": store}
+        spec = get_engine(engine.value)
+        if instances is None and spec.default_instances is not None:
+            instances = spec.default_instances(loaded)
+            if not quiet:
+                err_console.print(f"[dim]{spec.name} engine: {instances} instances per variant (pass --instances "
+                                  "for more; the scenario's count is sized for the fast engines)[/dim]")
         n = instances or loaded.instances
         folder = out or Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
         if workers == 0:
@@ -112,7 +113,7 @@ def run(
             result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
                                   chunk_size=chunk_size, max_instance_rows=max_instance_rows, workers=workers,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                  agent=agent)
+                                  options=options)
         try:
             result.write(folder)
         except OSError as exc:
@@ -125,23 +126,6 @@ def run(
         extra = ", agent_trace.parquet" if result.agent_trace is not None else ""
         out_console.print(f"[dim]wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
                           f"cascade.csv, scenario.yaml{extra}); the HTML report: cascade report {folder}[/dim]")
-
-
-def _agent_settings(policy, base_url, llm_model, timeout, max_calls, max_tokens, tickets, model, store):
-    from agents.engine import AgentSettings
-
-    llm = None
-    if policy is PolicyName.openai:
-        from agents.openai_policy import LLMSettings
-
-        llm = LLMSettings.from_env(base_url=base_url, model=llm_model, timeout=timeout, max_calls=max_calls,
-                                   max_tokens_total=max_tokens)
-    elif any(v is not None for v in (base_url, llm_model, max_calls, max_tokens)):
-        raise CascadeError("--llm-* options need --policy openai")
-    if tickets is not None and not tickets.is_file():
-        raise CascadeError(f"--tickets {tickets}: no such file (a CSV with the columns text,category)")
-    return AgentSettings(policy=(policy or PolicyName.simulated).value, llm=llm, model=model, store=store,
-                         tickets=tickets)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-from sim.metrics.summary import Z95, wilson
+from sim.core.stats import Z95, wilson
 
 
 def _z(family: int) -> float:

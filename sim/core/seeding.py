@@ -35,3 +35,13 @@ def uniforms(seed: int, name: str, block: int, start: int, stop: int, attempt: i
     # interval a run can report, and p = 0 / p = 1 stay exact (0 <= u < 1).
     values = stream(seed, name, block, attempt).random(stop, dtype=np.float32)
     return values[start:] if start else values
+
+
+def block_segments(start: int, stop: int):
+    """(first instance, block, offset start, offset stop) pieces of [start, stop) cut at seeding blocks."""
+    i = start
+    while i < stop:
+        block = i // BLOCK_SIZE
+        end = min(stop, (block + 1) * BLOCK_SIZE)
+        yield i, block, i - block * BLOCK_SIZE, end - block * BLOCK_SIZE
+        i = end

@@ -10,41 +10,17 @@ can originate errors, in which that step's errors carry a tag.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from sim.core.errors import EngineLimitError
+from sim.engines.request import RunRequest
 from sim.model.plan import Plan, StepPlan
+from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK, is_error, is_escalation, merge, rank_table
+from sim.trace.engine_output import EngineOutput
+from sim.trace.exact import Exact
+from sim.trace.schema import PASS_K
 
 MAX_ROWS = 200_000
-PASS_K = 8
-
-
-@dataclass
-class Exact:
-    """Exact expectations per instance (currency amounts in the scenario's currency)."""
-
-    p_failure: float
-    silent_failure_rate: float
-    expected_failure_loss: float
-    expected_escalation_cost: float
-    action_failures: float
-    """Expected action failures per instance."""
-    originated: np.ndarray
-    """P(root r originates) per root."""
-    failures_from_root: np.ndarray
-    """Expected action failures per instance caused by root r."""
-    loss_from_root: np.ndarray
-    """Expected failure loss per instance caused by root r."""
-    any_failure_from_root: np.ndarray
-    """P(at least one action fails because of root r)."""
-    pass_k: np.ndarray
-    """P(k independent attempts at the same instance all succeed), k = 1..8."""
-
-    @property
-    def root_errors(self) -> float:
-        return float(self.originated.sum())
 
 
 class _Frontier:
@@ -159,13 +135,14 @@ class _Pass:
         self.originated = np.zeros(len(plan.roots))
         self.failure_loss = self.escalation_cost = self.action_failures = 0.0
         self.tag_results: dict[int, list[float]] = {}
-        # Token codes in this pass: 0 ok, 1 flagged, 2 caught, 3 + t error of type t, 3 + T + t tagged error.
-        n_codes = 3 + 2 * self.T
+        # Token codes in this pass (sim.model.tokens): OK, FLAGGED, CAUGHT, ERROR + t for an error of type t,
+        # ERROR + T + t for a tagged error of type t.
+        n_codes = ERROR + 2 * self.T
         self.type_of = np.full(n_codes, -1)
-        self.type_of[3:] = np.tile(np.arange(self.T), 2)
-        self.rank = np.array([0, 2, 3] + [1] * (2 * self.T))
+        self.type_of[ERROR:] = np.tile(np.arange(self.T), 2)
+        self.rank = rank_table(n_codes)
         self.tagged = np.zeros(n_codes, dtype=bool)
-        self.tagged[3 + self.T:] = True
+        self.tagged[ERROR + self.T:] = True
         self.collapse_out, self.collapse_in = classes or (self._type_classes(include_self=False),
                                                           self._type_classes(include_self=True))
 
@@ -190,10 +167,10 @@ class _Pass:
                 [steps[d].susceptibility, *steps[d].susceptibility_by_input.values()] if steps[d].kind == "decide"
                 else [steps[d].catch] if steps[d].kind == "verify" else [])]
             first_seen: dict[tuple, int] = {}
-            code_map = np.arange(3 + 2 * self.T)
+            code_map = np.arange(ERROR + 2 * self.T)
             for t in range(self.T):
                 key = tuple(float(table[t]) for table in tables)
-                code_map[3 + t] = 3 + first_seen.setdefault(key, t)
+                code_map[ERROR + t] = ERROR + first_seen.setdefault(key, t)
             out[s.pos] = code_map
         return out
 
@@ -290,16 +267,16 @@ class _Pass:
         if s.kind == "act":
             tok = F.col(name)
             det = F.col(f"det:{s.pos}") == 1 if s.audited_by else np.zeros(len(tok), dtype=bool)
-            fail = tok >= 3
+            fail = is_error(tok)
             self.action_failures += F.mass(fail, self.w)
             self.failure_loss += (F.mass(fail & det, self.w) * s.detected_loss
                                   + F.mass(fail & ~det, self.w) * s.failure_loss)
-            self.escalation_cost += F.mass((tok == 1) | (tok == 2), self.w) * s.escalation_cost
+            self.escalation_cost += F.mass(is_escalation(tok), self.w) * s.escalation_cost
             if self.tag is None:
                 F.S[:, F.cols.index("silent")] |= (fail & ~det)
             else:
                 for t in self.tag_results:
-                    mine = tok == 3 + self.T + t
+                    mine = tok == ERROR + self.T + t
                     self.tag_results[t][0] += F.mass(mine, self.w)
                     self.tag_results[t][1] += (F.mass(mine & det, self.w) * s.detected_loss
                                                + F.mass(mine & ~det, self.w) * s.failure_loss)
@@ -308,12 +285,12 @@ class _Pass:
                 return
         F.drop(name)
 
-    # -- merging tokens ---------------------------------------------------------------------------------------
+    # -- tokens -------------------------------------------------------------------------------------------------
     def _merged(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.where(self.rank[b] > self.rank[a], b, a)
+        return merge(a, b, self.rank)
 
     def _error_code(self, s: StepPlan, t: int) -> int:
-        return 3 + t + (self.T if s.pos == self.tag else 0)
+        return ERROR + t + (self.T if s.pos == self.tag else 0)
 
     # -- folds: input `src` into consumer `c` ------------------------------------------------------------------
     def _fold_retrieve(self, c: StepPlan, acc: str, src: StepPlan) -> None:
@@ -325,25 +302,25 @@ class _Pass:
     def _fold_decide(self, c: StepPlan, acc: str, src: StepPlan) -> None:
         F = self.F
         x, a = F.col(f"acc:{src.pos}"), F.col(acc)
-        carry = np.where(x >= 3, c.carry(src.pos)[np.maximum(self.type_of[x], 0)], 1.0)[:, None]
+        carry = np.where(is_error(x), c.carry(src.pos)[np.maximum(self.type_of[x], 0)], 1.0)[:, None]
         F.branch([(carry, {acc: self._merged(a, x)}), (1.0 - carry, {})])
 
     def _fold_verify(self, c: StepPlan, acc: str, src: StepPlan) -> None:
         F = self.F
         x, a = F.col(f"acc:{src.pos}"), F.col(acc)
-        catch = np.where(x >= 3, c.catch[np.maximum(self.type_of[x], 0)], 0.0)[:, None]
-        F.branch([(catch, {acc: self._merged(a, np.full_like(x, 2))}), (1.0 - catch, {acc: self._merged(a, x)})])
+        catch = np.where(is_error(x), c.catch[np.maximum(self.type_of[x], 0)], 0.0)[:, None]
+        F.branch([(catch, {acc: self._merged(a, np.full_like(x, CAUGHT))}), (1.0 - catch, {acc: self._merged(a, x)})])
 
     def _fold_audit(self, c: StepPlan, acc: str, act: StepPlan) -> None:
         F = self.F
         x = F.col(f"acc:{act.pos}")
-        catch = np.where(x >= 3, c.catch[np.maximum(self.type_of[x], 0)], 0.0)[:, None]
+        catch = np.where(is_error(x), c.catch[np.maximum(self.type_of[x], 0)], 0.0)[:, None]
         F.branch([(catch, {f"det:{act.pos}": np.ones_like(x)}), (1.0 - catch, {})])
 
     # -- finishes: the step's own draws ----------------------------------------------------------------------------
     def _finish_retrieve(self, s: StepPlan, acc: str) -> None:
         F = self.F
-        ok = (F.col(acc) == 0)[:, None]
+        ok = (F.col(acc) == OK)[:, None]
         live = [t for t in range(self.T) if (s.pos, t) in self.plan.root_index]
         options = [(np.where(ok, 1.0 - s.rates[:, live].sum(axis=1)[None, :], 1.0), {})]
         for t in live:
@@ -356,31 +333,38 @@ class _Pass:
         F.branch(options)
 
     def _finish_decide(self, s: StepPlan, acc: str) -> None:
-        r = self.plan.root_index.get((s.pos, self.T - 1))
+        reasoning = self.plan.reasoning
+        r = self.plan.root_index.get((s.pos, reasoning))
         if r is None:
             return
         F = self.F
-        prob = np.where((F.col(acc) == 0)[:, None], s.base_error[None, :], 0.0)
+        prob = np.where((F.col(acc) == OK)[:, None], s.base_error[None, :], 0.0)
         if self.tag is None:
             self.originated[r] += float((F.P * prob).sum(axis=0) @ self.w)
         elif s.pos == self.tag:
-            self.tag_results[self.T - 1] = [0.0, 0.0]
-        F.branch([(prob, {acc: np.full(len(F.S), self._error_code(s, self.T - 1))}), (1.0 - prob, {})])
+            self.tag_results[reasoning] = [0.0, 0.0]
+        F.branch([(prob, {acc: np.full(len(F.S), self._error_code(s, reasoning))}), (1.0 - prob, {})])
 
     def _finish_verify(self, s: StepPlan, acc: str) -> None:
         if s.audit or s.false_alarm == 0:
             return
         F = self.F
-        prob = np.where((F.col(acc) == 0)[:, None], s.false_alarm, 0.0)
-        F.branch([(prob, {acc: np.ones(len(F.S), dtype=np.int32)}), (1.0 - prob, {})])
+        prob = np.where((F.col(acc) == OK)[:, None], s.false_alarm, 0.0)
+        F.branch([(prob, {acc: np.full(len(F.S), FLAGGED, dtype=np.int32)}), (1.0 - prob, {})])
 
     def _finish_act(self, s: StepPlan, acc: str) -> None:
         F = self.F
         tok = F.col(acc)
         if self.tag is None:
-            F.S[:, F.cols.index("failed")] |= (tok >= 3)
+            F.S[:, F.cols.index("failed")] |= is_error(tok)
         else:
             col = F.cols.index("tag_failed")
             mine = self.tagged[tok] & (F.S[:, col] == 0)
             F.S[:, col] = np.where(mine, 1 + self.type_of[tok], F.S[:, col])
         F._merge()
+
+
+def run_analytic(request: RunRequest) -> EngineOutput:
+    """`--engine analytic`: exact results per variant (the run has no sampled instances)."""
+    return EngineOutput(engine="analytic", plans=request.plans, instances=None,
+                        exact={name: solve(plan) for name, plan in request.plans.items()})

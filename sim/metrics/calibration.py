@@ -23,7 +23,7 @@ import pandas as pd
 
 from sim.core.error_types import DEFAULT_KEY, REASONING
 from sim.core.errors import CascadeError
-from sim.metrics.summary import wilson
+from sim.core.stats import wilson
 from sim.scenario.load import base_dict, scenario_from_dict
 from sim.scenario.model import Scenario
 

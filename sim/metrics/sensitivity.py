@@ -1,5 +1,6 @@
-"""Which parameter moves expected loss most: one-at-a-time sensitivity of every retrieval error rate and every
-verifier catch rate, exact (analytic engine) where it applies, else Monte Carlo with common random numbers.
+"""Which parameter moves expected loss most: one-at-a-time sensitivity of every retrieval error rate, every
+reasoning error rate and every verifier catch rate of a plan, exact (analytic engine) where it applies, else
+Monte Carlo with common random numbers. Parameters move on the Plan (`with_parameters`): no YAML round trip.
 
 For each parameter p: expected loss at a low and a high value (half and 1.5 times an error rate, -/+ 0.1 for a
 catch rate, clipped to valid values), the Birnbaum-style importance dL/dp as the slope between them (the exact
@@ -9,80 +10,70 @@ elasticity (dL/dp)(p/L).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from sim.core.errors import EngineLimitError
-from sim.core.yaml_source import SourceMap
 from sim.engines.analytic import expected_loss
-from sim.model.plan import compile_plan
-from sim.scenario.load import apply_set, base_dict, scenario_from_dict
-from sim.scenario.model import Scenario
+from sim.engines.monte_carlo.run import simulate
+from sim.metrics.summary import summary_from_tally
+from sim.model.plan import Plan
+
+COLUMNS = ("variant", "computed_by", "reference_loss", "parameter", "path", "value", "low", "high", "loss_at_low",
+           "loss_at_high", "swing", "importance", "elasticity")
+"""The columns of a sensitivity table (`sensitivity.csv` in a run folder)."""
+
+MC_INSTANCES = 100_000
+"""Instances per point when the analytic engine cannot take the workflow."""
 
 
-def parameters(scenario: Scenario) -> list[tuple[str, str, float, float, float]]:
-    """(label, dotted path, value, low, high) for every retrieval error rate and every catch rate."""
+def parameters(plan: Plan) -> list[tuple[str, str, float, float, float]]:
+    """(label, scenario path, value, low, high) for every positive retrieval error rate, every positive
+    reasoning error rate and every catch rate, in the scenario's order."""
+    values = plan.parameters
     out = []
-    for name, r in scenario.retrievers.items():
-        for t, rate in r.rates.items():
-            if rate <= 0:
-                continue
-            room = 1.0 - r.error_rate  # the rates of one retriever may not pass 1 together
-            out.append((f"{name} retriever: {t} rate", f"retrievers.{name}.rates.{t}", rate, rate * 0.5,
-                        min(rate * 1.5, rate + room)))
-    for st in scenario.workflow.steps:
-        if st.kind == "decide" and st.base_error_rate > 0:
-            b = st.base_error_rate
-            out.append((f"{st.id}: reasoning error rate", f"workflow.steps.{st.id}.base_error_rate", b, b * 0.5,
-                        min(1.0, b * 1.5)))
-        if st.kind == "verify":
-            for t, c in st.catch.items():
-                out.append((f"{st.id}: catch {t}", f"workflow.steps.{st.id}.catch.{t}", c, max(0.0, c - 0.1),
-                            min(1.0, c + 0.1)))
+    for path, value in values.items():
+        parts = path.split(".")
+        if parts[0] == "retrievers" and value > 0:
+            name, t = parts[1], parts[3]
+            # The rates of one retriever may not pass 1 together.
+            room = 1.0 - sum(v for k, v in values.items() if k.startswith(f"retrievers.{name}.rates."))
+            out.append((f"{name} retriever: {t} rate", path, value, value * 0.5, min(value * 1.5, value + room)))
+        elif parts[-1] == "base_error_rate" and value > 0:
+            out.append((f"{parts[2]}: reasoning error rate", path, value, value * 0.5, min(1.0, value * 1.5)))
+        elif parts[0] == "workflow" and parts[3] == "catch":
+            out.append((f"{parts[2]}: catch {parts[4]}", path, value, max(0.0, value - 0.1), min(1.0, value + 0.1)))
     return out
 
 
-def sensitivity(scenario: Scenario, instances: int = 100_000) -> tuple[pd.DataFrame, str]:
-    """The sensitivity table (sorted by swing) and the engine that computed it."""
-    base = base_dict(scenario)
-    for r in base["retrievers"].values():  # measured retrievers become injected ones with their rates
-        if r["kind"] == "measured":
-            rates = r["rates"]
-            r.clear()
-            r.update({"kind": "injected", "rates": rates})
+def sensitivity(plan: Plan, instances: int = MC_INSTANCES) -> pd.DataFrame:
+    """The sensitivity table of one plan, sorted by swing; every row says which variant it is for, what computed
+    it (`computed_by`) and the expected loss the parameters move from (`reference_loss`)."""
+    loss: Callable[[Plan], float]
     try:
-        loss = _analytic
-        reference = loss(base)
+        loss = expected_loss
+        reference = loss(plan)
         engine = "analytic (exact)"
     except EngineLimitError:
-        loss = _monte_carlo(instances)
-        reference = loss(base)
+        def loss(p: Plan) -> float:
+            tallies, _ = simulate({"base": p}, instances, 1 << 18, 0, 0)
+            return summary_from_tally(tallies["base"])["expected_loss_per_instance"]
+
+        reference = loss(plan)
         engine = f"monte_carlo ({instances:,} instances, common random numbers)"
     rows: list[dict[str, Any]] = []
-    for label, path, value, low, high in parameters(scenario):
-        lo = loss(apply_set(base, {path: low}, (), SourceMap()))
-        hi = loss(apply_set(base, {path: high}, (), SourceMap()))
+    for label, path, value, low, high in parameters(plan):
+        lo = loss(plan.with_parameters({path: low}))
+        hi = loss(plan.with_parameters({path: high}))
         slope = (hi - lo) / (high - low) if high > low else 0.0
         rows.append({"parameter": label, "path": path, "value": value, "low": low, "high": high,
                      "loss_at_low": lo, "loss_at_high": hi, "swing": abs(hi - lo),
                      "importance": slope, "elasticity": slope * value / reference if reference else 0.0})
-    table = pd.DataFrame(rows)
-    if not table.empty:
-        table = table.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
-    table.attrs["expected_loss"] = reference
-    return table, engine
-
-
-def _analytic(data: dict) -> float:
-    return expected_loss(compile_plan(scenario_from_dict(data)))
-
-
-def _monte_carlo(instances: int):
-    from sim.runner import run
-
-    def loss(data: dict) -> float:
-        s = scenario_from_dict({**data, "variants": []})
-        return run(s, instances=instances, max_instance_rows=0, pass_k_sample=0).summary["expected_loss_per_instance"]
-
-    return loss
+    table = pd.DataFrame(rows, columns=COLUMNS[3:])
+    table = table.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
+    table.insert(0, "variant", plan.variant)
+    table.insert(1, "computed_by", engine)
+    table.insert(2, "reference_loss", reference)
+    return table

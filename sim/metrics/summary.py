@@ -7,47 +7,16 @@ delta method for ratios. Exact (analytic) results have intervals of zero width.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from sim.engines.analytic import Exact
-from sim.model.plan import CAUGHT, ERROR, FLAGGED, Plan
-from sim.trace.tally import PASS_K, Tally
-
-Z95 = 1.959963984540054
-POISSON_ZERO_95 = 3.6888794541139363
-"""Two-sided 95% upper bound on a Poisson mean when zero events were seen (chi2(0.975, 2) / 2)."""
-
-
-def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def mean_ci(total: float, total_sq: float, n: int, z: float = Z95) -> tuple[float, tuple[float, float]]:
-    """Mean and normal-approximation interval from the sum and sum of squares of n observations."""
-    if n == 0:
-        return 0.0, (0.0, 0.0)
-    mean = total / n
-    var = max(total_sq / n - mean * mean, 0.0) * n / max(n - 1, 1)
-    half = z * math.sqrt(var / n)
-    return mean, (mean - half, mean + half)
-
-
-def _hist_moments(hist: Counter[float]) -> tuple[float, float, int]:
-    """Sum, sum of squares and count of a histogram of values, added in sorted order (deterministic)."""
-    keys = sorted(hist)
-    values = np.array(keys, dtype=np.float64)
-    counts = np.array([hist[k] for k in keys], dtype=np.float64)
-    return float((values * counts).sum()), float((values * values * counts).sum()), int(counts.sum())
+from sim.core.stats import POISSON_ZERO_95, Z95, hist_moments, mean_ci, ratio_ci, wilson
+from sim.model.plan import Plan
+from sim.model.tokens import CAUGHT, ERROR, FLAGGED
+from sim.trace.exact import Exact
+from sim.trace.schema import PASS_K
+from sim.trace.tally import Tally
 
 
 def _ci(lo_hi: tuple[float, float]) -> list[float]:
@@ -67,13 +36,13 @@ def summary_from_tally(t: Tally) -> dict[str, Any]:
         fail_by_root += fails
         loss_by_root += (fails - det) * s.failure_loss + det * s.detected_loss
         escalation += (t.step_codes[s.pos, CAUGHT] + t.step_codes[s.pos, FLAGGED]) * s.escalation_cost
-    loss_sum, loss_sq, _ = _hist_moments(t.loss_hist)
+    loss_sum, loss_sq, _ = hist_moments(t.loss_hist)
     expected_loss, loss_ci = mean_ci(loss_sum, loss_sq, n)
 
     F = np.arange(t.fe_shape[0])[:, None]
     E = np.arange(t.fe_shape[1])[None, :]
     c = t.failures_by_root_errors
-    amp, amp_ci = _ratio_ci((c * F).sum(), (c * E).sum(), (c * F * F).sum(), (c * E * E).sum(),
+    amp, amp_ci = ratio_ci((c * F).sum(), (c * E).sum(), (c * F * F).sum(), (c * E * E).sum(),
                             (c * F * E).sum(), n)
 
     attribution, cascade = [], []
@@ -81,7 +50,7 @@ def summary_from_tally(t: Tally) -> dict[str, Any]:
     worst_loss = sum(max(s.failure_loss, s.detected_loss) for s in plan.acts)
     for r in range(R):
         step, etype = plan.root_label(r)
-        _, loss_sq_r, _ = _hist_moments(t.loss_from_root_hist[r])
+        _, loss_sq_r, _ = hist_moments(t.loss_from_root_hist[r])
         mean_loss, mean_loss_ci = mean_ci(loss_by_root[r], loss_sq_r, n)
         mean_fail, mean_fail_ci = mean_ci(fail_by_root[r], t.failures_from_root_sq[r], n)
         if fail_by_root[r] == 0:
@@ -180,18 +149,6 @@ def _block(plan: Plan, n: int | None, **v: Any) -> dict[str, Any]:
     }
 
 
-def _ratio_ci(sx: float, sy: float, sxx: float, syy: float, sxy: float, n: int) -> tuple[float, tuple[float, float]]:
-    """Ratio of means E[X]/E[Y] with a delta-method interval."""
-    if sy == 0 or n == 0:
-        return 0.0, (0.0, 0.0)
-    mx, my = sx / n, sy / n
-    ratio = mx / my
-    vx, vy, cxy = sxx / n - mx * mx, syy / n - my * my, sxy / n - mx * my
-    var = (vx - 2 * ratio * cxy + ratio * ratio * vy) / (my * my * n)
-    half = Z95 * math.sqrt(max(var, 0.0))
-    return ratio, (ratio - half, ratio + half)
-
-
 def paired_difference(variant: Tally, base: Tally) -> dict[str, Any]:
     """Variant minus base, paired instance by instance (common random numbers)."""
     n = variant.pair_n
@@ -199,7 +156,7 @@ def paired_difference(variant: Tally, base: Tally) -> dict[str, Any]:
     discordant = (variant.pair_only_variant + variant.pair_only_base) / n
     var_p = max(discordant - d_p * d_p, 0.0) * n / max(n - 1, 1)
     half = Z95 * math.sqrt(var_p / n)
-    s, sq, _ = _hist_moments(variant.pair_loss_hist)
+    s, sq, _ = hist_moments(variant.pair_loss_hist)
     d_loss, loss_ci = mean_ci(s, sq, n)
     return {"p_failure": {"difference": d_p, "ci95": [d_p - half, d_p + half]},
             "expected_loss_per_instance": {"difference": d_loss, "ci95": _ci(loss_ci)},

@@ -1,26 +1,28 @@
 """A scenario compiled for the engines: steps in canonical order with their parameters as arrays.
 
-Tokens are what flows along the workflow's edges for one instance, encoded as small integers:
-OK, FLAGGED (a gate's false alarm: escalated without error), CAUGHT (a gate stopped an error: escalated), and
-ERROR + r for an error whose root r is a (root-cause step, error type) pair. When a step has several inputs,
-the strongest token wins: caught > flagged > error > ok, and of several errors the first in input order.
+Past `load_scenario` nothing reads YAML again. A Plan keeps every numeric parameter of its scenario under the
+dotted path a scenario file would use (`retrievers.contract.rates.role_swap`,
+`workflow.steps.legal_review.catch.default`, `costs.sign.failure_loss`), so sensitivity, uncertainty, sweeps
+and the timeline's bypassed reviews are transformations of a Plan (`with_parameters`, `without_catch`)
+that rebuild only the arrays. Tokens and how they meet: `sim.model.tokens`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
 from sim.core.error_types import DEFAULT_KEY, REASONING, all_error_types
+from sim.core.errors import CascadeError
 from sim.model.difficulty import Levels
+from sim.model.tokens import ERROR
+from sim.scenario.checks import did_you_mean
 from sim.scenario.graph import topological_order
 from sim.scenario.model import ActStep, DecideStep, RetrieveStep, Scenario, VerifyStep
-
-OK, FLAGGED, CAUGHT, ERROR = 0, 1, 2, 3
-
-# Precedence of a token when inputs meet: ok < error < flagged < caught.
-RANK = np.array([0, 2, 3, 1], dtype=np.int8)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,21 @@ class StepPlan:
 
 
 @dataclass(frozen=True)
+class _Shape:
+    """What a step is, apart from its numbers: enough to rebuild its arrays from parameters."""
+
+    id: str
+    kind: str
+    pos: int
+    inputs: tuple[int, ...]
+    consumers: tuple[int, ...]
+    audit: bool
+    audited_by: tuple[int, ...]
+    retriever: str | None
+    input_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     """What every engine runs: the steps in canonical topological order plus the root-cause index."""
 
@@ -68,6 +85,10 @@ class Plan:
     """Possible root causes as (step position, type index); a token ERROR + r carries root r."""
     levels: Levels
     root_index: dict[tuple[int, int], int] = field(repr=False)
+    parameters: Mapping[str, float] = field(repr=False, default_factory=dict)
+    """Every numeric parameter by its scenario path (read-only; change them with `with_parameters`)."""
+    shapes: tuple[_Shape, ...] = field(repr=False, default=())
+    all_roots: bool = field(repr=False, default=False)
 
     @property
     def acts(self) -> tuple[StepPlan, ...]:
@@ -76,6 +97,11 @@ class Plan:
     @property
     def n_codes(self) -> int:
         return ERROR + len(self.roots)
+
+    @property
+    def reasoning(self) -> int:
+        """Type index of a decide step's own mistakes."""
+        return self.types.index(REASONING)
 
     def root_label(self, r: int) -> tuple[str, str]:
         """(root-cause step id, error type) of root r."""
@@ -94,6 +120,60 @@ class Plan:
         out[ERROR:] = [p for p, _ in self.roots]
         return out
 
+    # -- transformations ----------------------------------------------------------------------------------------
+    def with_parameters(self, changes: Mapping[str, float]) -> Plan:
+        """This plan with some parameters (by scenario path) set to new values; checked like a scenario."""
+        values = dict(self.parameters)
+        for path, value in changes.items():
+            if path not in values:
+                raise CascadeError(f"no parameter '{path}' in scenario '{self.scenario}'"
+                                   f"{did_you_mean(path, values)}")
+            value = float(value)
+            if not np.isfinite(value) or value < 0 or (not path.startswith("costs.") and value > 1):
+                kind = "an amount >= 0" if path.startswith("costs.") else "a probability in [0, 1]"
+                raise CascadeError(f"{path}: {value!r} is not {kind}")
+            values[path] = value
+        for shape in self.shapes:
+            if shape.retriever is not None:
+                total = sum(_table(values, f"retrievers.{shape.retriever}.rates.").values())
+                if total > 1.0 + 1e-9:
+                    raise CascadeError(f"retrievers.{shape.retriever}.rates sum to {total:.6g}, past 1")
+        return _build(self, values)
+
+    def without_catch(self, step_ids: Iterable[str]) -> Plan:
+        """This plan with the given verify steps catching nothing and raising no false alarm (bypassed)."""
+        prefixes = tuple(f"workflow.steps.{sid}.{name}" for sid in step_ids for name in ("catch.", "false_alarm"))
+        return self.with_parameters({p: 0.0 for p in self.parameters if p.startswith(prefixes)})
+
+
+def _table(values: Mapping[str, float], prefix: str) -> dict[str, float]:
+    """The entries under `prefix` (e.g. a catch table), keyed by their last path part, in written order."""
+    return {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)}
+
+
+def scenario_parameters(scenario: Scenario) -> dict[str, float]:
+    """Every numeric parameter of a scenario by its dotted path: retrievers' rates, then the steps in
+    declaration order, then costs (an unset detected_loss is absent: it follows failure_loss)."""
+    out: dict[str, float] = {}
+    for name, r in scenario.retrievers.items():
+        out.update({f"retrievers.{name}.rates.{t}": rate for t, rate in r.rates.items()})
+    for st in scenario.workflow.steps:
+        at = f"workflow.steps.{st.id}"
+        if isinstance(st, DecideStep):
+            out[f"{at}.base_error_rate"] = st.base_error_rate
+            out.update({f"{at}.susceptibility.{t}": p for t, p in st.susceptibility.items()})
+            for src, table in st.susceptibility_by_input.items():
+                out.update({f"{at}.susceptibility_by_input.{src}.{t}": p for t, p in table.items()})
+        elif isinstance(st, VerifyStep):
+            out.update({f"{at}.catch.{t}": p for t, p in st.catch.items()})
+            out[f"{at}.false_alarm"] = st.false_alarm
+    for sid, cost in scenario.costs.items():
+        out[f"costs.{sid}.failure_loss"] = cost.failure_loss
+        if cost.detected_loss is not None:
+            out[f"costs.{sid}.detected_loss"] = cost.detected_loss
+        out[f"costs.{sid}.escalation_cost"] = cost.escalation_cost
+    return out
+
 
 def compile_plan(scenario: Scenario, variant: str = "base", all_roots: bool = False) -> Plan:
     """Compile a validated scenario (one variant) into a Plan.
@@ -102,65 +182,82 @@ def compile_plan(scenario: Scenario, variant: str = "base", all_roots: bool = Fa
     at every retrieve step and `reasoning` at every decide step, for engines whose errors are observed rather
     than drawn (the agent engine: a live retriever can miss even where no fault was injected).
     """
-    types = all_error_types(scenario.error_types)
-    t_index = {t: i for i, t in enumerate(types)}
     steps_by_id = {s.id: s for s in scenario.workflow.steps}
     order = topological_order({s.id: s.inputs for s in scenario.workflow.steps}, list(steps_by_id))
     assert order is not None, "validated scenarios are acyclic"
     pos = {sid: i for i, sid in enumerate(order)}
-    levels = Levels.build(scenario.difficulty.icc, scenario.difficulty.levels)
-
-    def per_type(table: dict[str, float]) -> np.ndarray:
-        return np.array([table.get(t, table[DEFAULT_KEY]) for t in types])
-
     consumers: dict[int, list[int]] = {i: [] for i in range(len(order))}
     for sid in order:
         for src in steps_by_id[sid].inputs:
             consumers[pos[src]].append(pos[sid])
+    audit = {sid: isinstance(st, VerifyStep) and any(isinstance(steps_by_id[x], ActStep) for x in st.inputs)
+             for sid, st in steps_by_id.items()}
+    audits_of: dict[int, list[int]] = {}
+    for sid in order:
+        if audit[sid]:
+            for a in steps_by_id[sid].inputs:
+                audits_of.setdefault(pos[a], []).append(pos[sid])
+    shapes = tuple(_Shape(
+        id=sid, kind=steps_by_id[sid].kind, pos=i, inputs=tuple(pos[x] for x in steps_by_id[sid].inputs),
+        consumers=tuple(consumers[i]), audit=audit[sid], audited_by=tuple(audits_of.get(i, ())),
+        retriever=steps_by_id[sid].retriever if isinstance(steps_by_id[sid], RetrieveStep) else None,
+        input_ids=tuple(steps_by_id[sid].inputs)) for i, sid in enumerate(order))
+    skeleton = Plan(scenario=scenario.name, variant=variant, seed=scenario.seed, currency=scenario.currency,
+                    types=all_error_types(scenario.error_types), steps=(), roots=(),
+                    levels=Levels.build(scenario.difficulty.icc, scenario.difficulty.levels), root_index={},
+                    shapes=shapes, all_roots=all_roots)
+    return _build(skeleton, scenario_parameters(scenario))
+
+
+def _build(plan: Plan, values: dict[str, float]) -> Plan:
+    """`plan`'s structure with its arrays (and roots) computed from `values`."""
+    types, levels = plan.types, plan.levels
+    t_index = {t: i for i, t in enumerate(types)}
+    reasoning = t_index[REASONING]
+
+    def per_type(table: dict[str, float]) -> np.ndarray:
+        return np.array([table.get(t, table[DEFAULT_KEY]) for t in types])
 
     roots: list[tuple[int, int]] = []
     compiled: list[StepPlan] = []
-    for i, sid in enumerate(order):
-        st = steps_by_id[sid]
-        common = dict(id=sid, kind=st.kind, pos=i, inputs=tuple(pos[x] for x in st.inputs),
-                      consumers=tuple(consumers[i]))
-        if isinstance(st, RetrieveStep):
-            retriever = scenario.retrievers[st.retriever]
-            total = retriever.error_rate
+    for sh in plan.shapes:
+        i, at = sh.pos, f"workflow.steps.{sh.id}"
+        common = dict(id=sh.id, kind=sh.kind, pos=i, inputs=sh.inputs, consumers=sh.consumers)
+        if sh.kind == "retrieve":
+            rates_in = _table(values, f"retrievers.{sh.retriever}.rates.")
+            total = sum(rates_in.values())
             at_level = levels.probabilities(min(total, 1.0))
             rates = np.zeros((levels.count, len(types)))
-            for t, rate in retriever.rates.items():
+            for t, rate in rates_in.items():
                 if total > 0:
                     rates[:, t_index[t]] = at_level * (rate / total)
-                    if rate > 0 and not all_roots:
+                    if rate > 0 and not plan.all_roots:
                         roots.append((i, t_index[t]))
-            if all_roots:
-                roots += [(i, t) for t in range(len(types)) if types[t] != REASONING]
+            if plan.all_roots:
+                roots += [(i, t) for t in range(len(types)) if t != reasoning]
             compiled.append(StepPlan(**common, rates=rates))
-        elif isinstance(st, DecideStep):
-            if st.base_error_rate > 0 or all_roots:
-                roots.append((i, t_index[REASONING]))
-            general = per_type(st.susceptibility)
-            by_input = {pos[src]: np.array([table.get(t, general[k]) for k, t in enumerate(types)])
-                        for src, table in st.susceptibility_by_input.items()}
-            compiled.append(StepPlan(**common, base_error=levels.probabilities(st.base_error_rate),
-                                     susceptibility=general, susceptibility_by_input=by_input))
-        elif isinstance(st, VerifyStep):
-            audit = any(isinstance(steps_by_id[x], ActStep) for x in st.inputs)
-            compiled.append(StepPlan(**common, audit=audit, catch=per_type(st.catch), false_alarm=st.false_alarm))
+        elif sh.kind == "decide":
+            base = values[f"{at}.base_error_rate"]
+            if base > 0 or plan.all_roots:
+                roots.append((i, reasoning))
+            general = per_type(_table(values, f"{at}.susceptibility."))
+            by_input = {}
+            for k, src in zip(sh.inputs, sh.input_ids, strict=True):
+                table = _table(values, f"{at}.susceptibility_by_input.{src}.")
+                if table:
+                    by_input[k] = np.array([table.get(t, general[j]) for j, t in enumerate(types)])
+            compiled.append(StepPlan(**common, base_error=levels.probabilities(base), susceptibility=general,
+                                     susceptibility_by_input=by_input))
+        elif sh.kind == "verify":
+            compiled.append(StepPlan(**common, audit=sh.audit, catch=per_type(_table(values, f"{at}.catch.")),
+                                     false_alarm=values[f"{at}.false_alarm"]))
         else:
-            cost = scenario.costs[sid]
-            compiled.append(StepPlan(**common, failure_loss=cost.failure_loss, detected_loss=cost.loss_if_detected,
-                                     escalation_cost=cost.escalation_cost))
-    # Acts learn which audits review them.
-    audits_of: dict[int, list[int]] = {}
-    for s in compiled:
-        if s.audit:
-            for a in s.inputs:
-                audits_of.setdefault(a, []).append(s.pos)
-    compiled = [StepPlan(**{**s.__dict__, "audited_by": tuple(audits_of.get(s.pos, ()))}) if s.kind == "act" else s
-                for s in compiled]
+            failure = values[f"costs.{sh.id}.failure_loss"]
+            compiled.append(StepPlan(**common, failure_loss=failure,
+                                     detected_loss=values.get(f"costs.{sh.id}.detected_loss", failure),
+                                     escalation_cost=values[f"costs.{sh.id}.escalation_cost"],
+                                     audited_by=sh.audited_by))
     roots.sort()
-    return Plan(scenario=scenario.name, variant=variant, seed=scenario.seed, currency=scenario.currency,
-                types=types, steps=tuple(compiled), roots=tuple(roots), levels=levels,
-                root_index={r: i for i, r in enumerate(roots)})
+    return dataclasses.replace(plan, steps=tuple(compiled), roots=tuple(roots),
+                               root_index={r: i for i, r in enumerate(roots)},
+                               parameters=MappingProxyType(values))

@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+import yaml
 
 from sim.core.atomic import write_text
 from sim.core.errors import CascadeError
-from sim.scenario.model import Scenario
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -108,9 +108,9 @@ def attribution_chart(summary: dict[str, Any], top: int = 12) -> Chart:
     return Chart("attribution", title, caption, fig)
 
 
-def tornado_chart(table: pd.DataFrame, engine: str, currency: str, top: int = 12) -> Chart:
+def tornado_chart(table: pd.DataFrame, currency: str, top: int = 12) -> Chart:
     rows = table.head(top).iloc[::-1]
-    reference = table.attrs.get("expected_loss", 0.0)
+    reference, engine = float(table["reference_loss"].iloc[0]), str(table["computed_by"].iloc[0])
     fig = go.Figure()
     fig.add_bar(name="parameter at its low value", y=rows["parameter"], x=rows["loss_at_low"] - reference,
                 orientation="h", marker_color=PALETTE[0],
@@ -219,17 +219,14 @@ def exceedance_chart(summary: dict[str, Any]) -> Chart:
     return Chart("exceedance", title, caption, fig)
 
 
-def charts(summary: dict[str, Any], scenario: Scenario | None, daily: pd.DataFrame | None = None) -> list[Chart]:
+def charts(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None,
+           daily: pd.DataFrame | None = None) -> list[Chart]:
     """All charts of a report, in reading order (sections appear only when their data exists)."""
     out = [sankey_chart(summary), attribution_chart(summary)]
     if summary.get("timeline") and daily is not None and len(daily):
         out += [timeline_chart(summary, daily), exceedance_chart(summary)]
-    if scenario is not None:
-        from sim.metrics.sensitivity import sensitivity
-
-        table, engine = sensitivity(scenario)
-        if len(table):
-            out.append(tornado_chart(table, engine, summary["currency"]))
+    if sensitivity is not None and len(sensitivity):
+        out.append(tornado_chart(sensitivity, summary["currency"]))
     if summary.get("pass_k"):
         out.append(pass_k_chart(summary))
     v = variants_chart(summary) if summary["engine"] != "timeline" else None
@@ -308,16 +305,17 @@ table.sensitivity { border-collapse: collapse; margin: .8rem 0 0 .5rem; font-siz
 """
 
 
-def render_html(summary: dict[str, Any], scenario: Scenario | None = None, daily: pd.DataFrame | None = None) -> str:
+def render_html(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None,
+                daily: pd.DataFrame | None = None, description: str = "") -> str:
     """The report as one HTML document (plotly.js inline: it opens offline and can be sent as one file)."""
     from plotly.offline import get_plotlyjs
 
-    made = charts(summary, scenario, daily)
+    made = charts(summary, sensitivity, daily)
     n = summary.get("instances")
     engine = summary["engine"]
     sub = (f"{html.escape(engine)} engine, seed {summary['seed']}" + (f", {n:,} instances per variant" if n else "")
            + f", amounts in {html.escape(summary['currency'])}")
-    desc = html.escape(scenario.description) if scenario is not None and scenario.description else ""
+    desc = html.escape(description)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Cascade report: {html.escape(summary['scenario'])}</title>",
@@ -374,19 +372,18 @@ def render_markdown(summary: dict[str, Any], top: int = 5) -> str:
     return text.replace("<", "&lt;").replace(">", "&gt;")  # markdown renders inline HTML: keep it text
 
 
-def write_report(summary: dict[str, Any], scenario: Scenario | None, out: str | Path,
-                 daily: pd.DataFrame | None = None) -> Path:
+def write_report(summary: dict[str, Any], out: str | Path, sensitivity: pd.DataFrame | None = None,
+                 daily: pd.DataFrame | None = None, description: str = "") -> Path:
     """Write the HTML report to `out` and the markdown summary beside it (same name, .md)."""
     out = Path(out)
-    write_text(out, render_html(summary, scenario, daily))
+    write_text(out, render_html(summary, sensitivity, daily, description))
     write_text(out.with_suffix(".md"), render_markdown(summary))
     return out
 
 
 def report_from_run_dir(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """`cascade report RUN_DIR`: read summary.json (and scenario.yaml for sensitivity) and write the report."""
-    from sim.scenario.load import load_scenario
-
+    """`cascade report RUN_DIR`: render what the run stored (summary.json, sensitivity.csv, timeline.parquet,
+    the scenario's description); nothing is recomputed."""
     folder = Path(run_dir)
     summary_file = folder / "summary.json"
     if not summary_file.is_file():
@@ -395,6 +392,15 @@ def report_from_run_dir(run_dir: str | Path, out: str | Path | None = None) -> P
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CascadeError(f"{summary_file}: not a readable summary ({exc})") from None
-    scenario = load_scenario(folder / "scenario.yaml") if (folder / "scenario.yaml").is_file() else None
+    sensitivity = pd.read_csv(folder / "sensitivity.csv") if (folder / "sensitivity.csv").is_file() else None
     daily = pd.read_parquet(folder / "timeline.parquet") if (folder / "timeline.parquet").is_file() else None
-    return write_report(summary, scenario, out or folder / "report.html", daily)
+    return write_report(summary, out or folder / "report.html", sensitivity, daily, _description(folder))
+
+
+def _description(folder: Path) -> str:
+    """The scenario's description as the run stored it (read as plain YAML: rendering validates nothing)."""
+    try:
+        data = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ""
+    return str(data.get("description") or "") if isinstance(data, dict) else ""

@@ -57,11 +57,19 @@ class Result:
         """P(k attempts at the same instance all succeed), k = 1..8."""
         return self._per_variant("pass_k")
 
+    @cached_property
+    def sensitivity(self) -> pd.DataFrame | None:
+        """One-at-a-time sensitivity of expected loss for the base variant (`sim.metrics.sensitivity`), computed
+        on first use; None for a run without a base plan."""
+        from sim.metrics.sensitivity import sensitivity
+
+        return sensitivity(self.plans["base"]) if "base" in self.plans else None
+
     def report(self, path: str | Path = "report.html") -> Path:
         """Write the HTML cascade report (and a markdown summary beside it); returns the HTML path."""
         from sim.output.report import write_report
 
-        return write_report(self.summary, self.scenario, path, self.timeline)
+        return write_report(self.summary, path, self.sensitivity, self.timeline, self.scenario.description)
 
     def markdown(self) -> str:
         """The markdown summary (for pull requests, chat, or a notebook's `display(Markdown(...))`)."""
@@ -70,7 +78,8 @@ class Result:
         return render_markdown(self.summary)
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write summary.json, instances.parquet, steps.parquet, attribution/cascade CSVs and scenario.yaml."""
+        """Write summary.json, instances.parquet, steps.parquet, attribution/cascade/sensitivity CSVs and
+        scenario.yaml (and the engine's own tables)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_with(out / "instances.parquet", lambda p: pq.write_table(self.instances_arrow, p))
@@ -82,12 +91,9 @@ class Result:
             write_with(out / "timeline.parquet", lambda p: self.timeline.to_parquet(p, index=False))
         if self.agent_trace is not None:
             write_with(out / "agent_trace.parquet", lambda p: self.agent_trace.to_parquet(p, index=False))
+        if self.sensitivity is not None:
+            write_with(out / "sensitivity.csv", lambda p: self.sensitivity.to_csv(p, index=False))
         # summary.json last: its presence says the folder is complete.
         write_text(out / "summary.json", json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
         return out
 
-
-def steps_table(tallies: dict) -> pd.DataFrame:
-    """Per variant x step: outcome counts by error type and root-cause step (long format)."""
-    rows = [(name, step, kind, *counts) for name, t in tallies.items() for step, kind, *counts in t.step_rows()]
-    return pd.DataFrame(rows, columns=list(STEP_COLUMNS))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sim.core.seeding import stream
-from sim.metrics.summary import Z95, wilson
+from sim.core.stats import Z95, wilson
 from sim.retrieval.corpus import Corpus, Query
 from sim.retrieval.embedding import Embedder
 from sim.retrieval.store import StoreLocation, VectorIndex, collection_name, connect

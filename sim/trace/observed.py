@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.core.error_types import REASONING
-from sim.model.plan import CAUGHT, ERROR, FLAGGED, OK, RANK, Plan
+from sim.model.plan import Plan
+from sim.model.tokens import CAUGHT, ERROR, FLAGGED, LABELS, OK, merge_codes
 from sim.trace.schema import BlockTrace
 
 
@@ -41,19 +41,6 @@ class InstanceTokens:
     detected: dict[int, bool]
 
 
-def _rank(code: int) -> int:
-    return int(RANK[min(code, ERROR)])
-
-
-def merge(codes: list[int]) -> int:
-    """Where inputs meet: the strongest token wins (caught > false alarm > error > ok), ties to the first."""
-    acc = codes[0] if codes else OK
-    for c in codes[1:]:
-        if _rank(c) > _rank(acc):
-            acc = c
-    return acc
-
-
 def instance_tokens(plan: Plan, seen: Mapping[str, Observation]) -> InstanceTokens:
     """The tokens of one instance, step by step in the plan's order."""
     types = {t: i for i, t in enumerate(plan.types)}
@@ -64,15 +51,15 @@ def instance_tokens(plan: Plan, seen: Mapping[str, Observation]) -> InstanceToke
         obs = seen[s.id]
         ins = [tokens[i] for i in s.inputs]
         if s.kind == "retrieve":
-            upstream = merge(ins) if ins else OK
+            upstream = merge_codes(ins) if ins else OK
             own = ERROR + plan.root_index[(s.pos, types[obs.error_type or "topical_miss"])] if obs.diverged else OK
             tokens[s.pos] = upstream if upstream != OK else own
         elif s.kind == "decide":
             wrong = [c for c in ins if c >= ERROR]
             kept = [c for c in ins if c < ERROR] + (wrong[:1] if obs.diverged else [])
-            acc = merge(kept)
+            acc = merge_codes(kept)
             if obs.diverged and acc == OK:
-                acc = ERROR + plan.root_index[(s.pos, types[REASONING])]
+                acc = ERROR + plan.root_index[(s.pos, plan.reasoning)]
             if not obs.diverged and wrong:
                 out.masked[s.pos] = int(code_type[wrong[0]])
             tokens[s.pos] = acc
@@ -86,10 +73,10 @@ def instance_tokens(plan: Plan, seen: Mapping[str, Observation]) -> InstanceToke
                 for src, h in zip(srcs, hit, strict=True):
                     out.detected[src.pos] = out.detected.get(src.pos, False) or h
             else:
-                acc = merge([CAUGHT if h else c for h, c in zip(hit, ins, strict=True)])
+                acc = merge_codes([CAUGHT if h else c for h, c in zip(hit, ins, strict=True)])
                 tokens[s.pos] = FLAGGED if acc == OK and obs.false_alarm else acc
         else:
-            tokens[s.pos] = merge(ins)
+            tokens[s.pos] = merge_codes(ins)
             out.detected.setdefault(s.pos, False)
     return out
 
@@ -112,7 +99,7 @@ def block_trace(plan: Plan, rows: list[InstanceTokens], level: np.ndarray | None
 
 
 def token_label(plan: Plan, code: int) -> str:
-    return {OK: "ok", FLAGGED: "false_alarm", CAUGHT: "caught"}.get(code) or plan.types[plan.code_type()[code]]
+    return LABELS.get(code) or plan.types[plan.code_type()[code]]
 
 
 def step_outcome(plan: Plan, s, it: InstanceTokens) -> tuple[str, str, str]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from sim.model.plan import CAUGHT, ERROR, FLAGGED, Plan
+from sim.model.plan import Plan
+from sim.model.tokens import CAUGHT, ERROR, FLAGGED, is_error
 
 OUTCOMES = ("ok", "error", "masked", "caught", "false_alarm")
 """Outcome of a step for an instance (DESIGN.md), the `outcome` column of the steps table: at an act step,
@@ -35,6 +36,9 @@ INSTANCE_SCHEMA = pa.schema([
 ])
 
 STEP_COLUMNS = ("variant", "step", "kind", "outcome", "error_type", "root_cause_step", "count")
+
+PASS_K = 8
+"""pass^k is reported for k = 1..PASS_K attempts at the same instance."""
 
 
 @dataclass
@@ -86,7 +90,7 @@ def instance_outcomes(plan: Plan, trace: BlockTrace) -> InstanceOutcomes:
     first_root = np.full(n, -1, dtype=np.int32)
     for s in plan.acts:
         tok = trace.tokens[s.pos]
-        fail = tok >= ERROR
+        fail = is_error(tok)
         detected = trace.detected[s.pos] & fail
         n_failed += fail
         failure_loss += np.where(fail, np.where(detected, s.detected_loss, s.failure_loss), 0.0)

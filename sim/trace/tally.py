@@ -10,10 +10,9 @@ from collections import Counter
 
 import numpy as np
 
-from sim.model.plan import CAUGHT, ERROR, FLAGGED, OK, Plan
-from sim.trace.schema import BlockTrace, InstanceOutcomes
-
-PASS_K = 8
+from sim.model.plan import Plan
+from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK, is_error
+from sim.trace.schema import PASS_K, BlockTrace, InstanceOutcomes
 
 
 class Tally:
@@ -58,7 +57,7 @@ class Tally:
             if s.pos in trace.caught:
                 self.caught[s.pos] += np.bincount(trace.caught[s.pos] + 1, minlength=T + 1)[1:]
             if s.kind == "act" and s.audited_by:
-                det = trace.detected[s.pos] & (tok >= ERROR)
+                det = trace.detected[s.pos] & is_error(tok)
                 self.detected[s.pos] += np.bincount(tok[det] - ERROR, minlength=R)
         self.failed += int(out.failed.sum())
         self.silent += int(out.silent.sum())
@@ -90,7 +89,7 @@ class Tally:
         inst, root, cost = [], [], []
         for s in plan.acts:
             tok = trace.tokens[s.pos]
-            fail = np.flatnonzero(tok >= ERROR)
+            fail = np.flatnonzero(is_error(tok))
             if len(fail):
                 inst.append(fail)
                 root.append(tok[fail] - ERROR)

@@ -1,18 +1,17 @@
-"""`run(..., engine="timeline")`: replications of every variant, the horizon-loss distribution and the tables."""
+"""`--engine timeline`: replications of every variant, the horizon-loss distribution and the tables."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from sim.core.errors import CascadeError
-from sim.engines.timeline.desks import run_replication
-from sim.metrics.summary import Z95, summary_from_tally
-from sim.output.result import Result, steps_table
-from sim.scenario.model import Scenario
+from sim.core.stats import Z95
+from sim.engines.request import RunRequest
+from sim.engines.timeline.replication import run_replication
+from sim.scenario.model import Timeline
+from sim.trace.engine_output import EngineOutput
 from sim.trace.schema import INSTANCE_SCHEMA, instance_outcomes, instance_table
 from sim.trace.tally import Tally
 
@@ -33,53 +32,47 @@ def loss_distribution(losses: list[float]) -> dict:
             "exceedance": [{"loss": float(v), "p_exceed": float((x > v).mean())} for v in levels]}
 
 
-def run_timeline(scenario: Scenario, variants: dict[str, Scenario], max_rows: int, progress) -> Result:
-    if scenario.timeline is None:
+def run_timeline(request: RunRequest) -> EngineOutput:
+    """`--engine timeline`: the scenario's replications per variant; replication 0 gives the instance tables
+    and the usual figures, all replications the horizon-loss distribution."""
+    if request.scenario.timeline is None:
         raise CascadeError("the timeline engine needs a `timeline:` block in the scenario (horizon_days, arrivals, "
                            "reviewers, ...); see scenarios/ticket_triage.yaml")
-    reps = scenario.timeline.replications
-    blocks, daily_tables, rows, tallies, per_variant = {}, [], [], {}, {}
+    variants, max_rows, progress = request.variants, request.max_instance_rows, request.progress
+    reps = request.scenario.timeline.replications
+    extra, daily_tables, rows, tallies, per_variant = {}, [], [], {}, {}
     total, done = reps * len(variants), 0
-    for name, s in variants.items():
+    for name, plan in request.plans.items():
+        tl = variants[name].timeline
         stats_all = []
         for r in range(reps):
-            mixed, plan, daily, stats, _record, _times = run_replication(s, r)
+            mixed, version_plan, daily, stats, _record, _times = run_replication(plan, tl, r)
             stats_all.append(stats)
             daily_tables.append(daily.assign(variant=name))
             if r == 0:  # replication 0: the instance-level tables and the usual summary figures
-                plan = dataclasses.replace(plan, variant=name)
-                tally = Tally(plan)
-                out = instance_outcomes(plan, mixed)
+                tally = Tally(version_plan)
+                out = instance_outcomes(version_plan, mixed)
                 tally.add(mixed, out)
                 tallies[name] = tally
                 if max_rows > 0:
-                    rows.append(instance_table(plan, mixed, out, 0, min(mixed.n, max_rows)))
+                    rows.append(instance_table(version_plan, mixed, out, 0, min(mixed.n, max_rows)))
             done += 1
             if progress:
                 progress(done, total)
-        block = summary_from_tally(tallies[name])
-        block["instances"] = tallies[name].n
-        block["timeline"] = _timeline_block(s, stats_all)
-        blocks[name] = block
+        extra[name] = {"instances": tallies[name].n, "timeline": _timeline_block(tl, stats_all)}
         per_variant[name] = [st["horizon_loss"] for st in stats_all]
-    base = blocks["base"]
-    summary = {"scenario": scenario.name, "engine": "timeline", "seed": scenario.seed,
-               "instances": base["instances"], "currency": scenario.currency, "variants": list(variants),
-               "retrievers": {n: {"kind": r.kind} for n, r in scenario.retrievers.items()}, **base,
-               "instance_rows": {"mode": "replication 0", "rows": min(base["instances"], max_rows),
-                                 "of": base["instances"],
-                                 "note": "per-instance rows and the summary figures are replication 0's"}}
-    if len(variants) > 1:
-        summary["variant_results"] = {k: v for k, v in blocks.items() if k != "base"}
-        summary["differences"] = {k: _paired_horizon(per_variant[k], per_variant["base"])
-                                  for k in variants if k != "base"}
-    instances = pa.concat_tables(rows).combine_chunks() if rows else INSTANCE_SCHEMA.empty_table()
-    return Result(summary=summary, scenario=scenario, plans={}, instances_arrow=instances,
-                  steps=steps_table(tallies), timeline=pd.concat(daily_tables, ignore_index=True))
+    n = tallies["base"].n
+    differences = {k: _paired_horizon(per_variant[k], per_variant["base"]) for k in variants if k != "base"}
+    return EngineOutput(
+        engine="timeline", plans=request.plans, instances=n, tallies=tallies,
+        instances_table=pa.concat_tables(rows).combine_chunks() if rows else INSTANCE_SCHEMA.empty_table(),
+        instance_rows={"mode": "replication 0", "rows": min(n, max_rows), "of": n,
+                       "note": "per-instance rows and the summary figures are replication 0's"},
+        variant_extra=extra, differences=differences or None,
+        tables={"timeline": pd.concat(daily_tables, ignore_index=True)})
 
 
-def _timeline_block(s: Scenario, stats: list[dict]) -> dict:
-    tl = s.timeline
+def _timeline_block(tl: Timeline, stats: list[dict]) -> dict:
     arrivals = sum(st["instances"] for st in stats)
     return {
         "horizon_days": tl.horizon_days,

@@ -1,4 +1,4 @@
-"""The Monte Carlo engine: vectorised numpy over the instances of a block, Python loops only over steps.
+"""The Monte Carlo kernel: vectorised numpy over the instances of a block, Python loops only over steps.
 
 Draws come from `sim.core.seeding` streams keyed by step and purpose, never by variant, so variants see common
 random numbers. A block's outcome depends only on (seed, block, instance count), hence not on chunk size or
@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim.core.seeding import uniforms
-from sim.model.plan import CAUGHT, ERROR, FLAGGED, OK, RANK, Plan, StepPlan
+from sim.model.plan import Plan, StepPlan
+from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK, merge, rank_table
 from sim.trace.schema import BlockTrace
 
 
@@ -23,9 +24,7 @@ class Kernel:
         self.code_type = code_type
         # Tokens as int16 and probabilities as float32 (the draws' precision): half the bytes per pass.
         self.dtype = np.int16 if plan.n_codes < 2**15 else np.int32
-        rank = np.full(plan.n_codes, RANK[ERROR], dtype=np.int8)
-        rank[:ERROR] = RANK[:ERROR]
-        self.rank = rank
+        self.rank = rank_table(plan.n_codes)
         self.err = code_type >= 0
         n_codes = plan.n_codes
         self.own_codes: dict[int, np.ndarray] = {}
@@ -112,7 +111,7 @@ class Kernel:
                 first_masked = np.where((first_masked < 0) & masked, self.code_type[x], first_masked)
             acc = x_eff if acc is None else self._merge(acc, x_eff)
         trace.masked[s.pos] = first_masked
-        r = self.plan.root_index.get((s.pos, len(self.plan.types) - 1))  # reasoning is the last type
+        r = self.plan.root_index.get((s.pos, self.plan.reasoning))
         if r is not None:
             base = np.float32(s.base_error[0]) if level is None else s.base_error.astype(np.float32)[level]
             wrong = draw(f"reason/{s.id}") < base
@@ -153,5 +152,4 @@ class Kernel:
         return acc
 
     def _merge(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Token precedence where two inputs meet: the stronger wins, ties go to the earlier input (`a`)."""
-        return np.where(self.rank[b] > self.rank[a], b, a)
+        return merge(a, b, self.rank)

@@ -1,0 +1,34 @@
+"""What the runner asks of an engine: the scenario, its compiled plans per variant, sizes and options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sim.model.plan import Plan
+from sim.scenario.model import Scenario
+
+DEFAULT_CHUNK = 4 * (1 << 16)
+DEFAULT_MAX_INSTANCE_ROWS = 1_000_000
+DEFAULT_PASS_K_SAMPLE = 20_000
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run of one engine over every variant. Engines read plans; `variants` is there for engines that
+    build something from a scenario's structure (the agent engine's graphs)."""
+
+    scenario: Scenario
+    """The base scenario (seed overrides applied)."""
+    variants: dict[str, Scenario]
+    plans: dict[str, Plan]
+    """Compiled plan per variant, `base` first."""
+    instances: int
+    max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS
+    chunk_size: int = DEFAULT_CHUNK
+    workers: int = 1
+    pass_k_sample: int = DEFAULT_PASS_K_SAMPLE
+    progress: Callable[[int, int], None] | None = None
+    options: Any = None
+    """Engine-specific settings (the agent engine: `agents.engine.AgentSettings` or a mapping of its fields)."""
