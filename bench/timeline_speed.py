@@ -12,7 +12,8 @@ import time
 import numpy as np
 import simpy
 
-from sim.engines.timeline.desks import arrival_times, replication_seed, run_replication
+from sim.engines.timeline.replication import arrival_times, replication_seed, run_replication
+from sim.model.plan import compile_plan
 from sim.scenario.load import scenario_from_dict
 
 
@@ -67,7 +68,7 @@ def main() -> None:
     times = arrival_times(s.timeline, replication_seed(s.seed, 0), 0)
     bare = min(bare_simpy(times, 12, 8 / 1440, 1) for _ in range(2))
     t0 = time.perf_counter()
-    *_, stats, _record, _times = run_replication(s, 0)
+    *_, stats, _record, _times = run_replication(compile_plan(s), s.timeline, 0)
     ours = time.perf_counter() - t0
     print(f"{len(times):,} instances over {args.days} days ({args.per_day:.0f} a day), 12 reviewers, 8 min each")
     print(f"bare SimPy queue         : {bare:6.2f} s")

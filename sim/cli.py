@@ -137,13 +137,16 @@ def validate(
     from sim.scenario.load import dump_scenario_yaml, load_scenario
 
     with _user_errors():
-        s = load_scenario(scenario)
+        s = load_scenario(scenario, measure=False)  # validation embeds nothing
         kinds = [st.kind for st in s.workflow.steps]
         out_console.print(
             f"{scenario}: ok — scenario '{s.name}', {len(kinds)} steps ("
             + ", ".join(f"{kinds.count(k)} {k}" for k in ("retrieve", "decide", "verify", "act"))
             + f"), {len(s.retrievers)} retrievers, variants: {['base'] + [v.name for v in s.variants]}",
             highlight=False, soft_wrap=True)
+        for name, r in s.retrievers.items():
+            if r.kind == "measured" and "pending" in r.measured_with:
+                out_console.print(f"retriever '{name}': {r.measured_with['pending']}", highlight=False, soft_wrap=True)
         if show:
             out_console.print(dump_scenario_yaml(s), highlight=False, markup=False)
 
@@ -167,11 +170,11 @@ def measure(
     """Measure a retriever's error profile: embed a corpus and structural twins of its passages, index them
     in Chroma, run probe queries, and write rates per error type with CIs, plus nDCG@10 and recall@10."""
     from sim.output.console import render_profile
-    from sim.retrieval.corpus import open_corpus
     from sim.retrieval.embedding import Embedder, default_cache_dir
     from sim.retrieval.measure import ProbeSettings
     from sim.retrieval.measure import measure as run_probe
     from sim.retrieval.profile import write_profile
+    from sim.retrieval.sources import open_corpus
     from sim.retrieval.store import StoreLocation
 
     with _user_errors():
@@ -261,9 +264,9 @@ def finetune(
 ) -> None:
     """Fine-tune the encoder with structural twins as hard negatives (and a control without them), then
     measure base, tuned and control on held-out topics: twin confusion and broad retrieval."""
-    from sim.retrieval.corpus import open_corpus
     from sim.retrieval.finetune import FinetuneSettings
     from sim.retrieval.finetune import finetune as run_finetune
+    from sim.retrieval.sources import open_corpus
 
     with _user_errors():
         chosen = open_corpus(corpus)

@@ -137,13 +137,13 @@ def test_the_openai_policy_through_a_real_server_reads_like_the_simulated_reader
     sc = scenario("ticket_triage", scale=3, base_errors=False)
     local = run(sc, instances=30, engine="agent")
     llm = LLMSettings(base_url=llm_server.base_url, model="test-model", cache_dir=tmp_path)
-    remote = run(sc, instances=30, engine="agent", agent=AgentSettings(policy="openai", llm=llm))
+    remote = run(sc, instances=30, engine="agent", options=AgentSettings(policy="openai", llm=llm))
     assert remote.summary["agent"]["policy"] == "openai:test-model"
     assert remote.summary["p_failure"] == local.summary["p_failure"]
     pd.testing.assert_frame_equal(remote.agent_trace, local.agent_trace)
     calls = llm_server.requests()
     assert calls > 0 and remote.summary["agent"]["llm"]["calls"] == calls
-    cached = run(sc, instances=30, engine="agent", agent=AgentSettings(policy="openai", llm=llm))
+    cached = run(sc, instances=30, engine="agent", options=AgentSettings(policy="openai", llm=llm))
     assert llm_server.requests() == calls and cached.summary["agent"]["llm"]["calls"] == 0
     assert cached.summary["agent"]["llm"]["cached"] > 0
 
@@ -152,7 +152,7 @@ def test_malformed_model_replies_are_recorded_as_wrong_decisions(llm_server, tmp
     llm_server.script("malformed")
     sc = scenario("ticket_triage", base_errors=False)
     llm = LLMSettings(base_url=llm_server.base_url, model="broken-model", cache_dir=tmp_path, max_attempts=1)
-    result = run(sc, instances=3, engine="agent", agent=AgentSettings(policy="openai", llm=llm))
+    result = run(sc, instances=3, engine="agent", options=AgentSettings(policy="openai", llm=llm))
     assert result.summary["agent"]["invalid_replies"]["base"] == 3 * 4  # four decide steps per ticket
     trace = result.agent_trace
     decided = trace[trace["kind"] == "decide"]
@@ -202,7 +202,7 @@ def test_ticket_triage_on_real_banking77_queries():
     """Real customer messages: the classifier's examples are real past tickets, so its live retrieval misses
     on its own sometimes (topical misses at retrieve_examples), but mostly routes right."""
     sc = scenario("ticket_triage", scale=0.0, base_errors=False)
-    result = run(sc, instances=150, engine="agent", agent=AgentSettings(tickets=BANKING77))
+    result = run(sc, instances=150, engine="agent", options=AgentSettings(tickets=BANKING77))
     s = result.summary
     assert s["agent"]["tickets"] == str(BANKING77) and s["agent"]["episodes"] > 300
     trace = result.agent_trace

@@ -104,14 +104,15 @@ def test_analytic_report_renders_without_sampled_intervals(browser, tmp_path):
 
 def test_sensitivity_is_the_exact_derivative_on_a_chain():
     from sim.metrics.sensitivity import sensitivity
+    from sim.model.plan import compile_plan
 
-    table, engine = sensitivity(scenario_from_dict(chain()))
-    assert engine == "analytic (exact)"
+    table = sensitivity(compile_plan(scenario_from_dict(chain())))
+    assert (table["computed_by"] == "analytic (exact)").all() and (table["variant"] == "base").all()
     row = table.set_index("path").loc["retrievers.docs.rates.negation_flip"]
     # d wrong/d rate = 0.9 carried x (1 - 0.02 that would have erred anyway); d loss/d wrong = 0.7 x 1000 failure
     # + (0.3 - 0.01) x 50 escalation
     assert row["importance"] == pytest.approx(0.9 * 0.98 * (700 + 0.29 * 50), rel=1e-9)
-    assert row["elasticity"] == pytest.approx(row["importance"] * 0.05 / table.attrs["expected_loss"], rel=1e-12)
+    assert row["elasticity"] == pytest.approx(row["importance"] * 0.05 / table["reference_loss"].iloc[0], rel=1e-12)
     catch = table.set_index("path").loc["workflow.steps.check.catch.default"]
     assert catch["importance"] < 0  # a better verifier lowers the loss
 

@@ -53,10 +53,12 @@ def test_reviewer_queue_matches_erlang_c_and_littles_law():
 
 
 def _replication_waits(data: dict) -> list[float]:
-    from sim.engines.timeline.desks import run_replication
+    from sim.engines.timeline.replication import run_replication
+    from sim.model.plan import compile_plan
 
     s = scenario_from_dict(data)
-    return [run_replication(s, r)[3]["mean_wait_hours"]["check"] for r in range(s.timeline.replications)]
+    plan = compile_plan(s)
+    return [run_replication(plan, s.timeline, r)[3]["mean_wait_hours"]["check"] for r in range(s.timeline.replications)]
 
 
 @pytest.mark.parametrize("reviewers", [{}, {"check": {"servers": 50, "minutes": 5}}], ids=["no reviewers", "ample"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 import numpy as np
 
@@ -86,7 +85,7 @@ class Plan:
     levels: Levels
     root_index: dict[tuple[int, int], int] = field(repr=False)
     parameters: Mapping[str, float] = field(repr=False, default_factory=dict)
-    """Every numeric parameter by its scenario path (read-only; change them with `with_parameters`)."""
+    """Every numeric parameter by its scenario path (do not mutate: `with_parameters` makes a new plan)."""
     shapes: tuple[_Shape, ...] = field(repr=False, default=())
     all_roots: bool = field(repr=False, default=False)
 
@@ -260,4 +259,4 @@ def _build(plan: Plan, values: dict[str, float]) -> Plan:
     roots.sort()
     return dataclasses.replace(plan, steps=tuple(compiled), roots=tuple(roots),
                                root_index={r: i for i, r in enumerate(roots)},
-                               parameters=MappingProxyType(values))
+                               parameters=values)

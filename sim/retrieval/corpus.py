@@ -138,18 +138,3 @@ def read_corpus(passages_file: str | Path, id_column: str | None = None, text_co
                                    f"not in {passages_file}")
             queries.append(Query(r[query_column], r[gold_column]))
     return Corpus(Path(passages_file).stem, tuple(passages), tuple(queries))
-
-
-def open_corpus(spec: str | Path, queries_file: str | Path | None = None, **columns: str | None) -> Corpus:
-    """A built-in corpus by name (`contracts`, `support`) or a user's passages file (with its columns)."""
-    from sim.retrieval.corpora.builtin import (
-        BUILTIN_CORPORA,  # the generators live with the agents that read them
-    )
-
-    if str(spec) in BUILTIN_CORPORA:
-        if queries_file is not None:
-            raise CascadeError("a queries file goes with a corpus file, not with a built-in corpus")
-        return BUILTIN_CORPORA[str(spec)]()
-    if not Path(spec).exists() and not Path(spec).suffix:
-        raise CascadeError(f"corpus '{spec}': neither a built-in corpus ({', '.join(BUILTIN_CORPORA)}) nor a file")
-    return read_corpus(spec, queries_file=queries_file, **{k: v for k, v in columns.items() if v is not None})

@@ -171,8 +171,8 @@ def measure_retriever(corpus: str | Corpus = "contracts", *, model: str | None =
                       cache_dir=None, k: int = 5, probes: int = 300, seed: int = 0) -> dict[str, Any]:
     """Python twin of `cascade measure`: the error profile of `model` on `corpus` (a built-in name, a file
     path, or a Corpus)."""
-    from sim.retrieval.corpus import open_corpus
     from sim.retrieval.embedding import default_cache_dir
+    from sim.retrieval.sources import open_corpus
 
     chosen = corpus if isinstance(corpus, Corpus) else open_corpus(corpus)
     cache = cache_dir or default_cache_dir()
@@ -180,18 +180,27 @@ def measure_retriever(corpus: str | Corpus = "contracts", *, model: str | None =
                    ProbeSettings(k=k, probes=probes, seed=seed))
 
 
+def cached_profile_path(corpus: str, model: str | None, probes: int, k: int) -> Path:
+    """Where the profile of `model` on `corpus` is cached (whether or not it has been measured yet); reads the
+    model's files for their identity, embeds nothing."""
+    from sim.retrieval.embedding import default_cache_dir, model_identity, resolve_model
+    from sim.retrieval.sources import open_corpus
+
+    chosen = open_corpus(corpus)
+    key = hashlib.sha256(f"{model_identity(resolve_model(model)[1])}|{chosen.fingerprint()}|{probes}|{k}".encode())
+    return default_cache_dir() / "profiles" / f"{chosen.name}-{key.hexdigest()[:16]}.yaml"
+
+
 def cached_profile(corpus: str, model: str | None, probes: int, k: int) -> Path:
     """The profile of `model` on `corpus`, measured on first use and read from the cache after that."""
     import sys
 
-    from sim.retrieval.corpus import open_corpus
-    from sim.retrieval.embedding import default_cache_dir, model_identity, resolve_model
     from sim.retrieval.profile import write_profile
+    from sim.retrieval.sources import open_corpus
 
-    chosen = open_corpus(corpus)
-    key = hashlib.sha256(f"{model_identity(resolve_model(model)[1])}|{chosen.fingerprint()}|{probes}|{k}".encode())
-    path = default_cache_dir() / "profiles" / f"{chosen.name}-{key.hexdigest()[:16]}.yaml"
+    path = cached_profile_path(corpus, model, probes, k)
     if not path.is_file():
+        chosen = open_corpus(corpus)
         print(f"measuring the retriever on corpus '{chosen.name}' (first use; cached in {path})", file=sys.stderr)
         write_profile(measure_retriever(chosen, model=model, k=k, probes=probes), path)
     return path

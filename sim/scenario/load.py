@@ -26,13 +26,18 @@ def builtin_workflows() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read, expand and validate a scenario file (variants included); raises ScenarioError on any problem."""
+def load_scenario(path: str | Path, measure: bool = True) -> Scenario:
+    """Read, expand and validate a scenario file (variants included); raises ScenarioError on any problem.
+
+    A measured retriever given a corpus instead of a profile is measured on first use (then cached); with
+    `measure=False` nothing is embedded: a profile not cached yet leaves its rates empty and says so in
+    `measured_with['pending']` (what `cascade validate` reports)."""
     raw, source = read_yaml_file(path)
-    return scenario_from_dict(raw, source, base_dir=Path(path).resolve().parent)
+    return scenario_from_dict(raw, source, base_dir=Path(path).resolve().parent, measure=measure)
 
 
-def scenario_from_dict(raw: Any, source: SourceMap | None = None, base_dir: Path | None = None) -> Scenario:
+def scenario_from_dict(raw: Any, source: SourceMap | None = None, base_dir: Path | None = None,
+                       measure: bool = True) -> Scenario:
     """Validate a scenario given as plain data (as parsed from YAML); relative profile paths are resolved
     against `base_dir` (the scenario file's folder; default: the current folder)."""
     source = source or SourceMap()
@@ -42,13 +47,13 @@ def scenario_from_dict(raw: Any, source: SourceMap | None = None, base_dir: Path
                                                  f", not {type(raw).__name__}")])
     raw = _expand_builtin(raw, source)
     raw = _absolute_profile_paths(raw, base_dir, source)
-    scenario = _validate(raw, source)
+    scenario = _validate(raw, source, measure)
     # Variants are validated now, so that a bad override is reported at load time with its line.
     problems: list[Problem] = []
     base = base_dict(scenario)
     for i, variant in enumerate(scenario.variants):
         try:
-            _validate(apply_set(base, variant.set, ("variants", i, "set"), source), SourceMap())
+            _validate(apply_set(base, variant.set, ("variants", i, "set"), source), SourceMap(), measure)
         except ScenarioError as exc:
             for p in exc.problems:
                 key = _matching_set_key(variant.set, p.path)
@@ -176,7 +181,7 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
     return out
 
 
-def _with_profiles(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
+def _with_profiles(raw: dict[str, Any], source: SourceMap, measure: bool) -> dict[str, Any]:
     """Fill each measured retriever's rates and provenance from its profile file."""
     from sim.retrieval.profile import read_profile
 
@@ -185,10 +190,17 @@ def _with_profiles(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
         if not isinstance(r, dict) or r.get("kind") != "measured":
             continue
         if isinstance(r.get("corpus"), str) and not r.get("profile"):
-            from sim.retrieval.measure import cached_profile
+            from sim.retrieval.measure import cached_profile, cached_profile_path
 
+            settings = (r["corpus"], r.get("model"), int(r.get("probes", 300)), int(r.get("k", 5)))
             try:
-                path = cached_profile(r["corpus"], r.get("model"), int(r.get("probes", 300)), int(r.get("k", 5)))
+                path = cached_profile_path(*settings)
+                if not path.is_file() and not measure:
+                    r["measured_with"] = {"pending": f"will be measured on first run (corpus '{r['corpus']}', "
+                                                     f"model {r.get('model') or 'the packaged all-MiniLM-L6-v2'})",
+                                          "profile": str(path)}
+                    continue
+                path = cached_profile(*settings)
             except (CascadeError, ValueError) as exc:
                 raise ScenarioError([source.problem(("retrievers", name, "corpus"), str(exc))]) from None
             profile = read_profile(path)
@@ -209,8 +221,8 @@ def _with_profiles(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
     return out
 
 
-def _validate(raw: dict[str, Any], source: SourceMap) -> Scenario:
-    raw = _with_profiles(raw, source)
+def _validate(raw: dict[str, Any], source: SourceMap, measure: bool = True) -> Scenario:
+    raw = _with_profiles(raw, source, measure)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
