@@ -45,4 +45,3 @@ def block_segments(start: int, stop: int):
         end = min(stop, (block + 1) * BLOCK_SIZE)
         yield i, block, i - block * BLOCK_SIZE, end - block * BLOCK_SIZE
         i = end
-from sim.runner import run  # noqa: E402,F401  (scratch: an upward import, to see the layering check fail)
