@@ -44,3 +44,21 @@ def write_scenario(tmp_path):
         path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
         return path
     return write
+
+
+# Slow families, marked so that the fast core runs alone:  pytest -m "not (agent or browser or embedding or
+# finetune or notebooks or servers)". The README's plain `pytest` still runs everything.
+_BY_PATH = {"agents": "agent", "test_finetune.py": "finetune", "test_notebooks.py": "notebooks",
+            "test_measure.py": "embedding", "test_openai_policy.py": "servers"}
+_BY_FIXTURE = {"browser": "browser", "llm_server": "servers"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        marks = {mark for part, mark in _BY_PATH.items() if part in parts}
+        marks |= {mark for fixture, mark in _BY_FIXTURE.items() if fixture in item.fixturenames}
+        if "server" in item.name:
+            marks.add("servers")
+        for mark in sorted(marks):
+            item.add_marker(getattr(pytest.mark, mark))

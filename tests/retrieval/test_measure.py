@@ -26,7 +26,7 @@ from sim.retrieval.twins import twins_of
 from sim.runner import run
 from sim.scenario.load import load_scenario
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 runner = CliRunner()
 
 SMALL = [

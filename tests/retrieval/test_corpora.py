@@ -23,7 +23,7 @@ from sim.retrieval.corpora.builtin import (
 )
 from sim.retrieval.twins import twins_of
 
-WORKFLOWS = Path(__file__).resolve().parent.parent / "sim" / "scenario" / "workflows"
+WORKFLOWS = Path(__file__).resolve().parents[2] / "sim" / "scenario" / "workflows"
 TEAMS = {"cards", "payments", "disputes", "accounts", "fraud"}
 NEGATION = re.compile(r"\b(?:not|cannot|no|never)\b", re.IGNORECASE)
 

@@ -17,7 +17,7 @@ import pytest
 from sim.core.seeding import stream
 from sim.retrieval.twins import TWIN_TYPES, Twin, make_twin, twins_of
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SEEDS = range(40)
 
 
