@@ -49,25 +49,14 @@ class StepPlan:
     escalation_cost: float = 0.0
     audited_by: tuple[int, ...] = ()
     consumers: tuple[int, ...] = ()
+    # what the arrays are rebuilt from (`Plan.with_parameters`)
+    retriever: str | None = None
+    """Retrieve: the retriever whose rates it draws."""
+    input_ids: tuple[str, ...] = ()
 
     def carry(self, src: int) -> np.ndarray:
         """Decide: the carry probability per type of errors arriving from input position `src`."""
         return self.susceptibility_by_input.get(src, self.susceptibility)
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """What a step is, apart from its numbers: enough to rebuild its arrays from parameters."""
-
-    id: str
-    kind: str
-    pos: int
-    inputs: tuple[int, ...]
-    consumers: tuple[int, ...]
-    audit: bool
-    audited_by: tuple[int, ...]
-    retriever: str | None
-    input_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -86,7 +75,6 @@ class Plan:
     root_index: dict[tuple[int, int], int] = field(repr=False)
     parameters: Mapping[str, float] = field(repr=False, default_factory=dict)
     """Every numeric parameter by its scenario path (do not mutate: `with_parameters` makes a new plan)."""
-    shapes: tuple[_Shape, ...] = field(repr=False, default=())
     all_roots: bool = field(repr=False, default=False)
 
     @property
@@ -132,11 +120,10 @@ class Plan:
                 kind = "an amount >= 0" if path.startswith("costs.") else "a probability in [0, 1]"
                 raise CascadeError(f"{path}: {value!r} is not {kind}")
             values[path] = value
-        for shape in self.shapes:
-            if shape.retriever is not None:
-                total = sum(_table(values, f"retrievers.{shape.retriever}.rates.").values())
-                if total > 1.0 + 1e-9:
-                    raise CascadeError(f"retrievers.{shape.retriever}.rates sum to {total:.6g}, past 1")
+        for name in {s.retriever for s in self.steps if s.retriever is not None}:
+            total = sum(_table(values, f"retrievers.{name}.rates.").values())
+            if total > 1.0 + 1e-9:
+                raise CascadeError(f"retrievers.{name}.rates sum to {total:.6g}, past 1")
         return _build(self, values)
 
     def without_catch(self, step_ids: Iterable[str]) -> Plan:
@@ -196,15 +183,15 @@ def compile_plan(scenario: Scenario, variant: str = "base", all_roots: bool = Fa
         if audit[sid]:
             for a in steps_by_id[sid].inputs:
                 audits_of.setdefault(pos[a], []).append(pos[sid])
-    shapes = tuple(_Shape(
+    skeletons = tuple(StepPlan(
         id=sid, kind=steps_by_id[sid].kind, pos=i, inputs=tuple(pos[x] for x in steps_by_id[sid].inputs),
         consumers=tuple(consumers[i]), audit=audit[sid], audited_by=tuple(audits_of.get(i, ())),
         retriever=steps_by_id[sid].retriever if isinstance(steps_by_id[sid], RetrieveStep) else None,
         input_ids=tuple(steps_by_id[sid].inputs)) for i, sid in enumerate(order))
     skeleton = Plan(scenario=scenario.name, variant=variant, seed=scenario.seed, currency=scenario.currency,
-                    types=all_error_types(scenario.error_types), steps=(), roots=(),
+                    types=all_error_types(scenario.error_types), steps=skeletons, roots=(),
                     levels=Levels.build(scenario.difficulty.icc, scenario.difficulty.levels), root_index={},
-                    shapes=shapes, all_roots=all_roots)
+                    all_roots=all_roots)
     return _build(skeleton, scenario_parameters(scenario))
 
 
@@ -219,11 +206,10 @@ def _build(plan: Plan, values: dict[str, float]) -> Plan:
 
     roots: list[tuple[int, int]] = []
     compiled: list[StepPlan] = []
-    for sh in plan.shapes:
-        i, at = sh.pos, f"workflow.steps.{sh.id}"
-        common = dict(id=sh.id, kind=sh.kind, pos=i, inputs=sh.inputs, consumers=sh.consumers)
-        if sh.kind == "retrieve":
-            rates_in = _table(values, f"retrievers.{sh.retriever}.rates.")
+    for st in plan.steps:
+        i, at = st.pos, f"workflow.steps.{st.id}"
+        if st.kind == "retrieve":
+            rates_in = _table(values, f"retrievers.{st.retriever}.rates.")
             total = sum(rates_in.values())
             at_level = levels.probabilities(min(total, 1.0))
             rates = np.zeros((levels.count, len(types)))
@@ -234,29 +220,27 @@ def _build(plan: Plan, values: dict[str, float]) -> Plan:
                         roots.append((i, t_index[t]))
             if plan.all_roots:
                 roots += [(i, t) for t in range(len(types)) if t != reasoning]
-            compiled.append(StepPlan(**common, rates=rates))
-        elif sh.kind == "decide":
+            compiled.append(dataclasses.replace(st, rates=rates))
+        elif st.kind == "decide":
             base = values[f"{at}.base_error_rate"]
             if base > 0 or plan.all_roots:
                 roots.append((i, reasoning))
             general = per_type(_table(values, f"{at}.susceptibility."))
             by_input = {}
-            for k, src in zip(sh.inputs, sh.input_ids, strict=True):
+            for k, src in zip(st.inputs, st.input_ids, strict=True):
                 table = _table(values, f"{at}.susceptibility_by_input.{src}.")
                 if table:
                     by_input[k] = np.array([table.get(t, general[j]) for j, t in enumerate(types)])
-            compiled.append(StepPlan(**common, base_error=levels.probabilities(base), susceptibility=general,
-                                     susceptibility_by_input=by_input))
-        elif sh.kind == "verify":
-            compiled.append(StepPlan(**common, audit=sh.audit, catch=per_type(_table(values, f"{at}.catch.")),
-                                     false_alarm=values[f"{at}.false_alarm"]))
+            compiled.append(dataclasses.replace(st, base_error=levels.probabilities(base), susceptibility=general,
+                                                susceptibility_by_input=by_input))
+        elif st.kind == "verify":
+            compiled.append(dataclasses.replace(st, catch=per_type(_table(values, f"{at}.catch.")),
+                                                false_alarm=values[f"{at}.false_alarm"]))
         else:
-            failure = values[f"costs.{sh.id}.failure_loss"]
-            compiled.append(StepPlan(**common, failure_loss=failure,
-                                     detected_loss=values.get(f"costs.{sh.id}.detected_loss", failure),
-                                     escalation_cost=values[f"costs.{sh.id}.escalation_cost"],
-                                     audited_by=sh.audited_by))
+            failure = values[f"costs.{st.id}.failure_loss"]
+            compiled.append(dataclasses.replace(
+                st, failure_loss=failure, detected_loss=values.get(f"costs.{st.id}.detected_loss", failure),
+                escalation_cost=values[f"costs.{st.id}.escalation_cost"]))
     roots.sort()
     return dataclasses.replace(plan, steps=tuple(compiled), roots=tuple(roots),
-                               root_index={r: i for i, r in enumerate(roots)},
-                               parameters=values)
+                               root_index={r: i for i, r in enumerate(roots)}, parameters=values)
