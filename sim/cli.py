@@ -123,9 +123,11 @@ def run(
             out_console.print(str(folder))
             return
         render_summary(result.summary, out_console)
-        extra = ", agent_trace.parquet" if result.agent_trace is not None else ""
+        extra = "".join(f", {name}.parquet" for name in ("timeline", "agent_trace")
+                        if getattr(result, name) is not None)
         out_console.print(f"[dim]wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
-                          f"cascade.csv, scenario.yaml{extra}); the HTML report: cascade report {folder}[/dim]")
+                          f"cascade.csv, sensitivity.csv, scenario.yaml{extra}); the HTML report: cascade report "
+                          f"{folder}[/dim]")
 
 
 @app.command()

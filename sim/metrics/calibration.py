@@ -24,8 +24,9 @@ import pandas as pd
 from sim.core.error_types import DEFAULT_KEY, REASONING
 from sim.core.errors import CascadeError
 from sim.core.stats import wilson
-from sim.scenario.load import base_dict, scenario_from_dict
+from sim.scenario.load import scenario_from_dict
 from sim.scenario.model import Scenario
+from sim.scenario.overrides import base_dict
 
 _NOT_ERRORS = frozenset({"ok", "caught", "false_alarm"})
 

@@ -14,9 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sim.core.errors import CascadeError, Problem, ScenarioError
-from sim.core.yaml_source import Path_, SourceMap, dotted, load_yaml, read_yaml_file
+from sim.core.yaml_source import Path_, SourceMap, read_yaml_file
 from sim.scenario.checks import check_scenario, did_you_mean
 from sim.scenario.model import Scenario
+from sim.scenario.overrides import apply_set, base_dict, matching_set_key
 
 BUILTIN_DIR = Path(__file__).parent / "workflows"
 
@@ -56,20 +57,12 @@ def scenario_from_dict(raw: Any, source: SourceMap | None = None, base_dir: Path
             _validate(apply_set(base, variant.set, ("variants", i, "set"), source), SourceMap(), measure)
         except ScenarioError as exc:
             for p in exc.problems:
-                key = _matching_set_key(variant.set, p.path)
+                key = matching_set_key(variant.set, p.path)
                 where = ("variants", i, "set", key) if key else ("variants", i, "set")
                 problems.append(source.problem(where, f"in variant '{variant.name}': {p.path}: {p.message}"))
     if problems:
         raise ScenarioError(problems)
     return scenario
-
-
-def base_dict(scenario: Scenario) -> dict[str, Any]:
-    """The scenario as plain data without its variants (what variants override), built-in steps inline."""
-    data = scenario.model_dump(mode="json", exclude={"variants"})
-    data["workflow"].pop("builtin", None)
-    data["workflow"].pop("set", None)
-    return data
 
 
 def resolve_variants(scenario: Scenario) -> dict[str, Scenario]:
@@ -79,55 +72,6 @@ def resolve_variants(scenario: Scenario) -> dict[str, Scenario]:
     for v in scenario.variants:
         out[v.name] = _validate(apply_set(base, v.set, (), SourceMap()), SourceMap())
     return out
-
-
-def apply_set(data: dict[str, Any], overrides: dict[str, Any], where: Path_, source: SourceMap) -> dict[str, Any]:
-    """A copy of `data` with each dotted path in `overrides` set; list items are addressed by their `id`."""
-    out = copy.deepcopy(data)
-    problems: list[Problem] = []
-    for key, value in overrides.items():
-        parts = key.split(".")
-        node: Any = out
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            if isinstance(node, list):
-                ids = [item.get("id") for item in node if isinstance(item, dict)]
-                if part not in ids:
-                    problems.append(source.problem(where + (key,), f"no step '{part}' at "
-                                                   f"'{'.'.join(parts[:depth]) or key}'{did_you_mean(part, ids)}"))
-                    break
-                idx = ids.index(part)
-                if last:
-                    node[idx] = copy.deepcopy(value)
-                node = node[idx]
-            elif isinstance(node, dict):
-                if last:
-                    node[part] = copy.deepcopy(value)
-                elif part not in node or not isinstance(node[part], dict | list):
-                    problems.append(source.problem(where + (key,), f"'{'.'.join(parts[:depth + 1])}' is not a "
-                                                   f"section that can be changed{did_you_mean(part, node)}"))
-                    break
-                else:
-                    node = node[part]
-            else:
-                problems.append(source.problem(where + (key,), f"'{'.'.join(parts[:depth])}' holds a value, "
-                                                              "not a section"))
-                break
-    if problems:
-        raise ScenarioError(problems)
-    return out
-
-
-def _matching_set_key(overrides: dict[str, Any], problem_path: str) -> str | None:
-    """The override whose path is the longest prefix of a problem's field path (step ids resolved loosely)."""
-    best = None
-    flat = problem_path.replace("[", ".").replace("]", "")
-    for key in overrides:
-        tail = key.split(".")[-1]
-        if flat.startswith(key) or flat.endswith(tail) or tail in flat.split("."):
-            if best is None or len(key) > len(best):
-                best = key
-    return best
 
 
 def _expand_builtin(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
@@ -312,5 +256,4 @@ def dump_scenario_yaml(scenario: Scenario) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-__all__ = ["load_scenario", "scenario_from_dict", "resolve_variants", "builtin_workflows", "dump_scenario_yaml",
-           "apply_set", "dotted", "load_yaml"]
+__all__ = ["load_scenario", "scenario_from_dict", "resolve_variants", "builtin_workflows", "dump_scenario_yaml"]

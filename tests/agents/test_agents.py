@@ -21,7 +21,8 @@ from sim.cli import app
 from sim.metrics.calibration import agreement, calibrate
 from sim.model.plan import ERROR
 from sim.runner import run
-from sim.scenario.load import base_dict, load_scenario, resolve_variants, scenario_from_dict
+from sim.scenario.load import load_scenario, resolve_variants, scenario_from_dict
+from sim.scenario.overrides import base_dict
 from sim.trace.observed import instance_tokens
 from tests.conftest import ROOT, SCENARIOS
 from tests.llm_fixtures import llm_server  # noqa: F401

@@ -11,7 +11,8 @@ import pytest
 from sim.core.yaml_source import SourceMap
 from sim.model.difficulty import Levels
 from sim.runner import run
-from sim.scenario.load import apply_set, base_dict, load_scenario, scenario_from_dict
+from sim.scenario.load import load_scenario, scenario_from_dict
+from sim.scenario.overrides import apply_set, base_dict
 from tests.conftest import BUILTIN_SCENARIOS, chain
 
 
