@@ -27,14 +27,27 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def check_scenario(s: Scenario) -> list[Located]:
     """Every cross-reference problem in `s`, as (field path, message) pairs; [] when the scenario is sound."""
+    out = _check_error_types(s) + _check_retrievers(s)
+    steps = s.workflow.steps
+    if not steps:
+        return out + [(("workflow", "steps"), "the workflow has no steps")]
+    references, consumers = _check_references(steps)
+    out += references
+    references_ok = not out  # a cycle or an unused output means something only once every name resolves
+    if references_ok:
+        out += _check_cycle(steps)
+    out += _check_steps(s, consumers, references_ok)
+    return out + _check_costs(s) + _check_timeline(s) + _check_variants(s)
+
+
+def _check_error_types(s: Scenario) -> list[Located]:
+    return [(("error_types", i), f"'{t}' is built in already; declare only new error types")
+            for i, t in enumerate(s.error_types) if t in RETRIEVAL_ERROR_TYPES or t == REASONING]
+
+
+def _check_retrievers(s: Scenario) -> list[Located]:
     out: list[Located] = []
     retrieval_types = set(RETRIEVAL_ERROR_TYPES) | set(s.error_types)
-    every_type = set(all_error_types(s.error_types))
-
-    for i, t in enumerate(s.error_types):
-        if t in RETRIEVAL_ERROR_TYPES or t == REASONING:
-            out.append((("error_types", i), f"'{t}' is built in already; declare only new error types"))
-
     for name, r in s.retrievers.items():
         for t in r.rates:
             if t not in retrieval_types:
@@ -45,11 +58,12 @@ def check_scenario(s: Scenario) -> list[Located]:
             out.append((("retrievers", name, "rates"),
                         f"rates sum to {r.error_rate:.6g}, past 1: a query has at most one error, so the "
                         "probabilities of the error types must add up to at most 1"))
+    return out
 
-    steps = s.workflow.steps
-    if not steps:
-        out.append((("workflow", "steps"), "the workflow has no steps"))
-        return out
+
+def _check_references(steps: list) -> tuple[list[Located], dict[str, list[str]]]:
+    """Duplicate step ids and inputs that name no step (or themselves, or twice); the consumers of each step."""
+    out: list[Located] = []
     index_of: dict[str, int] = {}
     for i, st in enumerate(steps):
         if st.id in index_of:
@@ -57,33 +71,42 @@ def check_scenario(s: Scenario) -> list[Located]:
                         f"duplicate step id '{st.id}' (also step {index_of[st.id]}); step ids must be unique"))
         else:
             index_of[st.id] = i
-    by_id = {st.id: st for st in steps}
-    ids = list(by_id)
-
+    ids = list(index_of)
     consumers: dict[str, list[str]] = {sid: [] for sid in ids}
     for i, st in enumerate(steps):
         for j, src in enumerate(st.inputs):
             where = ("workflow", "steps", i, "inputs", j)
             if src == st.id:
                 out.append((where, f"step '{st.id}' lists itself as an input"))
-            elif src not in by_id:
+            elif src not in index_of:
                 out.append((where, f"unknown input '{src}'{did_you_mean(src, ids)}"))
             elif src in st.inputs[:j]:
                 out.append((where, f"input '{src}' is listed twice"))
             else:
                 consumers[src].append(st.id)
-    references_ok = not out
-    if references_ok:
-        cycle = find_cycle({sid: by_id[sid].inputs for sid in ids})
-        if cycle:
-            first = index_of[cycle[0]]
-            out.append((("workflow", "steps", first, "inputs"),
-                        "the workflow has a cycle: " + " -> ".join(cycle) + "; a workflow must be acyclic"))
-        else:
-            assert topological_order({sid: by_id[sid].inputs for sid in ids}, ids) is not None
+    return out, consumers
 
+
+def _check_cycle(steps: list) -> list[Located]:
+    by_id = {st.id: st for st in steps}
+    ids = list(by_id)
+    cycle = find_cycle({sid: by_id[sid].inputs for sid in ids})
+    if cycle:
+        first = next(i for i, st in enumerate(steps) if st.id == cycle[0])
+        return [(("workflow", "steps", first, "inputs"),
+                 "the workflow has a cycle: " + " -> ".join(cycle) + "; a workflow must be acyclic")]
+    assert topological_order({sid: by_id[sid].inputs for sid in ids}, ids) is not None
+    return []
+
+
+def _check_steps(s: Scenario, consumers: dict[str, list[str]], references_ok: bool) -> list[Located]:
+    """Each step's own fields: its retriever, its type tables, what a verify step reviews, whether its output
+    is used; then the retrievers no step uses."""
+    out: list[Located] = []
+    every_type = set(all_error_types(s.error_types))
+    by_id = {st.id: st for st in s.workflow.steps}
     used_retrievers: set[str] = set()
-    for i, st in enumerate(steps):
+    for i, st in enumerate(s.workflow.steps):
         here = ("workflow", "steps", i)
         if isinstance(st, RetrieveStep):
             used_retrievers.add(st.retriever)
@@ -100,30 +123,43 @@ def check_scenario(s: Scenario) -> list[Located]:
                                        f"{', '.join(st.inputs)})"))
                 out += _check_type_table(table, where, every_type, needs_default=False)
         if isinstance(st, VerifyStep):
-            out += _check_type_table(st.catch, here + ("catch",), every_type)
-            act_inputs = [src for src in st.inputs if isinstance(by_id.get(src), ActStep)]
-            if act_inputs and len(act_inputs) != len(st.inputs):
-                out.append((here + ("inputs",),
-                            "a verify step reviews either actions (an audit, after the fact) or what leads to "
-                            f"them (a gate), not both: {act_inputs} are actions; split it into two steps"))
-            if act_inputs and st.false_alarm > 0:
-                out.append((here + ("false_alarm",),
-                            "an audit (a verify step after actions) cannot escalate before the action: set "
-                            "false_alarm to 0, or review the decisions before the action instead"))
-            if act_inputs and consumers.get(st.id):
-                out.append((here + ("id",),
-                            f"audit '{st.id}' reviews actions after the fact, so no step can take it as input "
-                            f"(used by {consumers[st.id]})"))
+            out += _check_verify(st, here, by_id, consumers, every_type)
         if references_ok and not isinstance(st, ActStep) and not _is_audit(st, by_id) and not consumers[st.id]:
             out.append((here + ("id",),
                         f"the output of {st.kind} step '{st.id}' is used by no step; connect it (list it in "
                         "another step's inputs) or remove it"))
-
     for name in s.retrievers:
         if name not in used_retrievers:
             out.append((("retrievers", name), f"retriever '{name}' is used by no retrieve step; remove it or use it"))
+    return out
 
-    acts = [st.id for st in steps if isinstance(st, ActStep)]
+
+def _check_verify(st: VerifyStep, here: tuple, by_id: dict, consumers: dict[str, list[str]],
+                  every_type: set[str]) -> list[Located]:
+    out = _check_type_table(st.catch, here + ("catch",), every_type)
+    act_inputs = [src for src in st.inputs if isinstance(by_id.get(src), ActStep)]
+    if act_inputs and len(act_inputs) != len(st.inputs):
+        out.append((here + ("inputs",),
+                    "a verify step reviews either actions (an audit, after the fact) or what leads to "
+                    f"them (a gate), not both: {act_inputs} are actions; split it into two steps"))
+    if act_inputs and st.false_alarm > 0:
+        out.append((here + ("false_alarm",),
+                    "an audit (a verify step after actions) cannot escalate before the action: set "
+                    "false_alarm to 0, or review the decisions before the action instead"))
+    if act_inputs and consumers.get(st.id):
+        out.append((here + ("id",),
+                    f"audit '{st.id}' reviews actions after the fact, so no step can take it as input "
+                    f"(used by {consumers[st.id]})"))
+    return out
+
+
+def _acts(s: Scenario) -> list[str]:
+    return [st.id for st in s.workflow.steps if isinstance(st, ActStep)]
+
+
+def _check_costs(s: Scenario) -> list[Located]:
+    out: list[Located] = []
+    acts = _acts(s)
     if not acts:
         out.append((("workflow", "steps"), "the workflow has no act step, so nothing can fail; add one"))
     for sid in acts:
@@ -134,28 +170,38 @@ def check_scenario(s: Scenario) -> list[Located]:
         if sid not in acts:
             out.append((("costs", sid), f"'{sid}' is not an act step{did_you_mean(sid, acts)}; costs belong "
                                         "to act steps"))
+    return out
 
-    if s.timeline is not None:
-        tl = s.timeline
-        verify_ids = [st.id for st in steps if isinstance(st, VerifyStep)]
-        for sid, r in tl.reviewers.items():
-            if sid not in verify_ids:
-                out.append((("timeline", "reviewers", sid), f"'{sid}' is not a verify step"
-                                                            f"{did_you_mean(sid, verify_ids)}; reviewers staff "
-                                                            "verify steps"))
-            if r.close_hour <= r.open_hour:
-                out.append((("timeline", "reviewers", sid, "close_hour"),
-                            f"close_hour {r.close_hour} must be after open_hour {r.open_hour}"))
-        for sid, rw in tl.rework.items():
-            if sid not in acts:
-                out.append((("timeline", "rework", sid), f"'{sid}' is not an act step{did_you_mean(sid, acts)}"))
-            if rw.step not in tl.reviewers:
-                out.append((("timeline", "rework", sid, "step"),
-                            f"rework goes to '{rw.step}', which has no reviewers under timeline.reviewers"
-                            f"{did_you_mean(rw.step, tl.reviewers)}"))
-        if not any(tl.arrivals.weekly):
-            out.append((("timeline", "arrivals", "weekly"), "every weekday multiplier is 0: nothing arrives"))
 
+def _check_timeline(s: Scenario) -> list[Located]:
+    out: list[Located] = []
+    tl = s.timeline
+    if tl is None:
+        return out
+    acts = _acts(s)
+    verify_ids = [st.id for st in s.workflow.steps if isinstance(st, VerifyStep)]
+    for sid, r in tl.reviewers.items():
+        if sid not in verify_ids:
+            out.append((("timeline", "reviewers", sid), f"'{sid}' is not a verify step"
+                                                        f"{did_you_mean(sid, verify_ids)}; reviewers staff "
+                                                        "verify steps"))
+        if r.close_hour <= r.open_hour:
+            out.append((("timeline", "reviewers", sid, "close_hour"),
+                        f"close_hour {r.close_hour} must be after open_hour {r.open_hour}"))
+    for sid, rw in tl.rework.items():
+        if sid not in acts:
+            out.append((("timeline", "rework", sid), f"'{sid}' is not an act step{did_you_mean(sid, acts)}"))
+        if rw.step not in tl.reviewers:
+            out.append((("timeline", "rework", sid, "step"),
+                        f"rework goes to '{rw.step}', which has no reviewers under timeline.reviewers"
+                        f"{did_you_mean(rw.step, tl.reviewers)}"))
+    if not any(tl.arrivals.weekly):
+        out.append((("timeline", "arrivals", "weekly"), "every weekday multiplier is 0: nothing arrives"))
+    return out
+
+
+def _check_variants(s: Scenario) -> list[Located]:
+    out: list[Located] = []
     seen: set[str] = set()
     for i, v in enumerate(s.variants):
         if v.name == "base":
