@@ -157,3 +157,18 @@ def test_unwritable_output_folder_exits_2(write_scenario, tmp_path):
 def test_a_folder_is_not_a_scenario(tmp_path):
     result = validate(tmp_path)
     assert result.exit_code == 2 and "is not a file" in result.output
+
+
+def test_validate_embeds_nothing(tmp_path, monkeypatch):
+    """A measured retriever given a corpus whose profile is not cached is reported, not measured."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CASCADESIM_CACHE", str(cache))
+    (tmp_path / "s.yaml").write_text(
+        "schema_version: 1\nname: pending\nseed: 1\n"
+        "retrievers: {docs: {kind: measured, corpus: contracts, probes: 20}}\n"
+        "workflow: {steps: [{id: get, kind: retrieve, retriever: docs}, {id: act, kind: act, inputs: [get]}]}\n"
+        "costs: {act: {failure_loss: 100}}\n")
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "s.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "retriever 'docs': will be measured on first run (corpus 'contracts'" in result.output
+    assert not cache.exists() or not any(cache.rglob("*")), "validation wrote to the cache"
