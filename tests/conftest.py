@@ -36,6 +36,13 @@ def chain(**changes) -> dict:
     return data
 
 
+def with_timeline(**timeline) -> dict:
+    """The chain scenario with a small timeline (60 days, 2 replications, 300 arrivals a day) plus `timeline`."""
+    data = chain()
+    data["timeline"] = {"horizon_days": 60, "replications": 2, "arrivals": {"per_day": 300}, **timeline}
+    return data
+
+
 @pytest.fixture
 def write_scenario(tmp_path):
     """Write a scenario (dict or raw YAML text) to a file and return its path."""

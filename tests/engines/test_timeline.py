@@ -13,15 +13,9 @@ from typer.testing import CliRunner
 from sim.cli import app
 from sim.runner import run
 from sim.scenario.load import scenario_from_dict
-from tests.conftest import chain
+from tests.conftest import chain, with_timeline
 
 runner = CliRunner()
-
-
-def with_timeline(**timeline) -> dict:
-    data = chain()
-    data["timeline"] = {"horizon_days": 60, "replications": 2, "arrivals": {"per_day": 300}, **timeline}
-    return data
 
 
 def erlang_c_wait(lam: float, mu: float, c: int) -> float:

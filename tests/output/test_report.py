@@ -128,7 +128,7 @@ def test_measured_retrievers_get_their_section(browser, tmp_path):
 
 
 def test_timeline_report_shows_daily_loss_backlog_and_exceedance(browser, tmp_path):
-    from tests.test_timeline import with_timeline
+    from tests.conftest import with_timeline
 
     data = with_timeline(reviewers={"check": {"servers": 1, "minutes": 5, "max_wait_hours": 6}}, replications=4)
     out = tmp_path / "tl"
