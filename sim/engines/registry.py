@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from sim.core.errors import CascadeError
 from sim.engines.analytic import run_analytic
@@ -41,8 +41,8 @@ BUILTIN = (
 
 
 @lru_cache(maxsize=1)
-def engines() -> dict[str, EngineSpec]:
-    """Every available engine by name: built-in first, then registered ones."""
+def engines() -> dict[str, EngineSpec | EntryPoint]:
+    """Every available engine by name: built-in first, then registered ones (entry points, not yet loaded)."""
     out = {spec.name: spec for spec in BUILTIN}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in out:

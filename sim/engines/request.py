@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sim.core.seeding import BLOCK_SIZE
 from sim.model.plan import Plan
 from sim.scenario.model import Scenario
 
-DEFAULT_CHUNK = 4 * (1 << 16)
+DEFAULT_CHUNK = 4 * BLOCK_SIZE
 DEFAULT_MAX_INSTANCE_ROWS = 1_000_000
 DEFAULT_PASS_K_SAMPLE = 20_000
 

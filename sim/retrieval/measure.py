@@ -180,15 +180,20 @@ def measure_retriever(corpus: str | Corpus = "contracts", *, model: str | None =
                    ProbeSettings(k=k, probes=probes, seed=seed))
 
 
-def cached_profile_path(corpus: str, model: str | None, probes: int, k: int) -> Path:
-    """Where the profile of `model` on `corpus` is cached (whether or not it has been measured yet); reads the
-    model's files for their identity, embeds nothing."""
+def _cache_entry(corpus: str, model: str | None, probes: int, k: int) -> tuple[Corpus, Path]:
+    """The corpus and where its profile under `model` is cached; reads the model's files for their identity,
+    embeds nothing."""
     from sim.retrieval.embedding import default_cache_dir, model_identity, resolve_model
     from sim.retrieval.sources import open_corpus
 
     chosen = open_corpus(corpus)
     key = hashlib.sha256(f"{model_identity(resolve_model(model)[1])}|{chosen.fingerprint()}|{probes}|{k}".encode())
-    return default_cache_dir() / "profiles" / f"{chosen.name}-{key.hexdigest()[:16]}.yaml"
+    return chosen, default_cache_dir() / "profiles" / f"{chosen.name}-{key.hexdigest()[:16]}.yaml"
+
+
+def cached_profile_path(corpus: str, model: str | None, probes: int, k: int) -> Path:
+    """Where the profile of `model` on `corpus` is cached, whether or not it has been measured yet."""
+    return _cache_entry(corpus, model, probes, k)[1]
 
 
 def cached_profile(corpus: str, model: str | None, probes: int, k: int) -> Path:
@@ -196,11 +201,9 @@ def cached_profile(corpus: str, model: str | None, probes: int, k: int) -> Path:
     import sys
 
     from sim.retrieval.profile import write_profile
-    from sim.retrieval.sources import open_corpus
 
-    path = cached_profile_path(corpus, model, probes, k)
+    chosen, path = _cache_entry(corpus, model, probes, k)
     if not path.is_file():
-        chosen = open_corpus(corpus)
         print(f"measuring the retriever on corpus '{chosen.name}' (first use; cached in {path})", file=sys.stderr)
         write_profile(measure_retriever(chosen, model=model, k=k, probes=probes), path)
     return path

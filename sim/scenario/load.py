@@ -139,12 +139,13 @@ def _with_profiles(raw: dict[str, Any], source: SourceMap, measure: bool) -> dic
             settings = (r["corpus"], r.get("model"), int(r.get("probes", 300)), int(r.get("k", 5)))
             try:
                 path = cached_profile_path(*settings)
-                if not path.is_file() and not measure:
-                    r["measured_with"] = {"pending": f"will be measured on first run (corpus '{r['corpus']}', "
-                                                     f"model {r.get('model') or 'the packaged all-MiniLM-L6-v2'})",
-                                          "profile": str(path)}
-                    continue
-                path = cached_profile(*settings)
+                if not path.is_file():
+                    if not measure:
+                        r["measured_with"] = {"pending": f"will be measured on first run (corpus '{r['corpus']}', "
+                                                         f"model {r.get('model') or 'the packaged all-MiniLM-L6-v2'})",
+                                              "profile": str(path)}
+                        continue
+                    path = cached_profile(*settings)
             except (CascadeError, ValueError) as exc:
                 raise ScenarioError([source.problem(("retrievers", name, "corpus"), str(exc))]) from None
             profile = read_profile(path)
