@@ -3,7 +3,7 @@ reasoning error rate and every verifier catch rate of a plan, exact (analytic en
 Monte Carlo with common random numbers. Parameters move on the Plan (`with_parameters`): no YAML round trip.
 
 For each parameter p: expected loss at a low and a high value (half and 1.5 times an error rate, -/+ 0.1 for a
-catch rate, clipped to valid values), the Birnbaum-style importance dL/dp as the slope between them (the exact
+catch rate, clipped to valid values and to what the difficulty levels can represent at the scenario's icc), the Birnbaum-style importance dL/dp as the slope between them (the exact
 derivative when icc = 0, where the loss is linear in each single probability; a secant otherwise) and the
 elasticity (dL/dp)(p/L).
 """
@@ -39,13 +39,31 @@ def parameters(plan: Plan) -> list[tuple[str, str, float, float, float]]:
         if parts[0] == "retrievers" and value > 0:
             name, t = parts[1], parts[3]
             # The rates of one retriever may not pass 1 together.
-            room = 1.0 - sum(v for k, v in values.items() if k.startswith(f"retrievers.{name}.rates."))
-            out.append((f"{name} retriever: {t} rate", path, value, value * 0.5, min(value * 1.5, value + room)))
+            total = sum(v for k, v in values.items() if k.startswith(f"retrievers.{name}.rates."))
+            low, high = _reachable(plan, total - value, value, value * 0.5, min(value * 1.5, value + 1.0 - total))
+            out.append((f"{name} retriever: {t} rate", path, value, low, high))
         elif parts[-1] == "base_error_rate" and value > 0:
-            out.append((f"{parts[2]}: reasoning error rate", path, value, value * 0.5, min(1.0, value * 1.5)))
+            low, high = _reachable(plan, 0.0, value, value * 0.5, min(1.0, value * 1.5))
+            out.append((f"{parts[2]}: reasoning error rate", path, value, low, high))
         elif parts[0] == "workflow" and parts[3] == "catch":
             out.append((f"{parts[2]}: catch {parts[4]}", path, value, max(0.0, value - 0.1), min(1.0, value + 0.1)))
     return out
+
+
+def _reachable(plan: Plan, rest: float, value: float, low: float, high: float) -> tuple[float, float]:
+    """`low` and `high` moved toward `value` until the event (`rest` + the parameter) can still carry the
+    scenario's icc on its difficulty levels (a very rare event cannot be as correlated as a common one)."""
+    def fits(x: float) -> bool:
+        return plan.levels.max_icc(min(rest + x, 1.0)) >= plan.levels.icc
+
+    ends = []
+    for end in (low, high):
+        for _ in range(40):
+            if fits(end):
+                break
+            end = (end + value) / 2
+        ends.append(end if fits(end) else value)
+    return ends[0], ends[1]
 
 
 def sensitivity(plan: Plan, instances: int = MC_INSTANCES) -> pd.DataFrame:

@@ -17,9 +17,9 @@ import numpy as np
 
 from sim.core.error_types import DEFAULT_KEY, REASONING, all_error_types
 from sim.core.errors import CascadeError
-from sim.model.difficulty import Levels
 from sim.model.tokens import ERROR
 from sim.scenario.checks import did_you_mean
+from sim.scenario.difficulty import IccOutOfReach, Levels
 from sim.scenario.graph import topological_order
 from sim.scenario.model import ActStep, DecideStep, RetrieveStep, Scenario, VerifyStep
 
@@ -204,6 +204,12 @@ def _build(plan: Plan, values: dict[str, float]) -> Plan:
     def per_type(table: dict[str, float]) -> np.ndarray:
         return np.array([table.get(t, table[DEFAULT_KEY]) for t in types])
 
+    def at_levels(p: float, where: str) -> np.ndarray:
+        try:
+            return levels.probabilities(p)
+        except IccOutOfReach as exc:
+            raise CascadeError(f"{where}: {exc}; raise difficulty.levels or lower difficulty.icc") from None
+
     roots: list[tuple[int, int]] = []
     compiled: list[StepPlan] = []
     for st in plan.steps:
@@ -211,7 +217,7 @@ def _build(plan: Plan, values: dict[str, float]) -> Plan:
         if st.kind == "retrieve":
             rates_in = _table(values, f"retrievers.{st.retriever}.rates.")
             total = sum(rates_in.values())
-            at_level = levels.probabilities(min(total, 1.0))
+            at_level = at_levels(min(total, 1.0), f"retrievers.{st.retriever}.rates")
             rates = np.zeros((levels.count, len(types)))
             for t, rate in rates_in.items():
                 if total > 0:
@@ -231,7 +237,7 @@ def _build(plan: Plan, values: dict[str, float]) -> Plan:
                 table = _table(values, f"{at}.susceptibility_by_input.{src}.")
                 if table:
                     by_input[k] = np.array([table.get(t, general[j]) for j, t in enumerate(types)])
-            compiled.append(dataclasses.replace(st, base_error=levels.probabilities(base), susceptibility=general,
+            compiled.append(dataclasses.replace(st, base_error=at_levels(base, f"{at}.base_error_rate"), susceptibility=general,
                                                 susceptibility_by_input=by_input))
         elif st.kind == "verify":
             compiled.append(dataclasses.replace(st, catch=per_type(_table(values, f"{at}.catch.")),

@@ -6,8 +6,9 @@ import difflib
 from collections.abc import Iterable
 
 from sim.core.error_types import DEFAULT_KEY, REASONING, RETRIEVAL_ERROR_TYPES, all_error_types
+from sim.scenario.difficulty import Levels
 from sim.scenario.graph import find_cycle, topological_order
-from sim.scenario.model import ActStep, DecideStep, RetrieveStep, Scenario, VerifyStep
+from sim.scenario.model import MAX_LEVELS, ActStep, DecideStep, RetrieveStep, Scenario, VerifyStep
 
 # Rates are written by hand in decimal: allow for binary rounding when they add up to exactly 1.
 _SUM_TOLERANCE = 1e-9
@@ -37,7 +38,7 @@ def check_scenario(s: Scenario) -> list[Located]:
     if references_ok:
         out += _check_cycle(steps)
     out += _check_steps(s, consumers, references_ok)
-    return out + _check_costs(s) + _check_timeline(s) + _check_variants(s)
+    return out + _check_difficulty(s) + _check_costs(s) + _check_timeline(s) + _check_variants(s)
 
 
 def _check_error_types(s: Scenario) -> list[Located]:
@@ -150,6 +151,33 @@ def _check_verify(st: VerifyStep, here: tuple, by_id: dict, consumers: dict[str,
         out.append((here + ("id",),
                     f"audit '{st.id}' reviews actions after the fact, so no step can take it as input "
                     f"(used by {consumers[st.id]})"))
+    return out
+
+
+def _check_difficulty(s: Scenario) -> list[Located]:
+    """Every error event must be able to carry the scenario's icc on its difficulty levels."""
+    icc = s.difficulty.icc
+    if icc == 0.0:
+        return []
+    levels = Levels.build(icc, s.difficulty.levels)
+    events = [(f"retriever '{name}' (error rate {min(r.error_rate, 1.0):.4g})", min(r.error_rate, 1.0))
+              for name, r in s.retrievers.items()]
+    events += [(f"step '{st.id}' (base_error_rate {st.base_error_rate:.4g})", st.base_error_rate)
+               for st in s.workflow.steps if isinstance(st, DecideStep)]
+    out: list[Located] = []
+    for what, p in events:
+        reachable = levels.max_icc(p)
+        if icc <= reachable:
+            continue
+        finest = Levels.build(icc, MAX_LEVELS).max_icc(p)
+        if icc <= finest:
+            fix = f"raise difficulty.levels (with {MAX_LEVELS} it can be at most {finest:.3f}) or lower icc"
+        else:
+            fix = (f"no number of levels can (at most {finest:.3f} with {MAX_LEVELS}: the finest level holds 1 "
+                   "instance in 10,000); lower icc")
+        out.append((("difficulty", "icc"), f"icc {icc:g} is more than {what} can have on "
+                                           f"{s.difficulty.levels} difficulty levels (at most {reachable:.3f}): "
+                                           f"{fix}"))
     return out
 
 

@@ -23,15 +23,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
+MAX_LEVELS = 512
+
+
 class Difficulty(Strict):
     """Per-instance latent difficulty that makes errors on the same instance correlated.
 
     `icc` is the intra-class correlation of every error event between two attempts at the same instance:
-    0 means attempts are independent; 0.3 means a hard contract stays hard when retried.
+    0 means attempts are independent; 0.3 means a hard contract stays hard when retried. Each error event can
+    take at most what its levels can represent (all its errors on the hardest instances): the checks refuse more.
     """
 
     icc: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    levels: Annotated[int, Field(ge=3, le=512)] = 24
+    levels: Annotated[int, Field(ge=3, le=MAX_LEVELS)] = 24
     """How many difficulty levels approximate the beta distribution (both engines use the same levels)."""
 
 

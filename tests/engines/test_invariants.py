@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from sim.core.yaml_source import SourceMap
-from sim.model.difficulty import Levels
 from sim.runner import run
 from sim.scenario.load import load_scenario, scenario_from_dict
 from sim.scenario.overrides import apply_set, base_dict
@@ -138,23 +136,6 @@ def test_pass_k_is_a_power_without_correlation_and_decays_slower_with_it():
     assert p1 < correlated[0]["p"] < p1 + 0.01
     for k in range(1, 8):
         assert correlated[k]["p"] > correlated[0]["p"] ** (k + 1) + 1e-4
-
-
-@pytest.mark.parametrize("p", [0.001, 0.02, 0.3, 0.9])
-@pytest.mark.parametrize("icc", [0.05, 0.3])
-def test_difficulty_levels_keep_the_mean_and_give_the_intra_class_correlation(p, icc):
-    levels = Levels.build(icc, 24)
-    q = levels.probabilities(p)
-    assert float(q @ levels.weights) == pytest.approx(p, rel=1e-9)
-    # P(both of two attempts err) - p^2 = icc * p(1-p): the definition of the intra-class correlation
-    assert float((q * q) @ levels.weights) - p * p == pytest.approx(icc * p * (1 - p), rel=1e-6)
-
-
-def test_levels_are_sampled_with_their_weights():
-    levels = Levels.build(0.2, 24)
-    u = np.linspace(0, 1, 1_000_001)[:-1] + 0.5e-6
-    counts = np.bincount(levels.sample(u), minlength=levels.count) / len(u)
-    assert np.allclose(counts, levels.weights, atol=2e-6)
 
 
 def test_variant_overrides_by_step_id():

@@ -1,0 +1,135 @@
+"""Per-instance latent difficulty: discrete levels shared by every engine, so they compute the same model.
+
+Each error event with mean probability p gets, on an instance at difficulty quantile u, the probability
+Q(u) of a Beta distribution with mean p. All steps share u (comonotone), so hard instances are hard everywhere.
+u is cut into levels (finer in both tails, where rare hard instances live); a level's probability is the exact
+conditional mean of Q over its slice of u, so the mean over levels is exactly p. Averaging within a level
+loses a little variance, so the Beta's own correlation is raised until the *levels* give exactly `icc`: the
+correlation between two attempts at the same instance, for every error event.
+
+Levels bound the correlation an event can have: at most all of its errors fall on the hardest instances
+(`max_icc`, the limit of a Beta whose correlation tends to 1). A scenario asking for more is refused when it is
+checked, so no engine ever runs a correlation other than the one written.
+
+This module sits with the scenario because checking a scenario needs it; the compiled plan uses it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import optimize, special
+
+# The Beta's own correlation is solved in [icc, _RHO_MAX]; past it the levels are already within 1e-9 of
+# their limit (measured: the achieved correlation converges smoothly to `max_icc`).
+_RHO_MAX = 1.0 - 1e-12
+_TINY = np.finfo(float).tiny
+
+
+class IccOutOfReach(ValueError):
+    """The levels cannot give an event of this probability the requested correlation."""
+
+    def __init__(self, p: float, icc: float, reachable: float):
+        self.p, self.icc, self.reachable = p, icc, reachable
+        super().__init__(f"icc {icc:g} cannot be given to an event of probability {p:g} with these levels "
+                         f"(at most {reachable:.4g})")
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Difficulty levels: `weights[k]` is the share of instances at level k; `edges` cut [0, 1] into them."""
+
+    icc: float
+    edges: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def build(cls, icc: float, count: int) -> Levels:
+        if icc == 0.0:
+            return cls(0.0, np.array([0.0, 1.0]), np.array([1.0]))
+        # About a third of the levels in each tail, down to 1 in 10,000 instances.
+        tail = max(1, round(0.35 * count))
+        inner = count - 2 * tail
+        edges = np.concatenate([
+            [0.0], np.geomspace(1e-4, 0.05, tail), np.linspace(0.05, 0.95, inner + 1)[1:-1],
+            1.0 - np.geomspace(0.05, 1e-4, tail), [1.0]])
+        return cls(icc, edges, np.diff(edges))
+
+    @property
+    def count(self) -> int:
+        return len(self.weights)
+
+    def probabilities(self, p: float) -> np.ndarray:
+        """Probability of an event with mean `p` at each level (shape: levels); IccOutOfReach past `max_icc`."""
+        if self.icc == 0.0 or p <= 0.0 or p >= 1.0:
+            return np.full(self.count, p)
+        return np.array(_level_probabilities(p, self.icc, tuple(self.edges.tolist())))
+
+    def max_icc(self, p: float) -> float:
+        """The largest correlation these levels can give an event of mean `p`: all of its errors on the hardest
+        instances (probability 1 on the top share p of u, 0 below; the level holding the boundary averages)."""
+        if p <= 0.0 or p >= 1.0:
+            return 1.0
+        top = np.clip(self.edges[1:] - np.maximum(self.edges[:-1], 1.0 - p), 0.0, None) / self.weights
+        return self.correlation(top)
+
+    def correlation(self, q: np.ndarray) -> float:
+        """Intra-class correlation of an event whose probability at each level is `q`."""
+        p = float(q @ self.weights)
+        return float(((q - p) ** 2) @ self.weights) / (p * (1.0 - p))
+
+    def sample(self, u: np.ndarray) -> np.ndarray:
+        """Level index for each uniform in `u` (the instance's difficulty quantile)."""
+        return np.searchsorted(self.edges[1:-1], u, side="right").astype(np.int32)
+
+
+@lru_cache(maxsize=4096)
+def _level_probabilities(p: float, icc: float, edges_t: tuple[float, ...]) -> tuple[float, ...]:
+    edges = np.array(edges_t)
+    levels = Levels(icc, edges, np.diff(edges))
+    reachable = levels.max_icc(p)
+    if icc > reachable:
+        raise IccOutOfReach(p, icc, reachable)
+
+    def excess(rho: float) -> float:
+        return levels.correlation(_slice_means(p, rho, edges)) - icc
+
+    if excess(icc) >= 0.0:  # (levels lose variance: only when icc is tiny and rounding decides)
+        rho = icc
+    elif excess(_RHO_MAX) <= 0.0:  # icc within 1e-9 of the limit
+        rho = _RHO_MAX
+    else:
+        rho = optimize.brentq(excess, icc, _RHO_MAX, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+    return tuple(_slice_means(p, rho, edges).tolist())
+
+
+def _slice_means(p: float, rho: float, edges: np.ndarray) -> np.ndarray:
+    """Mean of the Beta(mean p, correlation rho) quantile function over each slice of u between `edges`.
+
+    For X ~ Beta(a, b) with quantile x at u, E[X; X <= x] = p I_x(a+1, b), so a slice's mean is p ΔG / Δu with
+    G(u) = I_x(a+1, b); G runs from 0 to 1, so the means average to p exactly. G is computed from whichever of
+    x or y = 1 - x is below 1/2 (G = 1 - I_y(b, a+1) above), because at high correlation the quantile sits
+    within 1e-300 of 0 or of 1. Past the smallest double the limits hold to double precision: G -> 0 as x -> 0,
+    and I_y(b, a+1) -> (1 - u)(a + b)/a as y -> 0 (DLMF 8.17.20 with I_y(b, a) = 1 - u)."""
+    a, b = p * (1.0 - rho) / rho, (1.0 - p) * (1.0 - rho) / rho
+    low = edges <= special.betainc(a, b, 0.5)  # edges where the quantile is at most 1/2
+    low[0], low[-1] = True, False
+    g = np.zeros_like(edges)  # G(u) at the low edges
+    t = np.zeros_like(edges)  # 1 - G(u) at the high edges
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
+        u = edges[low][1:]
+        x = special.betaincinv(a, b, u)
+        # The quantile is below the smallest double (returned as 0 or clamped at the smallest normal number).
+        beyond = (x <= _TINY) | (special.betainc(a, b, x) > u * (1.0 + 1e-9))
+        g[1:low.sum()] = np.where(beyond, 0.0, special.betainc(a + 1.0, b, x))
+        v = 1.0 - edges[~low][:-1]
+        y = special.betaincinv(b, a, v)
+        beyond = (y <= _TINY) | (special.betainc(b, a, y) > v * (1.0 + 1e-9))
+        t[low.sum():-1] = np.where(beyond, v * (a + b) / a, special.betainc(b, a + 1.0, y))
+    # Differences within each side (no cancellation against 1), and the one slice that crosses from low to high.
+    step = np.where(low[1:], np.diff(g), -np.diff(t))
+    cross = low.sum() - 1
+    step[cross] = 1.0 - t[cross + 1] - g[cross]
+    return np.clip(p * step / np.diff(edges), 0.0, 1.0)
