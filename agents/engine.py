@@ -96,6 +96,9 @@ def build_domain(scenario: Scenario, settings: AgentSettings):
     from agents.ticket_triage import ticket_triage_domain
 
     name = scenario.workflow.builtin or _builtin_with_steps(scenario)
+    if settings.tickets is not None and name != "ticket_triage":
+        raise CascadeError(f"--tickets {settings.tickets}: tickets are the text of the ticket_triage workflow; "
+                           f"scenario '{scenario.name}' runs {name or 'an inline workflow'} (remove --tickets)")
     if name == "contract_review":
         return contract_review_domain(settings.contracts)
     if name == "ticket_triage":

@@ -16,14 +16,19 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
+from sim.core import limits
 from sim.core.errors import CascadeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Simulate how retrieval errors cascade through agent workflows into wrong actions, "
                        "and what that costs.")
-out_console = Console()
-err_console = Console(stderr=True)
+# No markup and no highlighting: messages carry names, paths and text that users wrote (`[/x]` must print as
+# written, not crash the printer); styles are passed explicitly.
+# Lines are not wrapped either (a path in a message must stay whole when piped); tables fit the width.
+out_console = Console(markup=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 class EngineName(StrEnum):
@@ -44,13 +49,13 @@ def _user_errors():
     try:
         yield
     except CascadeError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print(Text.assemble(("error:", "bold red"), f" {exc}"), soft_wrap=True)
         raise typer.Exit(2) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - the last line of defence: report, do not hide
-        err_console.print("[bold red]internal error[/bold red] (a bug in cascadesim; please report it with this "
-                          "trace):", soft_wrap=True)
+        err_console.print(Text.assemble(("internal error", "bold red"), " (a bug in cascadesim; please report it "
+                                        "with this trace):"), soft_wrap=True)
         err_console.print(traceback.format_exc(), highlight=False, markup=False)
         raise typer.Exit(1) from None
 
@@ -59,17 +64,17 @@ def _user_errors():
 def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: runs/<scenario name>).")] = None,
-    instances: Annotated[int | None, typer.Option("--instances", "-n", min=1, help="Instances per variant (default: the scenario's).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")] = None,
+    instances: Annotated[int | None, typer.Option("--instances", "-n", min=1, max=limits.MAX_INSTANCES, help="Instances per variant (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=limits.MAX_SEED, help="Override the scenario's seed.")] = None,
     engine: Annotated[EngineName, typer.Option("--engine", "-e", help="monte_carlo (sampled, with CIs), analytic (exact) timeline (SimPy: queues, SLAs, loss over time) or agent (LangGraph agents over real text; see --policy).")] = EngineName.monte_carlo,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Instances held in memory at once; never changes results.")] = 262_144,
-    max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Processes for Monte Carlo; 0: one per core for runs of 4M+ instance-variants. Never changes results.")] = 0,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=limits.MAX_CHUNK, help="Instances held in memory at once; never changes results.")] = 262_144,
+    max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, max=limits.MAX_INSTANCE_ROWS, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=0, max=limits.MAX_WORKERS, help="Processes for Monte Carlo; 0: one per core for runs of 4M+ instance-variants. Never changes results.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
     policy: Annotated[PolicyName | None, typer.Option("--policy", help="Agent engine: who reads the passages: simulated (offline reader, default) or openai (any OpenAI-compatible endpoint).", rich_help_panel="Agent engine")] = None,
     llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL).", rich_help_panel="Agent engine")] = None,
     llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name at the endpoint (default: $OPENAI_MODEL).", rich_help_panel="Agent engine")] = None,
-    llm_timeout: Annotated[float, typer.Option("--llm-timeout", min=0.1, help="Seconds per call before a retry.", rich_help_panel="Agent engine")] = 30.0,
+    llm_timeout: Annotated[float, typer.Option("--llm-timeout", min=0.1, max=3600, help="Seconds per call before a retry.", rich_help_panel="Agent engine")] = 30.0,
     llm_max_calls: Annotated[int | None, typer.Option("--llm-max-calls", min=1, help="Budget: calls that reach the endpoint (cached answers are free).", rich_help_panel="Agent engine")] = None,
     llm_max_tokens: Annotated[int | None, typer.Option("--llm-max-tokens", min=1, help="Budget: total tokens the endpoint reports.", rich_help_panel="Agent engine")] = None,
     tickets: Annotated[Path | None, typer.Option("--tickets", help="Ticket triage: a Banking77-style CSV (text,category) of real customer messages instead of the built-in ones.", rich_help_panel="Agent engine")] = None,
@@ -99,8 +104,8 @@ def run(
         if instances is None and spec.default_instances is not None:
             instances = spec.default_instances(loaded)
             if not quiet:
-                err_console.print(f"[dim]{spec.name} engine: {instances} instances per variant (pass --instances "
-                                  "for more; the scenario's count is sized for the fast engines)[/dim]")
+                err_console.print(f"{spec.name} engine: {instances} instances per variant (pass --instances "
+                                  "for more; the scenario's count is sized for the fast engines)", style="dim")
         n = instances or loaded.instances
         folder = out or Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
         if workers == 0:
@@ -125,9 +130,9 @@ def run(
         render_summary(result.summary, out_console)
         extra = "".join(f", {name}.parquet" for name in ("timeline", "agent_trace")
                         if getattr(result, name) is not None)
-        out_console.print(f"[dim]wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
+        out_console.print(f"wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
                           f"cascade.csv, sensitivity.csv, scenario.yaml{extra}); the HTML report: cascade report "
-                          f"{folder}[/dim]")
+                          f"{folder}", style="dim")
 
 
 @app.command()
@@ -141,16 +146,17 @@ def validate(
     with _user_errors():
         s = load_scenario(scenario, measure=False)  # validation embeds nothing
         kinds = [st.kind for st in s.workflow.steps]
-        out_console.print(
-            f"{scenario}: ok — scenario '{s.name}', {len(kinds)} steps ("
-            + ", ".join(f"{kinds.count(k)} {k}" for k in ("retrieve", "decide", "verify", "act"))
-            + f"), {len(s.retrievers)} retrievers, variants: {['base'] + [v.name for v in s.variants]}",
-            highlight=False, soft_wrap=True)
+        # With --show, stdout is the resolved YAML alone (redirect it to a file); the status goes to stderr.
+        status = err_console if show else out_console
+        status.print(f"{scenario}: ok — scenario '{s.name}', {len(kinds)} steps ("
+                     + ", ".join(f"{kinds.count(k)} {k}" for k in ("retrieve", "decide", "verify", "act"))
+                     + f"), {len(s.retrievers)} retrievers, variants: {['base'] + [v.name for v in s.variants]}")
         for name, r in s.retrievers.items():
             if r.kind == "measured" and "pending" in r.measured_with:
-                out_console.print(f"retriever '{name}': {r.measured_with['pending']}", highlight=False, soft_wrap=True)
+                status.print(f"retriever '{name}': {r.measured_with['pending']}")
         if show:
-            out_console.print(dump_scenario_yaml(s), highlight=False, markup=False)
+            sys.stdout.write(dump_scenario_yaml(s))
+            sys.stdout.flush()
 
 
 @app.command()
@@ -164,9 +170,9 @@ def measure(
     model: Annotated[str | None, typer.Option("--model", "-m", help="sentence-transformers model directory or cached hub name (default: the packaged all-MiniLM-L6-v2).")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder for the embedded store (default: in the cache).")] = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache and embedded store (default: $CASCADESIM_CACHE or ~/.cache/cascadesim).")] = None,
-    k: Annotated[int, typer.Option("--k", min=1, help="Results the agent reads; the gold passage outside them is a topical miss.")] = 5,
-    probes: Annotated[int, typer.Option("--probes", min=1, help="Probe queries at most.")] = 300,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the probe sample and the twin edits.")] = 0,
+    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Results the agent reads; the gold passage outside them is a topical miss.")] = 5,
+    probes: Annotated[int, typer.Option("--probes", min=1, max=limits.MAX_PROBES, help="Probe queries at most.")] = 300,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=limits.MAX_SEED, help="Seed for the probe sample and the twin edits.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Profile file to write (default: profiles/<corpus>-<model>.yaml).")] = None,
 ) -> None:
     """Measure a retriever's error profile: embed a corpus and structural twins of its passages, index them
@@ -192,7 +198,7 @@ def measure(
         except OSError as exc:
             raise CascadeError(f"cannot write the profile to {target}: {exc.strerror or exc}") from None
         render_profile(profile, out_console)
-        out_console.print(f"[dim]wrote {target}[/dim]")
+        out_console.print(f"wrote {target}", style="dim")
 
 
 @app.command()
@@ -216,7 +222,7 @@ def calibrate(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run SCENARIO --engine agent`.", show_default=False)],
     variant: Annotated[str, typer.Option("--variant", help="Which variant's trace to calibrate from.")] = "base",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Calibrated scenario to write (default: RUN_DIR/calibrated.yaml; calibration.csv goes beside it).")] = None,
-    check: Annotated[int, typer.Option("--check", min=0, help="Run this many Monte Carlo instances of the calibrated scenario (fresh seed) and compare with the agent run; 0: skip.")] = 200_000,
+    check: Annotated[int, typer.Option("--check", min=0, max=limits.MAX_INSTANCES, help="Run this many Monte Carlo instances of the calibrated scenario (fresh seed) and compare with the agent run; 0: skip.")] = 200_000,
 ) -> None:
     """Estimate step parameters (retrieval error rates, susceptibility, catch rates, base error rates, with
     CIs) from an agent run's trace and write a scenario the Monte Carlo engine runs at full speed."""
@@ -235,7 +241,7 @@ def calibrate(
             table.add_row(r.where, r.parameter, r.error_type, "" if r.estimate is None else f"{r.estimate:.3f}", ci,
                           f"{r.events} / {r.trials}")
         out_console.print(table)
-        out_console.print(f"[dim]wrote {target} and {target.with_name('calibration.csv')}[/dim]")
+        out_console.print(f"wrote {target} and {target.with_name('calibration.csv')}", style="dim")
         if check:
             agent = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
             agent = agent if variant == "base" else {**agent["variant_results"][variant],
@@ -255,13 +261,13 @@ def calibrate(
 def finetune(
     corpus: Annotated[str, typer.Option("--corpus", "-c", help="Built-in corpus (contracts, support) to train and evaluate on.")] = "contracts",
     holdout: Annotated[str, typer.Option("--holdout", help="Comma-separated topics kept out of training and used for evaluation.")] = "renewal,governing_law",
-    minutes: Annotated[float, typer.Option("--minutes", min=0.05, help="Training budget for both models together, in minutes.")] = 10.0,
-    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Optimiser steps per model at most.")] = 200,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Triplets per step (in-batch negatives).")] = 16,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    minutes: Annotated[float, typer.Option("--minutes", min=0.05, max=10_080, help="Training budget for both models together, in minutes.")] = 10.0,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, max=1_000_000, help="Optimiser steps per model at most.")] = 200,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096, help="Triplets per step (in-batch negatives).")] = 16,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=limits.MAX_SEED)] = 0,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Base model (default: the packaged all-MiniLM-L6-v2).")] = None,
     control: Annotated[bool, typer.Option("--control/--no-control", help="Also train a control model without structural negatives.")] = True,
-    probes: Annotated[int, typer.Option("--probes", min=1, help="Probe queries per evaluation at most.")] = 300,
+    probes: Annotated[int, typer.Option("--probes", min=1, max=limits.MAX_PROBES, help="Probe queries per evaluation at most.")] = 300,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for models, checkpoints (a re-run resumes), profiles and comparison.yaml.")] = Path("runs/finetune"),
 ) -> None:
     """Fine-tune the encoder with structural twins as hard negatives (and a control without them), then
@@ -290,7 +296,7 @@ def finetune(
         out_console.print(table)
         for name, change in result["changes_vs_base"].items():
             out_console.print(f"{name}: {change['statement']}")
-        out_console.print(f"[dim]wrote {out}/ (tuned/, control/, profiles/, comparison.yaml)[/dim]")
+        out_console.print(f"wrote {out}/ (tuned/, control/, profiles/, comparison.yaml)", style="dim")
 
 
 @app.command()

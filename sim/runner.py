@@ -6,6 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from sim.core import limits
 from sim.core.errors import CascadeError
 from sim.engines.registry import get_engine
 from sim.engines.request import DEFAULT_CHUNK, DEFAULT_MAX_INSTANCE_ROWS, DEFAULT_PASS_K_SAMPLE, RunRequest
@@ -31,22 +34,29 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    if seed is not None:
-        if seed < 0:
-            raise CascadeError(f"seed must be a non-negative integer, got {seed}")
-        scenario = scenario.model_copy(update={"seed": seed})
     spec = get_engine(engine)
     if instances is None:
         instances = spec.default_instances(scenario) if spec.default_instances else scenario.instances
-    if instances < 1:
-        raise CascadeError(f"instances must be at least 1, got {instances}")
-    if chunk_size < 1:
-        raise CascadeError(f"chunk_size must be at least 1, got {chunk_size}")
-    if workers < 1:
-        raise CascadeError(f"workers must be at least 1, got {workers}")
+    _check_sizes(seed=(seed, 0, limits.MAX_SEED), instances=(instances, 1, limits.MAX_INSTANCES),
+                 chunk_size=(chunk_size, 1, limits.MAX_CHUNK), workers=(workers, 1, limits.MAX_WORKERS),
+                 max_instance_rows=(max_instance_rows, 0, limits.MAX_INSTANCE_ROWS),
+                 pass_k_sample=(pass_k_sample, 0, limits.MAX_INSTANCES))
+    if seed is not None:
+        scenario = scenario.model_copy(update={"seed": seed})
     variants = resolve_variants(scenario)
     plans = {name: compile_plan(s, name, all_roots=spec.all_roots) for name, s in variants.items()}
     out = spec.run(RunRequest(scenario=scenario, variants=variants, plans=plans, instances=instances,
                               max_instance_rows=max_instance_rows, chunk_size=chunk_size, workers=workers,
                               pass_k_sample=pass_k_sample, progress=progress, options=options))
     return assemble(scenario, out)
+
+
+def _check_sizes(**sizes: tuple[int | None, int, int]) -> None:
+    """Each size an integer within its bounds (sim.core.limits says why each bound is what it is)."""
+    for name, (value, low, high) in sizes.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise CascadeError(f"{name} must be a whole number, got {value!r}")
+        if not low <= value <= high:
+            raise CascadeError(f"{name} must be between {low:,} and {high:,}, got {value:,}")

@@ -54,8 +54,9 @@ def write_scenario(tmp_path):
 
 
 # Slow families, marked so that the fast core runs alone:  pytest -m "not (agent or browser or embedding or
-# finetune or notebooks or servers)". The README's plain `pytest` still runs everything.
-_BY_PATH = {"agents": "agent", "test_finetune.py": "finetune", "test_notebooks.py": "notebooks",
+# finetune or fuzz or notebooks or servers)". The README's plain `pytest` still runs everything.
+_BY_PATH = {"agents": "agent", "test_finetune.py": "finetune", "test_fuzz.py": "fuzz",
+            "test_notebooks.py": "notebooks",
             "test_measure.py": "embedding", "test_openai_policy.py": "servers"}
 _BY_FIXTURE = {"browser": "browser", "llm_server": "servers"}
 

@@ -6,6 +6,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+# Every line is a Text (never a markup string): names, paths and ids come from users, and `[/x]` in a scenario
+# name must print as written, not be read as markup.
 
 
 def _pct(x: float | None) -> str:
@@ -29,7 +33,7 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
     title = f"{summary['scenario']} — {summary['engine']}, seed {summary['seed']}" + (
         f", {n:,} instances" if n else "")
     blocks = {"base": summary, **summary.get("variant_results", {})}
-    head = Table(title=title, title_justify="left", caption="95% confidence intervals in brackets",
+    head = Table(title=Text(title), title_justify="left", caption="95% confidence intervals in brackets",
                  caption_justify="left")
     head.add_column("metric", no_wrap=True)
     for name in blocks:
@@ -39,7 +43,7 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
         cells = []
         for b in blocks.values():
             ci = _interval(b.get(key + "_ci95"), ci_fmt or fmt)
-            cells.append(fmt(b[key]) + (f"\n[dim]{ci}[/dim]" if ci and ci != "exact" else ""))
+            cells.append(Text.assemble(fmt(b[key]), ("\n" + ci, "dim") if ci and ci != "exact" else ""))
         head.add_row(label, *cells)
 
     row("P(wrong action)", "p_failure", _pct)
@@ -50,81 +54,82 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
     console.print(head)
     if summary.get("agent"):
         _agent_lines(summary["agent"], console)
-    console.print("[dim]P(wrong action): probability that an instance ends with at least one action executed on "
-                  "wrong input. Amplification: action failures per root error.[/dim]")
+    console.print(Text("P(wrong action): probability that an instance ends with at least one action executed on "
+                       "wrong input. Amplification: action failures per root error.", style="dim"))
 
     attr = Table(title="Where the loss comes from (base): root-cause step x error type", title_justify="left")
     for col in ("root-cause step", "error type", "loss share", "failure share", f"loss/inst. {cur}"):
         attr.add_column(col, justify="left" if "step" in col or "type" in col else "right",
                         no_wrap="step" in col or "type" in col)
     for a in summary["attribution"][:top]:
-        attr.add_row(a["root_cause_step"], a["error_type"], _pct(a["share_of_loss"]), _pct(a["share_of_failures"]),
+        attr.add_row(Text(a["root_cause_step"]), Text(a["error_type"]), _pct(a["share_of_loss"]), _pct(a["share_of_failures"]),
                      f"{a['loss_per_instance']:,.2f}")
     console.print(attr)
 
     if summary.get("pass_k"):
         pk = summary["pass_k"]
-        console.print("pass^k (k attempts at the same instance all succeed): " + ", ".join(
-            f"k={p['k']}: {_pct(p['p'])}" for p in pk if p["k"] in (1, 2, 4, 8)))
+        console.print(Text("pass^k (k attempts at the same instance all succeed): " + ", ".join(
+            f"k={p['k']}: {_pct(p['p'])}" for p in pk if p["k"] in (1, 2, 4, 8))))
 
     for name, d in summary.get("differences", {}).items():
         if "horizon_loss" in d:
             h = d["horizon_loss"]
-            console.print(f"[bold]{name}[/bold] vs base (paired by replication): horizon loss "
-                          f"{h['difference']:+,.0f} {cur} [{h['ci95'][0]:+,.0f}, {h['ci95'][1]:+,.0f}]")
+            console.print(Text.assemble((name, "bold"), " vs base (paired by replication): horizon loss "
+                          f"{h['difference']:+,.0f} {cur} [{h['ci95'][0]:+,.0f}, {h['ci95'][1]:+,.0f}]"))
             continue
         dp, dl = d["p_failure"], d["expected_loss_per_instance"]
-        console.print(
-            f"[bold]{name}[/bold] vs base (paired): P(failure) {100 * dp['difference']:+.3f} pts "
+        console.print(Text.assemble(
+            (name, "bold"), f" vs base (paired): P(failure) {100 * dp['difference']:+.3f} pts "
             f"{_interval(dp['ci95'], lambda x: f'{100 * x:+.3f}')}; expected loss "
-            f"{dl['difference']:+,.2f} {cur} per instance {_interval(dl['ci95'], lambda x: f'{x:+,.2f}')}")
+            f"{dl['difference']:+,.2f} {cur} per instance {_interval(dl['ci95'], lambda x: f'{x:+,.2f}')}"))
     for name, b in blocks.items():
         tl = b.get("timeline")
         if not tl:
             continue
         h = tl["horizon_loss"]
-        console.print(
-            f"[bold]{name}[/bold] over {tl['horizon_days']} days ({h['replications']} replications): horizon loss "
+        console.print(Text.assemble(
+            (name, "bold"), f" over {tl['horizon_days']} days ({h['replications']} replications): horizon loss "
             f"mean {h['mean']:,.0f} {cur} [{h['mean_ci95'][0]:,.0f}, {h['mean_ci95'][1]:,.0f}], VaR95 "
             f"{h['var95']:,.0f}, CVaR95 {h['cvar95']:,.0f}; still undetected at the horizon "
-            f"{tl['undetected_exposure_at_horizon_mean']:,.0f}")
+            f"{tl['undetected_exposure_at_horizon_mean']:,.0f}"))
         for sid in tl["utilisation"]:
-            console.print(f"  {sid}: utilisation {_pct(tl['utilisation'][sid])}, mean wait "
-                          f"{tl['mean_wait_hours'][sid]:.1f} h, reviews bypassed {_pct(tl['bypass_rate'][sid])}")
+            console.print(Text(f"  {sid}: utilisation {_pct(tl['utilisation'][sid])}, mean wait "
+                               f"{tl['mean_wait_hours'][sid]:.1f} h, reviews bypassed {_pct(tl['bypass_rate'][sid])}"))
     rows = summary.get("instance_rows")
     if rows and rows["mode"] == "sampled":
-        console.print(f"[dim]instances.parquet holds a sample of {rows['rows']:,} of {rows['of']:,} instances per "
-                      "variant; the figures above use all of them.[/dim]")
+        console.print(Text(f"instances.parquet holds a sample of {rows['rows']:,} of {rows['of']:,} instances per "
+                           "variant; the figures above use all of them.", style="dim"))
 
 
 def render_profile(profile: dict[str, Any], console: Console) -> None:
     """Print a measured error profile: rates per error type with CIs, twin confusion, broad retrieval."""
     c = profile["counts"]
-    t = Table(title=f"Error profile: {profile['model']['name']} on {profile['corpus']['name']} "
-                    f"({c['queries']} probe queries, top {profile['settings']['k']})", title_justify="left")
+    t = Table(title=Text(f"Error profile: {profile['model']['name']} on {profile['corpus']['name']} "
+                         f"({c['queries']} probe queries, top {profile['settings']['k']})"), title_justify="left")
     for col in ("error type", "rate per query", "95% CI", "count", "twin outranks gold", "mean cosine gap"):
         t.add_column(col, justify="left" if col == "error type" else "right", no_wrap=col == "error type")
     for etype, rate in profile["rates"].items():
         lo, hi = profile["rates_ci95"][etype]
         conf = profile["confusion"].get(etype) or {}
-        t.add_row(etype, _pct(rate), f"[{_pct(lo)}, {_pct(hi)}]", str(c[etype]),
+        t.add_row(Text(etype), _pct(rate), Text(f"[{_pct(lo)}, {_pct(hi)}]"), str(c[etype]),
                   f"{_pct(conf['rate'])} of {conf['queries_with_twin']}" if conf.get("rate") is not None else "",
                   f"{conf['mean_cosine_gap']:.4f}" if conf.get("mean_cosine_gap") is not None else "")
     console.print(t)
     b = profile["broad_retrieval"]
-    console.print(f"broad retrieval (no twins): nDCG@10 {b['ndcg_at_10']:.3f} "
-                  f"[{b['ndcg_at_10_ci95'][0]:.3f}, {b['ndcg_at_10_ci95'][1]:.3f}], recall@10 "
-                  f"{_pct(b['recall_at_10'])}")
+    console.print(Text(f"broad retrieval (no twins): nDCG@10 {b['ndcg_at_10']:.3f} "
+                       f"[{b['ndcg_at_10_ci95'][0]:.3f}, {b['ndcg_at_10_ci95'][1]:.3f}], recall@10 "
+                       f"{_pct(b['recall_at_10'])}"))
     e = profile["embeddings"]
-    console.print(f"[dim]embeddings: {e['computed']} computed, {e['texts'] - e['computed']} from the cache[/dim]")
+    console.print(Text(f"embeddings: {e['computed']} computed, {e['texts'] - e['computed']} from the cache",
+                       style="dim"))
 
 
 def _agent_lines(agent: dict[str, Any], console: Console) -> None:
     """What the agent engine ran on, and how many injected faults could really be made on the text."""
     drawn = sum(n for steps in agent["faults"].values() for c in steps.values() for n in c["drawn"].values())
     applied = sum(n for steps in agent["faults"].values() for c in steps.values() for n in c["applied"].values())
-    console.print(f"agent: {agent['workflow']} read by {agent['policy']} over {agent['episodes']} episodes; "
+    console.print(Text(f"agent: {agent['workflow']} read by {agent['policy']} over {agent['episodes']} episodes; "
                   f"live retrieval with {agent['embedding_model']} in {agent['store']}; faults applied "
                   f"{applied} of {drawn} drawn; invalid replies {sum(agent['invalid_replies'].values())}"
                   + (f"; LLM calls {agent['llm']['calls']} (cached {agent['llm']['cached']})" if "llm" in agent
-                     else ""))
+                     else "")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from sim.core import limits
 from sim.core.error_types import DEFAULT_KEY, REASONING, RETRIEVAL_ERROR_TYPES, all_error_types
 from sim.scenario.difficulty import Levels
 from sim.scenario.graph import find_cycle, topological_order
@@ -225,6 +226,18 @@ def _check_timeline(s: Scenario) -> list[Located]:
                         f"{did_you_mean(rw.step, tl.reviewers)}"))
     if not any(tl.arrivals.weekly):
         out.append((("timeline", "arrivals", "weekly"), "every weekday multiplier is 0: nothing arrives"))
+    per_replication = float(tl.arrivals.daily_means(tl.horizon_days).sum())
+    runs = tl.replications * (1 + len(s.variants))
+    if per_replication > limits.MAX_ARRIVALS_PER_REPLICATION:
+        out.append((("timeline", "arrivals", "per_day"),
+                    f"about {per_replication:,.0f} arrivals per replication over {tl.horizon_days} days; the "
+                    f"timeline simulates at most {limits.MAX_ARRIVALS_PER_REPLICATION:,} (per_day is a daily "
+                    "mean: is it a yearly volume?)"))
+    elif per_replication * runs > limits.MAX_ARRIVALS:
+        out.append((("timeline", "replications"),
+                    f"{tl.replications} replications x {1 + len(s.variants)} variants x about "
+                    f"{per_replication:,.0f} arrivals = {per_replication * runs:,.0f} simulated arrivals; at "
+                    f"most {limits.MAX_ARRIVALS:,} (about half an hour): use fewer replications"))
     return out
 
 

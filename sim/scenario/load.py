@@ -46,6 +46,8 @@ def scenario_from_dict(raw: Any, source: SourceMap | None = None, base_dir: Path
     if not isinstance(raw, dict):
         raise ScenarioError([source.problem((), "a scenario is a mapping of keys (schema_version, name, seed, ...)"
                                                  f", not {type(raw).__name__}")])
+    # Top-level `x-...` keys hold YAML anchors that steps merge (`<<: *defaults`); they are not part of the model.
+    raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
     raw = _expand_builtin(raw, source)
     raw = _absolute_profile_paths(raw, base_dir, source)
     scenario = _validate(raw, source, measure)
@@ -104,7 +106,7 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
     and re-run from anywhere; and refuse rates written on a measured retriever."""
     out = copy.deepcopy(raw)
     problems = []
-    for name, r in (out.get("retrievers") or {}).items():
+    for name, r in _mapping(out.get("retrievers")).items():
         if isinstance(r, dict) and r.get("kind") == "measured":
             if "rates" in r:
                 problems.append(source.problem(("retrievers", name, "rates"), "a measured retriever takes its "
@@ -116,8 +118,8 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
                 r["profile"] = str((base_dir / r["profile"]).resolve())
             if isinstance(r.get("corpus"), str) and (base_dir / r["corpus"]).exists():
                 r["corpus"] = str((base_dir / r["corpus"]).resolve())
-    for v in out.get("variants") or []:
-        for key, value in (v.get("set") or {}).items() if isinstance(v, dict) else ():
+    for v in out.get("variants") if isinstance(out.get("variants"), list) else []:
+        for key, value in _mapping(v.get("set") if isinstance(v, dict) else None).items():
             if key.endswith(".profile") and isinstance(value, str):
                 v["set"][key] = str((base_dir / value).resolve())
     if problems:
@@ -125,12 +127,17 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
     return out
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """`value` when it is a mapping, else {} (the strict model then reports the wrong type with its line)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _with_profiles(raw: dict[str, Any], source: SourceMap, measure: bool) -> dict[str, Any]:
     """Fill each measured retriever's rates and provenance from its profile file."""
     from sim.retrieval.profile import read_profile
 
     out = copy.deepcopy(raw)
-    for name, r in (out.get("retrievers") or {}).items():
+    for name, r in _mapping(out.get("retrievers")).items():
         if not isinstance(r, dict) or r.get("kind") != "measured":
             continue
         if isinstance(r.get("corpus"), str) and not r.get("profile"):
@@ -174,8 +181,18 @@ def _validate(raw: dict[str, Any], source: SourceMap, measure: bool = True) -> S
         raise ScenarioError([_problem_from_pydantic(e, raw, source) for e in exc.errors()]) from None
     located = check_scenario(scenario)
     if located:
-        raise ScenarioError([source.problem(path, message) for path, message in located])
+        raise ScenarioError([_in_users_file(source.problem(path, message), source) for path, message in located])
     return scenario
+
+
+def _in_users_file(problem: Problem, source: SourceMap) -> Problem:
+    """A problem located in a packaged workflow is reported at the user's `builtin:` line (the file they can
+    edit), with the packaged place in the message."""
+    builtin_at = source.lines.get(("workflow", "builtin"))
+    if builtin_at is None or problem.file == builtin_at[0] or Path(problem.file).parent != BUILTIN_DIR:
+        return problem
+    return Problem(builtin_at[0], builtin_at[1], problem.path,
+                   f"{problem.message} (in the built-in workflow: {Path(problem.file).name}:{problem.line})")
 
 
 def _problem_from_pydantic(err: dict[str, Any], raw: Any, source: SourceMap) -> Problem:

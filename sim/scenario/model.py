@@ -8,19 +8,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from sim.core import limits
 
 SCHEMA_VERSION = 1
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-Money = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, examples=[0.05])]
+Money = Annotated[float, Field(ge=0.0, le=limits.MAX_AMOUNT)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
 
 
 class Strict(BaseModel):
     """Base of every scenario class: unknown keys are errors and values are frozen once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # Attribute docstrings become the JSON Schema's descriptions; no float may be infinite or NaN.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False,
+                              use_attribute_docstrings=True)
 
 
 MAX_LEVELS = 512
@@ -34,7 +40,8 @@ class Difficulty(Strict):
     take at most what its levels can represent (all its errors on the hardest instances): the checks refuse more.
     """
 
-    icc: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    icc: Annotated[float, Field(ge=0.0, lt=1.0, examples=[0.15])] = 0.0
+    """Intra-class correlation of every error event between two attempts at the same instance (0 to < 1)."""
     levels: Annotated[int, Field(ge=3, le=MAX_LEVELS)] = 24
     """How many difficulty levels approximate the beta distribution (both engines use the same levels)."""
 
@@ -43,8 +50,10 @@ class InjectedRetriever(Strict):
     """A retriever whose per-query error probabilities are written in the scenario."""
 
     kind: Literal["injected"]
-    description: str = ""
-    rates: dict[str, Probability]
+    """`injected`: the rates are written here."""
+    description: Text = ""
+    """Free text shown in reports."""
+    rates: Annotated[dict[str, Probability], Field(examples=[{"negation_flip": 0.02, "topical_miss": 0.05}])]
     """Probability per query of each error type; at most one error per query, so they sum to at most 1."""
 
     @property
@@ -58,15 +67,19 @@ class MeasuredRetriever(Strict):
     when the scenario is first loaded (`corpus`, optional `model`), and cached after that."""
 
     kind: Literal["measured"]
-    description: str = ""
-    profile: str | None = None
+    """`measured`: the rates come from a profile, or from measuring `corpus`."""
+    description: Text = ""
+    """Free text shown in reports."""
+    profile: Annotated[str, StringConstraints(max_length=4096)] | None = None
     """Path of the profile YAML, relative to the scenario file."""
-    corpus: str | None = None
+    corpus: Annotated[str, StringConstraints(max_length=4096)] | None = None
     """Instead of a profile: a built-in corpus (contracts, support) or a passages file to measure on."""
-    model: str | None = None
+    model: Annotated[str, StringConstraints(max_length=4096)] | None = None
     """With `corpus`: the sentence-transformers model (default: the packaged all-MiniLM-L6-v2)."""
-    probes: Annotated[int, Field(ge=1)] = 300
-    k: Annotated[int, Field(ge=1)] = 5
+    probes: Annotated[int, Field(ge=1, le=limits.MAX_PROBES)] = 300
+    """With `corpus`: probe queries to measure with (each one embeds a query and its twins)."""
+    k: Annotated[int, Field(ge=1, le=1000)] = 5
+    """With `corpus`: passages retrieved per query (top-k)."""
     rates: dict[str, Probability] = {}
     """Filled from the profile when the scenario is loaded (do not write them)."""
     measured_with: dict[str, Any] = {}
@@ -82,22 +95,29 @@ Retriever = Annotated[InjectedRetriever | MeasuredRetriever, Field(discriminator
 
 class _StepBase(Strict):
     id: Identifier
-    description: str = ""
+    """Unique step name (lower case letters, digits, underscores); inputs and costs refer to it."""
+    description: Text = ""
+    """Free text shown in reports."""
     inputs: list[Identifier] = []
+    """Ids of the steps whose output this step reads."""
 
 
 class RetrieveStep(_StepBase):
     """Fetches context through a named retriever. An error in its inputs (a wrong query) passes through."""
 
     kind: Literal["retrieve"]
+    """`retrieve`."""
     retriever: Identifier
+    """Name of a retriever under `retrievers`."""
 
 
 class DecideStep(_StepBase):
     """A reasoning step. Carries each incoming error with its susceptibility, else masks it; may err itself."""
 
     kind: Literal["decide"]
+    """`decide`."""
     inputs: Annotated[list[Identifier], Field(min_length=1)]
+    """Ids of the steps whose output it reasons over (at least one)."""
     base_error_rate: Probability = 0.0
     """Probability of its own reasoning error on correct context (root cause: this step)."""
     susceptibility: dict[str, Probability]
@@ -112,7 +132,9 @@ class VerifyStep(_StepBase):
     instead of failure); after actions it is an audit (a catch detects the failure, which is then not silent)."""
 
     kind: Literal["verify"]
+    """`verify`."""
     inputs: Annotated[list[Identifier], Field(min_length=1)]
+    """Ids of the steps it checks (before an act step: a gate; after: an audit)."""
     catch: dict[str, Probability]
     """Probability of catching an incoming error of each type; `default` for the rest."""
     false_alarm: Probability = 0.0
@@ -123,7 +145,9 @@ class ActStep(_StepBase):
     """A side-effecting action. It fails when it executes on erroneous input; its costs are under `costs`."""
 
     kind: Literal["act"]
+    """`act`."""
     inputs: Annotated[list[Identifier], Field(min_length=1)]
+    """Ids of the steps whose output it acts on."""
 
 
 Step = Annotated[RetrieveStep | DecideStep | VerifyStep | ActStep, Field(discriminator="kind")]
@@ -137,9 +161,13 @@ class Workflow(Strict):
     """
 
     builtin: Identifier | None = None
+    """A packaged workflow (`contract_review`, `ticket_triage`) instead of inline steps."""
     set: dict[str, Any] = {}
-    description: str = ""
+    """With `builtin`: dotted paths into the packaged steps and their new values."""
+    description: Text = ""
+    """Free text shown in reports."""
     steps: list[Step] = []
+    """The steps, each with a `kind`: retrieve, decide, verify or act."""
 
 
 class ActCost(Strict):
@@ -160,49 +188,69 @@ class ActCost(Strict):
 class Burst(Strict):
     """A stretch of days with arrivals multiplied by `factor` (an incident, a renewal season)."""
 
-    start_day: Annotated[int, Field(ge=0)]
-    days: Annotated[int, Field(ge=1)]
-    factor: Annotated[float, Field(gt=0)]
+    start_day: Annotated[int, Field(ge=0, le=3660)]
+    """First day of the burst (day 0 is the first day of the horizon)."""
+    days: Annotated[int, Field(ge=1, le=3660)]
+    """Length of the burst, in days."""
+    factor: Annotated[float, Field(gt=0, le=1000, examples=[1.8])]
+    """Arrivals are multiplied by this during the burst (1.8: 80% more)."""
 
 
 class Arrivals(Strict):
     """Instances arriving per day: Poisson with mean per_day x weekly[weekday] x burst factor."""
 
-    per_day: Annotated[float, Field(gt=0)]
-    weekly: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=7, max_length=7)] = [1.0] * 7
+    per_day: Annotated[float, Field(gt=0, le=limits.MAX_ARRIVALS_PER_REPLICATION, examples=[34])]
+    """Mean instances arriving per day (before weekday multipliers and bursts)."""
+    weekly: Annotated[list[Annotated[float, Field(ge=0, le=100)]], Field(min_length=7, max_length=7)] = [1.0] * 7
     """Multipliers Monday..Sunday (day 0 of the horizon is a Monday)."""
     bursts: list[Burst] = []
+    """Stretches of days with more (or fewer) arrivals."""
+
+    def daily_means(self, horizon_days: int) -> np.ndarray:
+        """Mean arrivals on each day of the horizon."""
+        days = np.arange(horizon_days)
+        mean = self.per_day * np.array(self.weekly)[days % 7]
+        for b in self.bursts:
+            mean[b.start_day:b.start_day + b.days] *= b.factor
+        return mean
 
 
 class Reviewers(Strict):
     """The humans behind a verify step: how many, how fast, when they work, and when work skips them."""
 
-    servers: Annotated[int, Field(ge=1)]
-    minutes: Annotated[float, Field(gt=0)]
+    servers: Annotated[int, Field(ge=1, le=10_000)]
+    """Reviewers working in parallel."""
+    minutes: Annotated[float, Field(gt=0, le=525_600, examples=[45])]
     """Mean review time per instance (exponential), in minutes."""
     open_hour: Annotated[float, Field(ge=0, lt=24)] = 0.0
+    """Hour of the day the reviewers start (0-24, e.g. 9)."""
     close_hour: Annotated[float, Field(gt=0, le=24)] = 24.0
+    """Hour of the day the reviewers stop (after open_hour, e.g. 17.5)."""
     workdays: Annotated[int, Field(ge=1, le=7)] = 7
     """Working days per week, from Monday."""
-    max_wait_hours: Annotated[float, Field(gt=0)] | None = None
-    """An instance waiting longer goes on unreviewed (the check is bypassed)."""
-    queue_limit: Annotated[int, Field(ge=0)] | None = None
+    max_wait_hours: Annotated[float, Field(gt=0, le=8760)] | None = None
+    """An instance waiting longer goes on unreviewed (the check is bypassed), in hours."""
+    queue_limit: Annotated[int, Field(ge=0, le=limits.MAX_ARRIVALS_PER_REPLICATION)] | None = None
     """An instance arriving to a longer queue goes on unreviewed."""
 
 
 class Detection(Strict):
     """How silent failures surface, and how their cost grows until they do."""
 
-    mean_days: Annotated[float, Field(gt=0)] = 30.0
+    mean_days: Annotated[float, Field(gt=0, le=36_500)] = 30.0
     """Mean time (exponential) until a silent failure surfaces, in days."""
-    growth_per_day: Annotated[float, Field(ge=0)] = 0.0
-    """Loss grows by this fraction of itself per day undetected (linear)."""
+    growth_per_day: Annotated[float, Field(ge=0, le=1.0, examples=[0.01])] = 0.0
+    """Loss grows by this *fraction* of itself per day undetected, linearly (0.01: +1% a day, so +30% after 30
+    days); not an amount of money. At most 1 (+100% a day)."""
 
 
 class SLA(Strict):
-    hours: Annotated[float, Field(gt=0)]
+    """A service-level target and what missing it costs."""
+
+    hours: Annotated[float, Field(gt=0, le=87_600)]
     """Target time from arrival to completion, in hours."""
-    breach_cost: Annotated[float, Field(ge=0)]
+    breach_cost: Money
+    """Cost per instance completed late, in the scenario's currency."""
 
 
 class Rework(Strict):
@@ -210,20 +258,29 @@ class Rework(Strict):
 
     step: Identifier
     """The verify step whose reviewers take the task."""
-    minutes: Annotated[float, Field(gt=0)]
-    delay_hours: Annotated[float, Field(ge=0)] = 0.0
-    cost: Annotated[float, Field(ge=0)] = 0.0
+    minutes: Annotated[float, Field(gt=0, le=525_600)]
+    """Mean time the task takes a reviewer, in minutes."""
+    delay_hours: Annotated[float, Field(ge=0, le=87_600)] = 0.0
+    """Hours from the failure until the task reaches the reviewers."""
+    cost: Money = 0.0
+    """Cost of each rework task, in the scenario's currency."""
 
 
 class Timeline(Strict):
     """Time dynamics for `--engine timeline`: volumes, reviewers, detection delays, SLAs and rework."""
 
-    horizon_days: Annotated[int, Field(ge=1, le=3660)]
-    replications: Annotated[int, Field(ge=1)] = 10
+    horizon_days: Annotated[int, Field(ge=1, le=3660, examples=[365])]
+    """Days simulated (at most ten years)."""
+    replications: Annotated[int, Field(ge=1, le=limits.MAX_REPLICATIONS)] = 10
+    """Independent runs of the whole horizon (loss quantiles and CIs come from them)."""
     arrivals: Arrivals
+    """How many instances arrive, and when."""
     reviewers: dict[Identifier, Reviewers] = {}
+    """Per verify step: the humans who staff it (a step not listed reviews instantly)."""
     detection: Detection = Detection()
+    """How silent failures surface, and how their cost grows meanwhile."""
     sla: SLA | None = None
+    """An optional service-level target on time from arrival to completion."""
     rework: dict[Identifier, Rework] = {}
     """Per act step: the rework task its failure creates."""
 
@@ -232,28 +289,42 @@ class Variant(Strict):
     """The scenario with some parameters changed; `set` maps dotted paths to new values."""
 
     name: Identifier
-    description: str = ""
-    set: dict[str, Any] = Field(min_length=1)
+    """The variant's name in tables and reports (`base` is the scenario itself)."""
+    description: Text = ""
+    """Free text shown in reports."""
+    set: Annotated[dict[str, Any], Field(min_length=1, examples=[{"retrievers.contract.rates.role_swap": 0.01}])]
+    """Dotted paths into the scenario and their new values; steps are addressed by id."""
 
 
 class Scenario(Strict):
     """One scenario file: a workflow, its retrievers, costs, volume, seed, and optional variants."""
 
     schema_version: Literal[1]
+    """Version of this file format: 1."""
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    description: str = ""
-    seed: Annotated[int, Field(ge=0)]
-    instances: Annotated[int, Field(ge=1)] = 100_000
-    """Default number of instances for a Monte Carlo run (`--instances` overrides)."""
+    """The scenario's name (the default output folder is runs/<name>)."""
+    description: Text = ""
+    """Free text shown in reports."""
+    seed: Annotated[int, Field(ge=0, le=limits.MAX_SEED)]
+    """Seed of every random draw: the same seed gives identical tables."""
+    instances: Annotated[int, Field(ge=1, le=limits.MAX_INSTANCES, examples=[100_000])] = 100_000
+    """Default number of instances per variant for a Monte Carlo run (`--instances` overrides); `1e6` works."""
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    """ISO 4217 code of every amount in the file (EUR, USD, ...)."""
     error_types: list[Identifier] = []
     """Retrieval error types beyond the built-in taxonomy."""
     difficulty: Difficulty = Difficulty()
+    """Correlation of errors on the same instance (hard instances stay hard)."""
     retrievers: dict[Identifier, Retriever]
+    """Named retrievers: `kind: injected` with rates, or `kind: measured` with a profile or corpus."""
     workflow: Workflow
+    """The steps of the agent, inline or a built-in workflow."""
     costs: dict[Identifier, ActCost]
+    """Per act step id: what its failure and escalation cost, in `currency`."""
     timeline: Timeline | None = None
-    variants: list[Variant] = []
+    """Time dynamics for `--engine timeline`."""
+    variants: Annotated[list[Variant], Field(max_length=limits.MAX_VARIANTS)] = []
+    """Alternatives to compare with the scenario itself (a tuned retriever, another reviewer count)."""
 
     def step(self, step_id: str) -> RetrieveStep | DecideStep | VerifyStep | ActStep:
         """The step with this id."""

@@ -6,7 +6,8 @@ Chunks are cut at seeding blocks, so neither the chunk size nor the number of wo
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import pyarrow as pa
 
@@ -31,21 +32,24 @@ def run_monte_carlo(request: RunRequest) -> EngineOutput:
 def simulate(plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int, pass_n: int, workers: int = 1,
              progress=None) -> tuple[dict[str, Tally], dict[str, list[pa.Table]]]:
     """Tallies and kept instance rows of instances 0..n-1 of every plan, chunk by chunk."""
-    ranges = [(a, min(n, a + chunk_size)) for a in range(0, n, chunk_size)]
-    if workers > 1 and len(ranges) > 1:
-        parts = _in_processes(plans, ranges, max_rows, pass_n, workers, progress)
+    ranges = ((a, min(n, a + chunk_size)) for a in range(0, n, chunk_size))  # lazy: n may be large
+    if workers > 1 and n > chunk_size:
+        parts = _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress)
     else:
-        parts = []
-        for a, b in ranges:
-            parts.append(simulate_range(plans, a, b, max_rows, pass_n))
-            if progress:
-                progress(b, n)
-    tallies, rows = parts[0]
-    for more_tallies, more_rows in parts[1:]:
+        parts = _in_process(plans, ranges, max_rows, pass_n, n, progress)
+    tallies, rows = next(parts)
+    for more_tallies, more_rows in parts:  # in range order, so sums are added in the same order every time
         for name in plans:
             tallies[name].merge(more_tallies[name])
             rows[name] += more_rows[name]
     return tallies, rows
+
+
+def _in_process(plans, ranges, max_rows, pass_n, n, progress):
+    for a, b in ranges:
+        yield simulate_range(plans, a, b, max_rows, pass_n)
+        if progress:
+            progress(b, n)
 
 
 def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int, pass_n: int):
@@ -67,18 +71,21 @@ def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int,
     return tallies, rows
 
 
-def _in_processes(plans, ranges, max_rows, pass_n, workers, progress):
-    """Run the ranges in worker processes; results come back in range order whatever finishes first."""
+def _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress):
+    """Run the ranges in worker processes, two in flight per worker, and yield their results in range order."""
     context = multiprocessing.get_context("spawn")  # fork is unsafe with the thread pools of numpy / arrow
-    n = ranges[-1][1]
-    results: list = [None] * len(ranges)
-    done = 0
+    in_flight: deque[tuple[int, Future]] = deque()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(simulate_range, plans, a, b, max_rows, pass_n): i for i, (a, b) in enumerate(ranges)}
-        for future in as_completed(futures):
-            i = futures[future]
-            results[i] = future.result()
-            done += ranges[i][1] - ranges[i][0]
+        for a, b in ranges:
+            in_flight.append((b, pool.submit(simulate_range, plans, a, b, max_rows, pass_n)))
+            if len(in_flight) < 2 * workers:
+                continue
+            stop, future = in_flight.popleft()
+            yield future.result()
             if progress:
-                progress(done, n)
-    return results
+                progress(stop, n)
+        while in_flight:
+            stop, future = in_flight.popleft()
+            yield future.result()
+            if progress:
+                progress(stop, n)

@@ -30,12 +30,8 @@ from sim.trace.schema import BlockTrace
 def arrival_times(tl: Timeline, seed: int, replication: int) -> np.ndarray:
     """Sorted arrival times in days: Poisson counts per day, uniform within the day."""
     rng = stream(seed, "timeline/arrivals", replication)
-    days = np.arange(tl.horizon_days)
-    mean = tl.arrivals.per_day * np.array(tl.arrivals.weekly)[days % 7]
-    for b in tl.arrivals.bursts:
-        mean[b.start_day:b.start_day + b.days] *= b.factor
-    counts = rng.poisson(mean)
-    times = np.repeat(days, counts) + rng.random(int(counts.sum()))
+    counts = rng.poisson(tl.arrivals.daily_means(tl.horizon_days))
+    times = np.repeat(np.arange(tl.horizon_days), counts) + rng.random(int(counts.sum()))
     return np.sort(times)
 
 
