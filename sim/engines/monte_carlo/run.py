@@ -6,11 +6,13 @@ Chunks are cut at seeding blocks, so neither the chunk size nor the number of wo
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import pyarrow as pa
 
 from sim.core.seeding import block_segments
+from sim.core.worker_process import die_with_parent
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.engines.request import RunRequest
 from sim.model.plan import Plan
@@ -73,7 +75,10 @@ def _in_processes(plans, ranges, max_rows, pass_n, workers, progress):
     n = ranges[-1][1]
     results: list = [None] * len(ranges)
     done = 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # Workers die with this process even under `kill -9` (nothing else would stop them). The pool is created
+    # and used from this thread, which outlives it: Linux's death signal follows the creating thread.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(simulate_range, plans, a, b, max_rows, pass_n): i for i, (a, b) in enumerate(ranges)}
         for future in as_completed(futures):
             i = futures[future]
