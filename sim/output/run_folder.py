@@ -62,8 +62,9 @@ def check_out_folder(folder: str | Path) -> Path:
     target = Path(os.path.realpath(folder))
     here = Path.cwd().resolve()
     if target == here or target in here.parents:
-        raise CascadeError(f"the output folder {given} is the current folder or contains it; a run replaces its "
-                           "folder whole: give a folder of its own, e.g. --out runs/NAME")
+        empty = " (an empty --out means the current folder)" if given == "." else ""
+        raise CascadeError(f"the output folder '{given}' is the current folder or contains it{empty}; a run "
+                           "replaces its folder whole: give a folder of its own, e.g. --out runs/NAME")
     recover_folder(target)
     if target.exists() and not target.is_dir():
         raise CascadeError(f"the output folder {given} is a file; give a folder (missing, empty, or an earlier run)")
