@@ -130,7 +130,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
-        return False  # our own leftovers are from an earlier call that failed
+        return True  # another thread of ours may be writing it; a later process cleans it up
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
