@@ -84,6 +84,7 @@ def run(
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
     from sim.engines.registry import get_engine
     from sim.output.console import render_summary
+    from sim.output.run_folder import check_out_folder
     from sim.runner import run as run_scenario
     from sim.scenario.load import load_scenario
 
@@ -108,6 +109,7 @@ def run(
                                   "for more; the scenario's count is sized for the fast engines)", style="dim")
         n = instances or loaded.instances
         folder = out or Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
+        check_out_folder(folder)  # before the run: refuse a folder it must not replace
         if workers == 0:
             workers = (os.cpu_count() or 1) if n * (1 + len(loaded.variants)) >= 4_000_000 else 1
         show_bar = not quiet and ((engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000)
@@ -131,8 +133,8 @@ def run(
         extra = "".join(f", {name}.parquet" for name in ("timeline", "agent_trace")
                         if getattr(result, name) is not None)
         out_console.print(f"wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
-                          f"cascade.csv, sensitivity.csv, scenario.yaml{extra}); the HTML report: cascade report "
-                          f"{folder}", style="dim")
+                          f"cascade.csv, sensitivity.csv, scenario.yaml{extra}, manifest.json); the HTML report: "
+                          f"cascade report {folder}", style="dim")
 
 
 @app.command()

@@ -1,14 +1,13 @@
 """The cascade report: one self-contained HTML file (plotly.js inline) and a markdown summary.
 
-Every chart has a title, axes with units and one sentence saying what it shows. Every string a user wrote is
-escaped: HTML text through `html.escape`, chart JSON with `<`, `>` and `&` as unicode escapes, so no scenario
-name can open a tag.
+Every chart has a title, axes with units and one sentence saying what it shows. Every string from the summary
+(most of which a user wrote, and a run folder can be edited) is escaped: HTML text through `html.escape`, chart
+JSON with `<`, `>` and `&` as unicode escapes, so no scenario name, seed or step can open a tag.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import plotly.graph_objects as go
 import yaml
 
 from sim.core.atomic import write_text
-from sim.core.errors import CascadeError
+from sim.output.run_folder import open_run_folder
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -277,17 +276,17 @@ def _agent_html(summary: dict[str, Any]) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{html.escape(variant)}</td><td>{html.escape(step)}</td><td>{html.escape(t)}</td>"
-        f"<td>{counts['drawn'][t]}</td><td>{counts['applied'].get(t, 0)}</td></tr>"
+        f"<td>{html.escape(str(counts['drawn'][t]))}</td><td>{html.escape(str(counts['applied'].get(t, 0)))}</td></tr>"
         for variant, steps in agent["faults"].items() for step, counts in steps.items()
         for t in sorted(counts["drawn"]))
     invalid = sum(agent.get("invalid_replies", {}).values())
     source = f" (tickets from {html.escape(Path(agent['tickets']).name)})" if agent.get("tickets") else ""
     return (f"<section id='agent'><h2>Agent run</h2><p>The {html.escape(agent['workflow'])} workflow ran as a "
-            f"LangGraph agent over real text: {agent['episodes']} episodes{source}, read by "
+            f"LangGraph agent over real text: {html.escape(str(agent['episodes']))} episodes{source}, read by "
             f"{html.escape(agent['policy'])}, live retrieval with {html.escape(agent['embedding_model'])} in "
-            f"{html.escape(agent['store'])}; {invalid} invalid model replies. Outcomes compare every decision "
-            "and action with ground truth; a fault that could not be made on the text (no site for the edit, no "
-            "older version) was not applied.</p><table class='sensitivity'><tr><th>variant</th><th>step</th>"
+            f"{html.escape(agent['store'])}; {html.escape(str(invalid))} invalid model replies. Outcomes compare "
+            "every decision and action with ground truth; a fault that could not be made on the text (no site for "
+            "the edit, no older version) was not applied.</p><table class='sensitivity'><tr><th>variant</th><th>step</th>"
             f"<th>fault</th><th>drawn</th><th>applied</th></tr>{rows}</table></section>")
 
 
@@ -313,7 +312,8 @@ def render_html(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None
     made = charts(summary, sensitivity, daily)
     n = summary.get("instances")
     engine = summary["engine"]
-    sub = (f"{html.escape(engine)} engine, seed {summary['seed']}" + (f", {n:,} instances per variant" if n else "")
+    sub = (f"{html.escape(str(engine))} engine, seed {html.escape(str(summary['seed']))}"
+           + (f", {html.escape(f'{n:,}')} instances per variant" if n else "")
            + f", amounts in {html.escape(summary['currency'])}")
     desc = html.escape(description)
     parts = [
@@ -383,18 +383,11 @@ def write_report(summary: dict[str, Any], out: str | Path, sensitivity: pd.DataF
 
 def report_from_run_dir(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """`cascade report RUN_DIR`: render what the run stored (summary.json, sensitivity.csv, timeline.parquet,
-    the scenario's description); nothing is recomputed."""
-    folder = Path(run_dir)
-    summary_file = folder / "summary.json"
-    if not summary_file.is_file():
-        raise CascadeError(f"{folder}: no summary.json here; give the folder written by `cascade run`")
-    try:
-        summary = json.loads(summary_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CascadeError(f"{summary_file}: not a readable summary ({exc})") from None
-    sensitivity = pd.read_csv(folder / "sensitivity.csv") if (folder / "sensitivity.csv").is_file() else None
-    daily = pd.read_parquet(folder / "timeline.parquet") if (folder / "timeline.parquet").is_file() else None
-    return write_report(summary, out or folder / "report.html", sensitivity, daily, _description(folder))
+    the scenario's description), after checking the folder is one whole run (`sim.output.run_folder`);
+    nothing is recomputed."""
+    run = open_run_folder(run_dir)
+    return write_report(run.summary, out or run.path / "report.html", run.sensitivity, run.timeline,
+                        _description(run.path))
 
 
 def _description(folder: Path) -> str:

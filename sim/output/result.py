@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -12,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.core.atomic import write_text, write_with
 from sim.model.plan import Plan
+from sim.output.run_folder import write_run_folder
 from sim.scenario.load import dump_scenario_yaml
 from sim.scenario.model import Scenario
 from sim.trace.schema import INSTANCE_SCHEMA, STEP_COLUMNS
@@ -78,22 +79,47 @@ class Result:
         return render_markdown(self.summary)
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write summary.json, instances.parquet, steps.parquet, attribution/cascade/sensitivity CSVs and
-        scenario.yaml (and the engine's own tables)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_with(out / "instances.parquet", lambda p: pq.write_table(self.instances_arrow, p))
-        write_with(out / "steps.parquet", lambda p: self.steps.to_parquet(p, index=False))
-        write_with(out / "attribution.csv", lambda p: self.attribution.to_csv(p, index=False))
-        write_with(out / "cascade.csv", lambda p: self.cascade.to_csv(p, index=False))
-        write_text(out / "scenario.yaml", dump_scenario_yaml(self.scenario))
-        if self.timeline is not None:
-            write_with(out / "timeline.parquet", lambda p: self.timeline.to_parquet(p, index=False))
-        if self.agent_trace is not None:
-            write_with(out / "agent_trace.parquet", lambda p: self.agent_trace.to_parquet(p, index=False))
-        if self.sensitivity is not None:
-            write_with(out / "sensitivity.csv", lambda p: self.sensitivity.to_csv(p, index=False))
-        # summary.json last: its presence says the folder is complete.
-        write_text(out / "summary.json", json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
-        return out
+        """Write the run folder `out_dir` whole (an earlier run there is replaced, its report with it):
+        summary.json, instances.parquet, steps.parquet, attribution/cascade/sensitivity CSVs, scenario.yaml,
+        the engine's own tables, and manifest.json last. Returns the folder's absolute path."""
+        summary = summary_json(self.summary, out_dir)  # before anything is written: a bad run replaces nothing
 
+        def write_files(out: Path) -> None:
+            # `out` is private until it is swapped in whole: plain writes suffice.
+            pq.write_table(self.instances_arrow, out / "instances.parquet")
+            self.steps.to_parquet(out / "steps.parquet", index=False)
+            self.attribution.to_csv(out / "attribution.csv", index=False)
+            self.cascade.to_csv(out / "cascade.csv", index=False)
+            (out / "scenario.yaml").write_text(dump_scenario_yaml(self.scenario), encoding="utf-8")
+            if self.timeline is not None:
+                self.timeline.to_parquet(out / "timeline.parquet", index=False)
+            if self.agent_trace is not None:
+                self.agent_trace.to_parquet(out / "agent_trace.parquet", index=False)
+            if self.sensitivity is not None:
+                self.sensitivity.to_csv(out / "sensitivity.csv", index=False)
+            (out / "summary.json").write_text(summary, encoding="utf-8")
+
+        return write_run_folder(out_dir, write_files)
+
+
+def summary_json(summary: dict[str, Any], folder: str | Path) -> str:
+    """summary.json's text. A non-finite figure has no JSON form and no meaning: it is a bug upstream, reported
+    with where it is, before anything is written."""
+    try:
+        return json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    except ValueError:
+        where, value = _non_finite(summary)
+        raise ValueError(f"summary.json would hold {value} at {where}: a non-finite figure is a bug in "
+                         f"cascadesim (please report it); nothing was written, {folder} is as it was") from None
+
+
+def _non_finite(value: Any, path: str = "") -> tuple[str, Any] | tuple[None, None]:
+    """The first non-finite number inside `value` and its path (a.b.0.c)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(top)", value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found[0] is not None:
+            return found
+    return None, None

@@ -6,12 +6,14 @@ Chunks are cut at seeding blocks, so neither the chunk size nor the number of wo
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import pyarrow as pa
 
 from sim.core.seeding import block_segments
+from sim.core.worker_process import die_with_parent
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.engines.request import RunRequest
 from sim.model.plan import Plan
@@ -75,7 +77,10 @@ def _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress):
     """Run the ranges in worker processes, two in flight per worker, and yield their results in range order."""
     context = multiprocessing.get_context("spawn")  # fork is unsafe with the thread pools of numpy / arrow
     in_flight: deque[tuple[int, Future]] = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # Workers die with this process even under `kill -9` (nothing else would stop them). The pool is created
+    # and used from this thread, which outlives it: Linux's death signal follows the creating thread.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         for a, b in ranges:
             in_flight.append((b, pool.submit(simulate_range, plans, a, b, max_rows, pass_n)))
             if len(in_flight) < 2 * workers:
