@@ -233,7 +233,10 @@ def calibrate(
     from sim.metrics.calibration import agreement, calibrate_run_dir
     from sim.runner import run as run_scenario
 
+    from sim.output.run_folder import open_run_folder
+
     with _user_errors():
+        open_run_folder(run_dir)  # a damaged or mixed folder is refused before anything is read from it
         calibration, target = calibrate_run_dir(run_dir, variant, out)
         table = Table(title=f"calibrated from {run_dir} ({variant})", title_justify="left")
         for col in ("step / retriever", "parameter", "error type", "estimate", "95% CI", "events / trials"):

@@ -247,7 +247,7 @@ def test_calibrate_from_the_cli_writes_a_scenario_monte_carlo_runs(tmp_path):
     res = runner.invoke(app, ["calibrate", str(tmp_path / "mc")])
     assert res.exit_code == 2 and "agent trace" in res.output
     res = runner.invoke(app, ["calibrate", str(tmp_path / "nothing")])
-    assert res.exit_code == 2 and "not a run folder" in res.output
+    assert res.exit_code == 2 and "no such folder" in res.output
 
 
 def test_agent_engine_accepts_a_resolved_scenario_of_a_builtin_workflow():
