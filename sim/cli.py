@@ -231,9 +231,8 @@ def calibrate(
     import json
 
     from sim.metrics.calibration import agreement, calibrate_run_dir
-    from sim.runner import run as run_scenario
-
     from sim.output.run_folder import open_run_folder
+    from sim.runner import run as run_scenario
 
     with _user_errors():
         open_run_folder(run_dir)  # a damaged or mixed folder is refused before anything is read from it
