@@ -117,6 +117,9 @@ def render_profile(profile: dict[str, Any], console: Console) -> None:
                   f"{_pct(b['recall_at_10'])}")
     e = profile["embeddings"]
     console.print(f"[dim]embeddings: {e['computed']} computed, {e['texts'] - e['computed']} from the cache[/dim]")
+    if profile["corpus"].get("truncated_to_model"):  # profiles written before this count have none
+        console.print(f"{profile['corpus']['truncated_to_model']} passage(s) longer than the model reads were cut "
+                      "to what it reads before twins were made", highlight=False)
 
 
 def _agent_lines(agent: dict[str, Any], console: Console) -> None:
