@@ -13,7 +13,6 @@ KB then holds one article per intent.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ from pathlib import Path
 from agents.domain import ActSpec, DecideSpec, Domain, Retrieval, RetrieveSpec, Store
 from agents.policy import Field, ReadingTask
 from sim.core.errors import CascadeError
+from sim.core.table_source import Limits, read_table
 from sim.retrieval.corpora.support import PRIORITY_OF_INTENT, TEAM_OF_INTENT, support_corpus, support_tickets
-from sim.retrieval.corpus import Passage
+from sim.retrieval.corpus import MAX_PASSAGE_CHARS, MAX_PASSAGES, Passage
 
 INTENTS: tuple[str, ...] = tuple(TEAM_OF_INTENT)
 
@@ -36,6 +36,8 @@ BANKING77_INTENTS: Mapping[str, str] = {
     "card_payment_not_recognised": "unrecognised_payment",
 }
 """Banking77 labels that are one of the bank's intents (the other 65 labels are left out)."""
+TICKET_LIMITS = Limits(rows=MAX_PASSAGES, chars=MAX_PASSAGE_CHARS)
+"""Caps of a tickets file: those of a corpus file (records, characters per value)."""
 
 EXAMPLES_READ = 8
 """Past tickets shown to the classifier as examples."""
@@ -187,19 +189,12 @@ def ticket_triage_domain(tickets: str | Path | None = None, history: int = 40) -
 
 
 def _banking77_rows(path: Path) -> list[tuple[int, str, str]]:
-    """(row number, text, intent) of the rows whose category is one of the bank's intents."""
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"text", "category"} <= set(reader.fieldnames):
-                raise CascadeError(f"{path}: a tickets file needs the columns text,category (Banking77's "
-                                   f"format); it has {', '.join(reader.fieldnames or [])}")
-            rows = [(n, row["text"], BANKING77_INTENTS[row["category"]])
-                    for n, row in enumerate(reader, start=2) if row["category"] in BANKING77_INTENTS]
-    except FileNotFoundError:
-        raise CascadeError(f"{path}: no such tickets file") from None
-    except UnicodeDecodeError as exc:
-        raise CascadeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    """(line, text, intent) of the rows whose category is one of the bank's intents; a CSV / JSONL file read
+    with the corpus rules (`sim.core.table_source`): errors name the file and the line."""
+    table = read_table(path, "tickets", ["text", "category"], limits=TICKET_LIMITS,
+                       hint=" (a tickets file has the columns text,category, as Banking77)")
+    rows = [(r.line, r.values["text"], BANKING77_INTENTS[r.values["category"]]) for r in table.records
+            if r.values["category"] in BANKING77_INTENTS]
     if not rows:
         raise CascadeError(f"{path}: no row has a category that maps to an intent ({', '.join(BANKING77_INTENTS)})")
     return rows

@@ -33,3 +33,11 @@ class Problem:
 
 class EngineLimitError(CascadeError):
     """An engine cannot handle this scenario within its limits (the message says which engine can)."""
+
+
+class DataFileError(CascadeError):
+    """A problem in a user's data file (corpus, queries, tickets), located at file:line and a column."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(str(problem))

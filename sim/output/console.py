@@ -122,6 +122,9 @@ def render_profile(profile: dict[str, Any], console: Console) -> None:
     e = profile["embeddings"]
     console.print(Text(f"embeddings: {e['computed']} computed, {e['texts'] - e['computed']} from the cache",
                        style="dim"))
+    if profile["corpus"].get("truncated_to_model"):  # profiles written before this count have none
+        console.print(Text(f"{profile['corpus']['truncated_to_model']} passage(s) longer than the model reads were "
+                           "cut to what it reads before twins were made"))
 
 
 def _agent_lines(agent: dict[str, Any], console: Console) -> None:

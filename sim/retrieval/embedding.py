@@ -68,6 +68,80 @@ def model_identity(directory: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def max_seq_length(directory: Path) -> int | None:
+    """Tokens the model reads of a text, special tokens included (as sentence-transformers decides it: its
+    `max_seq_length`, else the tokenizer's `model_max_length`), or None when the model's files do not say."""
+    import json
+
+    for name, key in (("sentence_bert_config.json", "max_seq_length"),
+                      ("tokenizer_config.json", "model_max_length")):
+        try:
+            value = json.loads((directory / name).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, int) and 0 < value < 1_000_000:  # tokenizers write 1e30 for "no limit"
+            return value
+    return None
+
+
+CHARS_PER_TOKEN_BOUND = 32
+"""Without a tokenizer.json, texts are cut at this many characters per token the model reads: no token of a
+natural-language text is longer, so the cut keeps everything the model reads of such texts."""
+
+
+class Readable:
+    """Cuts a text after the last word a model reads (its first `tokens` tokens, special tokens included).
+
+    The model truncates long texts itself, but only after tokenising all of them; cutting first makes a 5 MB
+    passage cost what a passage the model's size costs, and its twins edit only what the model reads. The
+    cut falls at the start of the first word not read, so the model sees the same tokens with or without it.
+    """
+
+    def __init__(self, directory: Path, tokens: int | None):
+        self.tokens = tokens
+        self._file = directory / "tokenizer.json"
+        self._tokenizer = None
+
+    def __call__(self, text: str) -> str:
+        if self.tokens is None:
+            return text
+        special = 2
+        if self._file.is_file():
+            tokenizer = self._load()
+            special = tokenizer.num_special_tokens_to_add(False)
+        content = max(1, self.tokens - special)
+        if len(text) * 4 <= content:  # at most 4 tokens per character (one per UTF-8 byte): it all fits
+            return text
+        if not self._file.is_file():
+            return text[: self.tokens * CHARS_PER_TOKEN_BOUND]
+        span = content * 16
+        while True:
+            prefix = text[:span]
+            enc = self._tokenizer.encode(prefix, add_special_tokens=False)
+            words = enc.word_ids
+            # The prefix may end inside a word whose tokens differ from the whole word's: never count it.
+            usable = len(words) if len(prefix) == len(text) else next(
+                (i for i, w in enumerate(words) if w == words[-1]), 0)
+            if usable <= content:
+                if len(prefix) == len(text):
+                    return text
+                span *= 2
+                continue
+            last = words[content - 1]
+            cut = next((enc.offsets[i][0] for i in range(content, len(words)) if words[i] != last), None)
+            return text if cut is None else text[:cut].rstrip()
+
+    def _load(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self._file))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+
 def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()[:16]
 
@@ -115,6 +189,8 @@ class Embedder:
         self.key = model_identity(self.path)
         self.batch_size = batch_size
         self.cache = EmbeddingCache((cache_dir or default_cache_dir()) / "embeddings" / self.key)
+        self.readable = Readable(self.path, max_seq_length(self.path))
+        """`readable(text)`: `text` cut after what the model reads (see `Readable`); vectors are of that."""
         self._model = None
         self.computed = 0
         """Texts embedded by the model (not found in the cache) since this Embedder was made."""
@@ -133,7 +209,9 @@ class Embedder:
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Vectors for `texts` (rows in the same order); only texts not in the cache reach the model."""
+        """Vectors for `texts` (rows in the same order), each of what the model reads of it; only texts not in
+        the cache reach the model."""
+        texts = [self.readable(t) for t in texts]
         keys = [text_key(t) for t in texts]
         found = self.cache.get(keys)
         unique: dict[bytes, int] = {}  # first position of each text the cache lacks

@@ -17,19 +17,22 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sim.core.errors import CascadeError
 from sim.core.seeding import stream
 from sim.core.stats import Z95, wilson
 from sim.retrieval.corpus import Corpus, Query
 from sim.retrieval.embedding import Embedder
 from sim.retrieval.store import StoreLocation, VectorIndex, collection_name, connect
-from sim.retrieval.twins import TWIN_TYPES, twins_of
+from sim.retrieval.twins import TWIN_MARK, TWIN_TYPES, twin_id, twins_of
 
-TWIN_MARK = "#twin:"
+MAX_PROBES = 100_000
+"""Most probe queries: each is embedded, searched twice, and its gold passage twinned."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,12 @@ class ProbeSettings:
     probes: int = 300
     seed: int = 0
 
+    def __post_init__(self):
+        for name, low, high in (("k", 1, 1000), ("probes", 1, MAX_PROBES), ("seed", 0, 2**63 - 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise CascadeError(f"probe setting {name} = {value!r}: an integer from {low} to {high:,}")
+
 
 _FILLER = frozenset("""a an the of such any all this that these those hereby herein hereunder thereof therein
 hereto thereto whereas said same which who whom whose its it be been being as to in on at by for with from
@@ -51,7 +60,8 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\$?\d[\d,]*(?:\.\d+)?%?")
 def self_query(text: str, max_words: int = 40) -> str:
     """A keyword rewrite of a passage, for corpora without queries: lower case, filler words and punctuation
     dropped, every word that carries structure (negations, modals, parties, numbers) kept in order."""
-    words = [w for w in _WORD.findall(text)[: max_words * 2] if w.lower() not in _FILLER]
+    # finditer, not findall: only the words used are scanned, however long the passage.
+    words = [w for w in map(re.Match.group, islice(_WORD.finditer(text), max_words * 2)) if w.lower() not in _FILLER]
     return " ".join(words[:max_words]).lower()
 
 
@@ -69,8 +79,16 @@ def probe_queries(corpus: Corpus, settings: ProbeSettings) -> list[Query]:
 def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
             settings: ProbeSettings = ProbeSettings()) -> dict[str, Any]:
     """Run the probe and return the profile (see `sim.retrieval.profile`)."""
+    reserved = next((p.id for p in corpus.passages if TWIN_MARK in p.id), None)
+    if reserved is not None:
+        raise CascadeError(f"corpus '{corpus.name}': passage id {reserved!r} contains {TWIN_MARK!r}, the syntax "
+                           "reserved for the ids of structural twins; rename the passage")
+    if len({p.id for p in corpus.passages}) != len(corpus.passages):
+        raise CascadeError(f"corpus '{corpus.name}': passage ids must be unique")
     queries = probe_queries(corpus, settings)
-    texts = {p.id: p.text for p in corpus.passages}
+    # What the model reads of each passage, before twins are made: an edit past that point changes no vector.
+    texts = {p.id: embedder.readable(p.text) for p in corpus.passages}
+    truncated = sum(1 for p in corpus.passages if len(texts[p.id]) < len(p.text))
     known_texts = set(texts.values())
     twin_of: dict[str, tuple[str, str]] = {}   # twin id -> (gold id, type)
     made = dict.fromkeys(TWIN_TYPES, 0)
@@ -83,7 +101,7 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
             if twin.text in known_texts:  # the corpus already holds this text: not a new passage
                 skipped[twin.error_type] += 1
                 continue
-            tid = f"{gold}{TWIN_MARK}{twin.error_type}"
+            tid = twin_id(gold, twin.error_type)
             texts[tid] = twin.text
             known_texts.add(twin.text)
             twin_of[tid] = (gold, twin.error_type)
@@ -129,8 +147,8 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
 
     confusion = {}
     for t in TWIN_TYPES:
-        pairs = [(qvec[i], vec[q.gold_id], vec[f"{q.gold_id}{TWIN_MARK}{t}"]) for i, q in enumerate(queries)
-                 if f"{q.gold_id}{TWIN_MARK}{t}" in vec]
+        pairs = [(qvec[i], vec[q.gold_id], vec[twin_id(q.gold_id, t)]) for i, q in enumerate(queries)
+                 if twin_id(q.gold_id, t) in vec]
         outranks = sum(1 for qv, g, tw in pairs if float(qv @ tw) > float(qv @ g))
         gaps = [float(qv @ g) - float(qv @ tw) for qv, g, tw in pairs]
         confusion[t] = {"queries_with_twin": len(pairs), "twin_outranks_gold": outranks,
@@ -154,6 +172,7 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
         "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "model": {"name": embedder.name, "identity": embedder.key},
         "corpus": {"name": corpus.name, "fingerprint": corpus.fingerprint(), "passages": len(corpus.passages),
+                   "truncated_to_model": truncated,
                    "queries": "from the corpus" if corpus.queries else "self-queries (keyword rewrites)"},
         "settings": {"k": k, "probes": settings.probes, "seed": settings.seed, "store": location.describe()},
         "rates": {t: counts[t] / n for t in kinds},

@@ -18,6 +18,13 @@ import numpy as np
 from sim.core.seeding import stream
 
 TWIN_TYPES: tuple[str, ...] = ("negation_flip", "role_swap", "modifier_swap", "numeric_swap")
+TWIN_MARK = "#twin:"
+"""Twin ids are `{original id}#twin:{type}`; a user's passage id may not contain this mark."""
+
+
+def twin_id(original: str, error_type: str) -> str:
+    """The id of the `error_type` twin of passage `original`."""
+    return f"{original}{TWIN_MARK}{error_type}"
 
 
 @dataclass(frozen=True)

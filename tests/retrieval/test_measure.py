@@ -104,6 +104,29 @@ def test_second_measurement_comes_from_the_cache(tmp_path):
         assert second[key] == first[key]
 
 
+def test_a_5mb_passage_is_cut_to_what_the_model_reads_before_it_is_twinned(tmp_path):
+    from rich.console import Console
+    from sentence_transformers import SentenceTransformer
+
+    from sim.output.console import render_profile
+
+    long = " ".join(SMALL * 3000)  # 5.3 MB: every SMALL clause, over and over
+    corpus = Corpus("big", small_corpus().passages + (Passage("huge", long),))
+    embedder = Embedder(cache_dir=tmp_path)
+    profile = measure(corpus, embedder, StoreLocation(None, tmp_path / "chroma"), ProbeSettings(probes=50))
+    assert profile["corpus"]["truncated_to_model"] == 1 and profile["counts"]["queries"] == len(SMALL) + 1
+    cut = embedder.readable(long)
+    assert long.startswith(cut) and len(cut) < 2_000
+    console = Console(record=True, width=200)
+    render_profile(profile, console)
+    assert "1 passage(s) longer than the model reads were cut" in console.export_text()
+    # Cut after the last word the model reads: sentence-transformers, given the whole text (a 200,000-character
+    # head of it, to keep the test short), reads the same tokens and returns the same vector.
+    model = SentenceTransformer(str(resolve_model(None)[1]), device="cpu")
+    whole, readable = model.encode([long[:200_000], cut], normalize_embeddings=True).astype(np.float64)
+    assert float(whole @ readable) == pytest.approx(1.0, abs=1e-6)
+
+
 def _cuad_jsonl(path: Path, per_category: int = 40) -> Path:
     categories = ["Cap On Liability", "Governing Law", "Termination For Convenience", "Anti-Assignment",
                   "Audit Rights", "Insurance"]
