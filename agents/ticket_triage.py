@@ -21,9 +21,10 @@ from pathlib import Path
 from agents.domain import ActSpec, DecideSpec, Domain, Retrieval, RetrieveSpec, Store
 from agents.policy import Field, ReadingTask
 from sim.core.errors import CascadeError
+from sim.core.limits import MAX_PASSAGE_CHARS, MAX_PASSAGES
 from sim.core.table_source import Limits, read_table
 from sim.retrieval.corpora.support import PRIORITY_OF_INTENT, TEAM_OF_INTENT, support_corpus, support_tickets
-from sim.retrieval.corpus import MAX_PASSAGE_CHARS, MAX_PASSAGES, Passage
+from sim.retrieval.corpus import Passage
 
 INTENTS: tuple[str, ...] = tuple(TEAM_OF_INTENT)
 

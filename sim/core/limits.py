@@ -37,7 +37,20 @@ MAX_AMOUNT = 1e15
 """Largest amount of money in any currency (a quadrillion): sums over a billion instances stay finite."""
 
 MAX_PROBES = 100_000
-"""Probe queries of one retriever measurement (each embeds a query and its twins)."""
+"""Probe queries of one retriever measurement (each is embedded, searched twice, and its gold passage twinned)."""
+
+MAX_PASSAGES = 1_000_000
+"""Most passages (and queries, and tickets) a file may hold: each passage is embedded (about 400 a second here)."""
+
+MAX_PASSAGE_CHARS = 10_000_000
+"""Most characters in one passage, query or id. Longer texts are read, then cut to what the model reads
+(`sim.retrieval.embedding.Embedder.readable`) before twins are made and vectors computed."""
+
+MAX_ID_CHARS = 512
+"""Most characters in a passage id."""
+
+MAX_DATA_FILE_BYTES = 2 << 30
+"""Largest corpus, queries or tickets file read (2 GiB): every record is held in memory, several times over."""
 
 MAX_VARIANTS = 100
 """Variants of one scenario (each one is a whole run)."""

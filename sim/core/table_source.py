@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sim.core.errors import DataFileError, Problem
+from sim.core.limits import MAX_DATA_FILE_BYTES
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv", ".tsv")
-MAX_FILE_BYTES = 2 << 30
-"""Largest file read (bytes, 2 GiB): every record is held in memory, several times the file's size."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,9 @@ def read_table(path: str | Path, what: str, required: Sequence[str], optional: S
     if suffix not in JSONL_SUFFIXES + CSV_SUFFIXES:
         raise DataFileError(Problem(file, None, "", f"unknown file type '{p.suffix}'; use .csv, .tsv or .jsonl"))
     size = p.stat().st_size
-    if size > MAX_FILE_BYTES:
+    if size > MAX_DATA_FILE_BYTES:
         raise DataFileError(Problem(file, None, "", f"{size:,} bytes; a {what} file holds at most "
-                                    f"{MAX_FILE_BYTES:,} bytes: split it or sample it"))
+                                    f"{MAX_DATA_FILE_BYTES:,} bytes: split it or sample it"))
     with p.open("rb") as f:
         lines = _text_lines(f, file, what, limits)
         if suffix in JSONL_SUFFIXES:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from sim.core.errors import DataFileError, Problem
+from sim.core.limits import MAX_ID_CHARS, MAX_PASSAGE_CHARS, MAX_PASSAGES
 from sim.core.table_source import Limits, read_table
 from sim.retrieval.twins import TWIN_MARK
 
@@ -54,13 +55,6 @@ class Corpus:
         return h.hexdigest()[:16]
 
 
-MAX_PASSAGES = 1_000_000
-"""Most passages (and queries) a corpus file may hold: each passage is embedded (about 400 a second here)."""
-MAX_PASSAGE_CHARS = 10_000_000
-"""Most characters in one passage, query or id. Longer texts are read, then cut to what the model reads
-(`sim.retrieval.embedding.Embedder.readable`) before twins are made and vectors computed."""
-MAX_ID_CHARS = 512
-"""Most characters in a passage id."""
 ID_COLUMNS = ("id", "_id")
 """Id columns used when none is named: `id`, else BEIR's `_id`, else the record's number (1-based)."""
 

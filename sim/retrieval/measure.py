@@ -24,15 +24,13 @@ from typing import Any
 import numpy as np
 
 from sim.core.errors import CascadeError
+from sim.core.limits import MAX_PROBES, MAX_SEED
 from sim.core.seeding import stream
 from sim.core.stats import Z95, wilson
 from sim.retrieval.corpus import Corpus, Query
 from sim.retrieval.embedding import Embedder
 from sim.retrieval.store import StoreLocation, VectorIndex, collection_name, connect
 from sim.retrieval.twins import TWIN_MARK, TWIN_TYPES, twin_id, twins_of
-
-MAX_PROBES = 100_000
-"""Most probe queries: each is embedded, searched twice, and its gold passage twinned."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ class ProbeSettings:
     seed: int = 0
 
     def __post_init__(self):
-        for name, low, high in (("k", 1, 1000), ("probes", 1, MAX_PROBES), ("seed", 0, 2**63 - 1)):
+        for name, low, high in (("k", 1, 1000), ("probes", 1, MAX_PROBES), ("seed", 0, MAX_SEED)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise CascadeError(f"probe setting {name} = {value!r}: an integer from {low} to {high:,}")

@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from agents.ticket_triage import ticket_triage_domain
 from sim.cli import app
 from sim.core.errors import CascadeError, DataFileError
+from sim.core.limits import MAX_ID_CHARS, MAX_PASSAGE_CHARS, MAX_PASSAGES, MAX_PROBES
 from sim.core.table_source import Limits, read_table
-from sim.retrieval.corpus import MAX_ID_CHARS, MAX_PASSAGE_CHARS, MAX_PASSAGES, read_corpus
+from sim.retrieval.corpus import read_corpus
 from sim.retrieval.embedding import CHARS_PER_TOKEN_BOUND, Embedder, Readable
-from sim.retrieval.measure import MAX_PROBES, ProbeSettings
+from sim.retrieval.measure import ProbeSettings
 from sim.retrieval.twins import twin_id, twins_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,7 +292,7 @@ def test_measure_refuses_too_many_probes(tmp_path):
     path = write(tmp_path, "c.csv", f"id,text\np1,{CLAUSE}\n")
     result = runner.invoke(app, ["measure", "--corpus", str(path), "--probes", str(MAX_PROBES + 1),
                                  "--cache-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "probe setting probes" in result.output
+    assert result.exit_code == 2 and "--probes" in result.output  # refused with the argument, before reading
 
 
 # --- the tickets file of the agent engine ----------------------------------------------------------------------
