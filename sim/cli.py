@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import traceback
@@ -21,9 +20,27 @@ from rich.text import Text
 from sim.core import limits
 from sim.core.errors import CascadeError
 
+# Plain help (no rich boxes): flags read as `--show  Print ...`, not `--show <bool>`, and help pastes as text.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Simulate how retrieval errors cascade through agent workflows into wrong actions, "
                        "and what that costs.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out_console.print(f"cascadesim {version('cascadesim')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Simulate how retrieval errors cascade through agent workflows into wrong actions, and what that costs."""
 # No markup and no highlighting: messages carry names, paths and text that users wrote (`[/x]` must print as
 # written, not crash the printer); styles are passed explicitly.
 # Lines are not wrapped either (a path in a message must stay whole when piped); tables fit the width.
@@ -65,7 +82,7 @@ def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: runs/<scenario name>).")] = None,
     instances: Annotated[int | None, typer.Option("--instances", "-n", min=1, max=limits.MAX_INSTANCES, help="Instances per variant (default: the scenario's).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, max=limits.MAX_SEED, help="Override the scenario's seed.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")] = None,
     engine: Annotated[EngineName, typer.Option("--engine", "-e", help="monte_carlo (sampled, with CIs), analytic (exact) timeline (SimPy: queues, SLAs, loss over time) or agent (LangGraph agents over real text; see --policy).")] = EngineName.monte_carlo,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=limits.MAX_CHUNK, help="Instances held in memory at once; never changes results.")] = 262_144,
     max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, max=limits.MAX_INSTANCE_ROWS, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
@@ -110,15 +127,14 @@ def run(
         n = instances or loaded.instances
         folder = out or Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
         check_out_folder(folder)  # before the run: refuse a folder it must not replace
-        if workers == 0:
-            workers = (os.cpu_count() or 1) if n * (1 + len(loaded.variants)) >= 4_000_000 else 1
         show_bar = not quiet and ((engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000)
                                   or engine is EngineName.agent)
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err_console, transient=True, disable=not show_bar) as bar:
             task = bar.add_task("run", total=n)
             result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
-                                  chunk_size=chunk_size, max_instance_rows=max_instance_rows, workers=workers,
+                                  chunk_size=chunk_size, max_instance_rows=max_instance_rows,
+                                  workers=workers or None,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total),
                                   options=options)
         try:
@@ -174,7 +190,7 @@ def measure(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache and embedded store (default: $CASCADESIM_CACHE or ~/.cache/cascadesim).")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Results the agent reads; the gold passage outside them is a topical miss.")] = 5,
     probes: Annotated[int, typer.Option("--probes", min=1, max=limits.MAX_PROBES, help="Probe queries at most.")] = 300,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=limits.MAX_SEED, help="Seed for the probe sample and the twin edits.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the probe sample and the twin edits.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Profile file to write (default: profiles/<corpus>-<model>.yaml).")] = None,
 ) -> None:
     """Measure a retriever's error profile: embed a corpus and structural twins of its passages, index them
@@ -268,7 +284,7 @@ def finetune(
     minutes: Annotated[float, typer.Option("--minutes", min=0.05, max=10_080, help="Training budget for both models together, in minutes.")] = 10.0,
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, max=1_000_000, help="Optimiser steps per model at most.")] = 200,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096, help="Triplets per step (in-batch negatives).")] = 16,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=limits.MAX_SEED)] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the triplet sample, the twins and training.")] = 0,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Base model (default: the packaged all-MiniLM-L6-v2).")] = None,
     control: Annotated[bool, typer.Option("--control/--no-control", help="Also train a control model without structural negatives.")] = True,
     probes: Annotated[int, typer.Option("--probes", min=1, max=limits.MAX_PROBES, help="Probe queries per evaluation at most.")] = 300,
@@ -281,6 +297,8 @@ def finetune(
     from sim.retrieval.sources import open_corpus
 
     with _user_errors():
+        if seed > limits.MAX_SEED:
+            raise CascadeError(f"--seed must be at most {limits.MAX_SEED:,}, got {seed:,}")
         chosen = open_corpus(corpus)
         settings = FinetuneSettings(holdout=tuple(t.strip() for t in holdout.split(",") if t.strip()),
                                     minutes=minutes, max_steps=max_steps, batch_size=batch_size, seed=seed,

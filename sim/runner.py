@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,21 @@ from sim.output.result import Result
 from sim.scenario.load import load_scenario, resolve_variants
 from sim.scenario.model import Scenario
 
+AUTO_WORKERS_FROM = 4_000_000
+"""Instance-variants from which a run uses one process per core by default (below it, starting processes costs
+more than it saves)."""
+
 
 def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: int | None = None,
         engine: str = "monte_carlo", chunk_size: int = DEFAULT_CHUNK,
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
-        workers: int = 1, progress: Callable[[int, int], None] | None = None, options: Any = None) -> Result:
+        workers: int | None = None, progress: Callable[[int, int], None] | None = None, options: Any = None) -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `engine`: monte_carlo, analytic, timeline, or a registered one (agent). `instances` and `seed` override
     the scenario's; `chunk_size` bounds memory (instances held at once) and never changes the numbers;
-    `workers` > 1 runs chunks in that many processes, same numbers again; `max_instance_rows` caps the
+    `workers` > 1 runs chunks in that many processes, same numbers again (None, the default: one per core
+    for runs of 4 million instance-variants or more, else 1); `max_instance_rows` caps the
     per-instance table per variant (the summary says when it is a sample); `progress(done, total)` is called
     as work completes; `options` are engine-specific (the agent engine: `agents.engine.AgentSettings`; by
     default the simulated reader, 500 instances, pass^k from its first 40 instances attempted 8 times).
@@ -37,6 +43,9 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     spec = get_engine(engine)
     if instances is None:
         instances = spec.default_instances(scenario) if spec.default_instances else scenario.instances
+    if workers is None:
+        big = instances * (1 + len(scenario.variants)) >= AUTO_WORKERS_FROM
+        workers = (os.cpu_count() or 1) if big else 1
     _check_sizes(seed=(seed, 0, limits.MAX_SEED), instances=(instances, 1, limits.MAX_INSTANCES),
                  chunk_size=(chunk_size, 1, limits.MAX_CHUNK), workers=(workers, 1, limits.MAX_WORKERS),
                  max_instance_rows=(max_instance_rows, 0, limits.MAX_INSTANCE_ROWS),

@@ -16,9 +16,11 @@ def summary_header(scenario: Scenario, engine: str, n: int | None) -> dict[str, 
     """What every summary starts with: which scenario, engine, seed and size, and where rates came from."""
     retrievers = {name: {"kind": r.kind, **({"measured_with": r.measured_with} if r.kind == "measured" else {})}
                   for name, r in scenario.retrievers.items()}
+    tl = scenario.timeline
+    per_month = (float(tl.arrivals.daily_means(tl.horizon_days).mean()) * 365.25 / 12) if tl else None
     return {"scenario": scenario.name, "engine": engine, "seed": scenario.seed, "instances": n,
             "currency": scenario.currency, "variants": ["base"] + [v.name for v in scenario.variants],
-            "retrievers": retrievers}
+            "retrievers": retrievers, "volume_per_month": per_month}
 
 
 def assemble(scenario: Scenario, out: EngineOutput) -> Result:

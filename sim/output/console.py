@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sim.output.verdict import verdicts
+
 # Every line is a Text (never a markup string): names, paths and ids come from users, and `[/x]` in a scenario
 # name must print as written, not be read as markup.
 
@@ -33,8 +35,10 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
     title = f"{summary['scenario']} — {summary['engine']}, seed {summary['seed']}" + (
         f", {n:,} instances" if n else "")
     blocks = {"base": summary, **summary.get("variant_results", {})}
-    head = Table(title=Text(title), title_justify="left", caption="95% confidence intervals in brackets",
-                 caption_justify="left")
+    sampled = any(b.get("p_failure_ci95") and b["p_failure_ci95"][0] != b["p_failure_ci95"][1]
+                  for b in blocks.values())
+    head = Table(title=Text(title), title_justify="left", caption_justify="left",
+                 caption="95% confidence intervals below each value" if sampled else "exact: no sampling error")
     head.add_column("metric", no_wrap=True)
     for name in blocks:
         head.add_column(name, justify="right")
@@ -52,6 +56,8 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
     row("amplification", "amplification", lambda x: f"{x:.3f}")
     row("root errors / instance", "root_errors_per_instance", lambda x: f"{x:.4f}")
     console.print(head)
+    for v in verdicts(summary):
+        console.print(Text(" ".join(v.sentences()), style="bold" if v.direction != "not distinguishable" else ""))
     if summary.get("agent"):
         _agent_lines(summary["agent"], console)
     console.print(Text("P(wrong action): probability that an instance ends with at least one action executed on "
@@ -68,8 +74,12 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
 
     if summary.get("pass_k"):
         pk = summary["pass_k"]
+        sample = summary.get("pass_k_sample")
         console.print(Text("pass^k (k attempts at the same instance all succeed): " + ", ".join(
-            f"k={p['k']}: {_pct(p['p'])}" for p in pk if p["k"] in (1, 2, 4, 8))))
+            f"k={p['k']}: {_pct(p['p'])}" for p in pk if p["k"] in (1, 2, 4, 8))
+            + (f" (the first {sample:,} instances attempted {len(pk)} times each; pass^1 differs from "
+               "1 - P(wrong action) by that sample's chance)" if sample and sample < (summary.get("instances") or 0)
+               else "")))
 
     for name, d in summary.get("differences", {}).items():
         if "horizon_loss" in d:
@@ -91,9 +101,11 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
             (name, "bold"), f" over {tl['horizon_days']} days ({h['replications']} replications): horizon loss "
             f"mean {h['mean']:,.0f} {cur} [{h['mean_ci95'][0]:,.0f}, {h['mean_ci95'][1]:,.0f}], VaR95 "
             f"{h['var95']:,.0f}, CVaR95 {h['cvar95']:,.0f}; still undetected at the horizon "
-            f"{tl['undetected_exposure_at_horizon_mean']:,.0f}"))
+            f"{tl['undetected_exposure_at_horizon_mean']:,.0f}"
+            + (f" (VaR95 and CVaR95 are coarse with {h['replications']} replications: the 5% tail needs at least "
+               f"{h['replications_for_tail']})" if h.get("tail_coarse") else "")))
         for sid in tl["utilisation"]:
-            console.print(Text(f"  {sid}: utilisation {_pct(tl['utilisation'][sid])}, mean wait "
+            console.print(Text(f"  {sid}: utilisation {_pct(tl['utilisation'][sid])} of opening hours, mean wait "
                                f"{tl['mean_wait_hours'][sid]:.1f} h, reviews bypassed {_pct(tl['bypass_rate'][sid])}"))
     rows = summary.get("instance_rows")
     if rows and rows["mode"] == "sampled":

@@ -18,6 +18,7 @@ import yaml
 
 from sim.core.atomic import write_text
 from sim.output.run_folder import open_run_folder
+from sim.output.verdict import verdicts
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -71,16 +72,19 @@ def sankey_chart(summary: dict[str, Any]) -> Chart:
                 dst.append(idx[end])
                 val.append(v)
                 text.append(f"{c['error_type']} at {c['root_cause_step']} -> {end}")
-    loss = sum(a["loss_per_instance"] for a in summary["attribution"])
     fig = go.Figure(go.Sankey(
         node={"label": labels, "pad": 12, "thickness": 14},
         link={"source": src, "target": dst, "value": val, "customdata": text,
               "hovertemplate": "%{customdata}: %{value:.2f} per 1,000 instances<extra></extra>"}))
     title = "Cascades: root errors per 1,000 instances, from error type to root-cause step to outcome"
     _layout(fig, title, height=520)
+    cur = summary["currency"]
     caption = (f"Each band is root errors per 1,000 instances (base). Those reaching 'action failure' cause the "
-               f"failure loss of {loss:,.2f} {summary['currency']} per instance; the rest were masked by a "
-               "decision or caught by a verifier.")
+               f"failure loss of {summary['expected_failure_loss_per_instance']:,.2f} {cur} per instance; the rest "
+               "were masked by a decision or caught by a verifier. The expected loss of "
+               f"{summary['expected_loss_per_instance']:,.2f} {cur} per instance also counts escalation costs "
+               f"({summary['expected_escalation_cost_per_instance']:,.2f} {cur}: caught errors and false alarms "
+               "handed to a human).")
     return Chart("sankey", title, caption, fig)
 
 
@@ -257,6 +261,19 @@ def _headline_html(summary: dict[str, Any]) -> str:
     return f"<table class='headline'><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _verdict_html(summary: dict[str, Any]) -> str:
+    """The decision first: each variant against the base, in sentences the numbers support."""
+    found = verdicts(summary)
+    if not found:
+        return ""
+    items = "".join(
+        f"<li data-variant='{html.escape(v.variant)}' data-loss-change='{v.loss_change!r}' "
+        f"data-direction='{html.escape(v.direction)}'>{' '.join(html.escape(s) for s in v.sentences())}</li>"
+        for v in found)
+    return ("<section id='verdict'><h2>Verdict</h2><p>Each variant against the base, paired instance by instance "
+            f"(the same chance for both):</p><ul>{items}</ul></section>")
+
+
 def _retrievers_html(summary: dict[str, Any]) -> str:
     measured = {n: r for n, r in (summary.get("retrievers") or {}).items() if r.get("kind") == "measured"}
     if not measured:
@@ -322,7 +339,7 @@ def render_html(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None
         f"<style>{CSS}</style><script>{get_plotlyjs()}</script></head><body>",
         f"<h1 id='scenario-name'>Cascade report: {html.escape(summary['scenario'])}</h1>",
         f"<p class='sub'>{sub}</p>", f"<p>{desc}</p>" if desc else "",
-        "<section><h2>Headline</h2>", _headline_html(summary),
+        _verdict_html(summary), "<section><h2>Headline</h2>", _headline_html(summary),
         "<p>P(wrong action): probability that an instance ends with at least one action executed on wrong input. "
         "Silent: no audit detected it. Amplification: action failures per root error. 95% CIs in brackets.</p>"
         "</section>", _retrievers_html(summary), _agent_html(summary)]
@@ -340,8 +357,9 @@ def render_markdown(summary: dict[str, Any], top: int = 5) -> str:
     """A short markdown summary for pull requests and chat."""
     cur = summary["currency"]
     blocks = _blocks(summary)
-    lines = [f"### Cascade report: {summary['scenario']} ({summary['engine']}, seed {summary['seed']})", "",
-             "| metric | " + " | ".join(blocks) + " |", "|---|" + "---|" * len(blocks)]
+    lines = [f"### Cascade report: {summary['scenario']} ({summary['engine']}, seed {summary['seed']})", ""]
+    lines += [" ".join(v.sentences()) + "\n" for v in verdicts(summary)]
+    lines += ["| metric | " + " | ".join(blocks) + " |", "|---|" + "---|" * len(blocks)]
 
     def cell(b, key, fmt):
         ci = b.get(key + "_ci95")

@@ -19,6 +19,29 @@ from sim.scenario.load import dump_scenario_yaml
 from sim.scenario.model import Scenario
 from sim.trace.schema import INSTANCE_SCHEMA, STEP_COLUMNS
 
+HEADLINE = ("p_failure", "expected_loss_per_instance", "expected_failure_loss_per_instance",
+            "expected_escalation_cost_per_instance", "silent_failure_rate", "amplification",
+            "root_errors_per_instance", "escalation_rate")
+"""The per-variant figures of `Result.summary_table`."""
+
+
+def tidy(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Summary rows as a DataFrame a pandas user expects: each `x_ci95` pair as float columns `x_low` and
+    `x_high` (a bare `ci95` as `low` and `high`), text as strings and no value (None, or "" for 'no root
+    cause') as NA."""
+    frame = pd.DataFrame(rows)
+    for col in [c for c in frame.columns if c == "ci95" or c.endswith("_ci95")]:
+        stem = col.removesuffix("ci95")  # "x_" (or "" for a bare ci95 beside its value)
+        pairs = frame.pop(col)
+        at = frame.columns.get_loc(stem[:-1]) + 1 if stem[:-1] in frame.columns else len(frame.columns)
+        frame.insert(at, f"{stem}low", [float(p[0]) if p else float("nan") for p in pairs])
+        frame.insert(at + 1, f"{stem}high", [float(p[1]) if p else float("nan") for p in pairs])
+    frame = frame.replace("", pd.NA)
+    for col in frame.columns:
+        if frame[col].dtype == object and frame[col].map(lambda v: v is pd.NA or v is None or isinstance(v, str)).all():
+            frame[col] = frame[col].astype("string")
+    return frame
+
 
 @dataclass
 class Result:
@@ -39,9 +62,19 @@ class Result:
         """One row per variant x instance (possibly a sample: see summary['instance_rows'])."""
         return self.instances_arrow.to_pandas()
 
+    def _blocks(self) -> dict[str, dict[str, Any]]:
+        return {"base": self.summary, **self.summary.get("variant_results", {})}
+
     def _per_variant(self, key: str) -> pd.DataFrame:
-        blocks = {"base": self.summary, **self.summary.get("variant_results", {})}
-        return pd.DataFrame([{"variant": name, **row} for name, b in blocks.items() for row in b[key]])
+        return tidy([{"variant": name, **row} for name, b in self._blocks().items() for row in b[key]])
+
+    @property
+    def summary_table(self) -> pd.DataFrame:
+        """One row per variant: the headline figures, each with `_low` / `_high` (95% CI; equal for exact runs,
+        NA where an engine gives none)."""
+        return tidy([{"variant": name, **{k: b.get(k) for k in HEADLINE}, **{f"{k}_ci95": b.get(f"{k}_ci95")
+                                                                           for k in HEADLINE}}
+                     for name, b in self._blocks().items()])
 
     @property
     def attribution(self) -> pd.DataFrame:

@@ -51,16 +51,21 @@ class Exceedance(_Checked):
 class HorizonLoss(_Checked):
     replications: int
     mean: float
+    mean_ci95: Interval
     var95: float
     cvar95: float
+    tail_coarse: bool = False
+    replications_for_tail: int = 20
     exceedance: list[Exceedance]
 
 
 class TimelineBlock(_Checked):
     horizon_days: int
     horizon_loss: HorizonLoss
+    undetected_exposure_at_horizon_mean: float
     mean_wait_hours: dict[str, float]
     bypass_rate: dict[str, float]
+    utilisation: dict[str, float]
 
 
 class Block(_Checked):
@@ -70,6 +75,8 @@ class Block(_Checked):
     p_failure_ci95: Interval | None = None
     expected_loss_per_instance: float
     expected_loss_per_instance_ci95: Interval | None = None
+    expected_failure_loss_per_instance: float
+    expected_escalation_cost_per_instance: float
     silent_failure_rate: float
     silent_failure_rate_ci95: Interval | None = None
     amplification: float
@@ -87,6 +94,7 @@ class Difference(_Checked):
 
 class VariantDifference(_Checked):
     expected_loss_per_instance: Difference | None = None
+    p_failure: Difference | None = None
     horizon_loss: Difference | None = None
 
 
@@ -126,6 +134,8 @@ class StoredSummary(Block):
     seed: int
     instances: int | None
     currency: str
+    volume_per_month: float | None = None
+    pass_k_sample: int | None = None
     variant_results: dict[str, Block] = {}
     differences: dict[str, VariantDifference] | None = None
     retrievers: dict[str, Retriever] | None = None

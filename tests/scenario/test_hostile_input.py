@@ -116,7 +116,7 @@ def test_scientific_notation_counts_as_an_integer_when_it_is_one(write_scenario,
 @pytest.mark.parametrize("args, fragment", [
     (["--instances", str(2**63)], "--instances"),
     (["--instances", "1e9"], "--instances"),
-    (["--seed", str(2**64)], "--seed"),
+    (["--seed", str(2**64)], "seed must be between 0 and"),
     (["--chunk-size", str(1 << 40)], "--chunk-size"),
     (["--workers", "100000"], "--workers"),
     (["--max-instance-rows", str(10**12)], "--max-instance-rows"),

@@ -21,6 +21,7 @@ class Desk:
         self.queue = simpy.Store(env)
         self.max_wait = cfg.max_wait_hours / DAY_HOURS if cfg.max_wait_hours else math.inf
         self.busy_days = 0.0
+        """Reviewer-days spent reviewing within opening hours and the horizon."""
         self.horizon = math.inf
         self.next: Desk | None = None
         self.always_open = cfg.open_hour == 0 and cfg.close_hour == 24 and cfg.workdays == 7
@@ -63,9 +64,19 @@ class Desk:
 
     def open_days(self, horizon: int) -> float:
         """Reviewer-days of opening hours within the horizon (the denominator of utilisation)."""
-        cfg = self.cfg
-        workdays = sum(1 for d in range(horizon) if d % 7 < cfg.workdays)
-        return cfg.servers * workdays * (cfg.close_hour - cfg.open_hour) / DAY_HOURS
+        return self.cfg.servers * self.open_between(0.0, float(horizon))
+
+    def open_between(self, start: float, end: float) -> float:
+        """Days of opening hours of one reviewer between times `start` and `end` (in days)."""
+        if end <= start:
+            return 0.0
+        if self.always_open:
+            return end - start
+        cfg, total = self.cfg, 0.0
+        for day in range(math.floor(start), math.ceil(end)):
+            if day % 7 < cfg.workdays:
+                total += max(0.0, min(end, day + cfg.close_hour / DAY_HOURS) - max(start, day + cfg.open_hour / DAY_HOURS))
+        return total
 
     def _closed_for(self, now: float) -> float:
         """Days until the desk is open (0 when open now)."""
@@ -94,7 +105,8 @@ class Desk:
             service = self._service() if item[0] >= 0 else item[4]
             record.started(sid, item, now)
             yield env.timeout(service)
-            if now < self.horizon:
-                self.busy_days += service
+            # Utilisation counts review time within opening hours and the horizon: a review that runs past
+            # closing time is finished (overtime) but is not more than 100% of the reviewer's day.
+            self.busy_days += self.open_between(now, min(now + service, self.horizon))
             if item[0] >= 0:
                 self._leave(item, env.now, bypassed=False)

@@ -16,6 +16,8 @@ from sim.trace.schema import INSTANCE_SCHEMA, instance_outcomes, instance_table
 from sim.trace.tally import Tally
 
 EXCEEDANCE_POINTS = 50
+TAIL_REPLICATIONS = 20
+"""Replications for the 95% tail to hold one of them: with fewer, VaR95 is the maximum and CVaR95 equals it."""
 
 
 def loss_distribution(losses: list[float]) -> dict:
@@ -28,7 +30,8 @@ def loss_distribution(losses: list[float]) -> dict:
     tail = x[x >= var]
     levels = np.unique(np.quantile(x, np.linspace(0, 1, min(n, EXCEEDANCE_POINTS)), method="lower"))
     return {"replications": n, "mean": mean, "mean_ci95": [mean - half, mean + half], "var95": var,
-            "cvar95": float(tail.mean()), "min": float(x[0]), "max": float(x[-1]),
+            "cvar95": float(tail.mean()), "tail_coarse": n < TAIL_REPLICATIONS,
+            "replications_for_tail": TAIL_REPLICATIONS, "min": float(x[0]), "max": float(x[-1]),
             "exceedance": [{"loss": float(v), "p_exceed": float((x > v).mean())} for v in levels]}
 
 
