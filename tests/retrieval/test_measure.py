@@ -204,11 +204,11 @@ def test_bad_measure_inputs_exit_2(tmp_path, content, args, fragment):
 
 
 def test_a_collection_built_with_another_model_is_refused(tmp_path):
-    client = connect(StoreLocation(None, tmp_path / "chroma"))
+    store = connect(StoreLocation(None, tmp_path / "chroma"))
     vectors = {"a": np.ones(4) / 2, "b": np.array([1.0, 0, 0, 0])}
-    VectorIndex(client, "cs-test", "model-one", vectors)
+    VectorIndex(store, "cs-test", "model-one", vectors)
     with pytest.raises(CascadeError, match="built with another model"):
-        VectorIndex(client, "cs-test", "model-two", vectors)
+        VectorIndex(store, "cs-test", "model-two", vectors)
 
 
 def _free_port() -> int:
