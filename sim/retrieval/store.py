@@ -204,8 +204,8 @@ def connect(location: StoreLocation) -> Store:
     try:
         # chromadb's constructor already sends requests, with no timeout (chromadb 1.5): a bounded request
         # first, so that a stopped server cannot hang it.
-        httpx.get(f"{location.url.rstrip('/')}{settings.chroma_server_api_default_path}/heartbeat",
-                  timeout=timeout).raise_for_status()
+        api = settings.chroma_server_api_default_path.value  # an Enum: its str() is its name
+        httpx.get(f"{location.url.rstrip('/')}{api}/heartbeat", timeout=timeout).raise_for_status()
         client = chromadb.HttpClient(host=parsed.hostname, port=parsed.port, ssl=parsed.scheme == "https",
                                      settings=settings)
     except httpx.TimeoutException:
