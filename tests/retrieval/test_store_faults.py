@@ -4,6 +4,7 @@ message naming the path or address, never a traceback."""
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import subprocess
@@ -27,24 +28,17 @@ ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 CLI_SECONDS = 300  # generous: the bound under test is --store-timeout; this only keeps a hung test from hanging CI
 
-SENTENCES = [
-    "The Supplier shall indemnify the Customer against all third-party claims arising from the Services.",
-    "The Licensee shall not sublicense the Software without the prior written consent of the Licensor.",
-    "Either party may terminate this Agreement upon thirty (30) days' written notice to the other party.",
-    "The Buyer shall pay each invoice within 45 days of receipt.",
-    "In no event shall the Provider's aggregate liability exceed $500,000.",
-    "This Agreement shall be governed by the laws of the State of New York.",
-    "The Seller must notify the Buyer of any defect within ten (10) business days.",
-    "The Tenant shall maintain general liability insurance of at least $1,000,000.",
-]
 PROBES = 20
 
 
 def write_corpus(path: Path, rows: int) -> Path:
-    """A CSV of `rows` passages cycling through SENTENCES: few distinct texts (little to embed), many records
-    (a server takes seconds to index them, the window in which the fault tests strike)."""
-    lines = ["id,text"] + [f'p{i:05d},"{SENTENCES[i % len(SENTENCES)]}"' for i in range(rows)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """A CSV of `rows` passages cycling through eight clauses of the built-in corpus: few distinct texts (little
+    to embed), many records (a server takes seconds to index them: the window in which the fault tests strike)."""
+    clauses = [p.text for p in open_corpus("contracts").passages[:8]]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "text"])
+        writer.writerows([f"p{i:05d}", clauses[i % len(clauses)]] for i in range(rows))
     return path
 
 
