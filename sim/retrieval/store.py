@@ -4,6 +4,10 @@ cascadesim embeds every text itself; the collection is given a registered embedd
 embed, so Chroma can never fall back to its default model (which would download one). Chroma returns
 candidates; they are re-scored with exact cosines in float64, so rankings are deterministic and equal to a
 brute-force ranking whenever the true top results are among the candidates.
+
+Failures the user can act on become CascadeErrors naming the folder or address: a `--store` that is neither a
+folder nor http(s)://HOST:PORT, a file where a folder belongs, a full disk, a server that is down, dies or stops
+answering. Waits on a server are bounded (StoreTimeouts), so a frozen server cannot hang a run.
 """
 
 from __future__ import annotations
@@ -130,20 +134,22 @@ def _server_url(store: str) -> str:
     return store
 
 
-# Embedded Chroma reports OS failures as text inside its own errors (SQLite's "database or disk is full",
-# Rust's "No space left on device (os error 28)"): (what to find in the text, what it means for the user).
-_OS_FAILURES = ((errno.ENOSPC, ("disk is full", "no space left on device", "os error 28"),
-                 "the disk is full (ENOSPC): free space there, or give --store another folder"),
+# Chroma reports OS failures as text inside its own errors (SQLite's "database or disk is full", Rust's "No
+# space left on device (os error 28)"): (errno, what to find in the text, what it means for the user).
+_DISK_FULL = (errno.ENOSPC, ("disk is full", "no space left on device", "os error 28"),
+              "the disk is full (ENOSPC): free space there, or give --store another folder")
+_OS_FAILURES = (_DISK_FULL,
                 (errno.EACCES, ("permission denied", "os error 13"),
                  "permission denied: give --store a folder you can write"),
                 (errno.EROFS, ("read-only file system", "readonly database", "os error 30"),
                  "the file system is read-only: give --store a writable folder"))
 
 
-def _os_failure(exc: BaseException) -> str | None:
-    """What an OS-level failure means for the user (disk full, permission, read-only), or None if it is not one."""
+def _os_failure(exc: BaseException, embedded: bool) -> str | None:
+    """What an OS-level failure means for the user, or None if it is not one. A server's own disk can only be
+    full; its other errors mentioning permissions are about access to the server, not files."""
     text = str(exc).lower()
-    for code, needles, meaning in _OS_FAILURES:
+    for code, needles, meaning in _OS_FAILURES if embedded else (_DISK_FULL,):
         if getattr(exc, "errno", None) == code or any(n in text for n in needles):
             return meaning
     return None
@@ -172,7 +178,7 @@ def store_errors(location: StoreLocation, doing: str):
             f"lost the Chroma server at {location.url} while {doing} ({type(exc).__name__}: {str(exc)[:160]}); "
             "check that `chroma run` is still up on that host and port") from None
     except (ChromaError, OSError) as exc:
-        meaning = _os_failure(exc)
+        meaning = _os_failure(exc, embedded=location.url is None)
         if meaning is None:
             raise
         where = f"the Chroma server at {location.url} reports" if location.url else f"the store folder {location.path}:"
