@@ -26,6 +26,7 @@ from sim.engines.monte_carlo.kernel import Kernel
 from sim.engines.registry import EngineSpec
 from sim.engines.request import RunRequest
 from sim.model.plan import Plan, compile_plan
+from sim.retrieval.store import StoreTimeouts
 from sim.scenario.model import Scenario
 from sim.trace.engine_output import EngineOutput
 from sim.trace.observed import block_trace, instance_tokens
@@ -55,6 +56,8 @@ class AgentSettings:
     """Embedding model: a local sentence-transformers directory or cached hub name (default: packaged MiniLM)."""
     store: str | None = None
     """Chroma: None (embedded, in the cache folder), a folder, or http://HOST:PORT of a `chroma run` server."""
+    store_timeouts: StoreTimeouts = StoreTimeouts()
+    """How long to wait on a Chroma server (seconds to connect, and for each answer)."""
     tickets: Path | None = None
     """Ticket triage: a Banking77-style CSV (text,category) instead of the built-in messages."""
     contracts: int = 60
@@ -65,12 +68,12 @@ class AgentSettings:
     def from_options(cls, options) -> AgentSettings:
         """Settings from `run(..., options=...)`: an AgentSettings as it is, or a mapping of the CLI's agent
         options (policy, llm_base_url, llm_model, llm_timeout, llm_max_calls, llm_max_tokens, tickets, model,
-        store); None gives the defaults (the simulated reader)."""
+        store, store_timeout, store_connect_timeout); None gives the defaults (the simulated reader)."""
         if isinstance(options, AgentSettings):
             return options
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         known = {"policy", "llm_base_url", "llm_model", "llm_timeout", "llm_max_calls", "llm_max_tokens",
-                 "tickets", "model", "store"}
+                 "tickets", "model", "store", "store_timeout", "store_connect_timeout"}
         if unknown := sorted(set(given) - known):
             raise CascadeError(f"unknown agent engine options {unknown}; known: {sorted(known)}")
         policy = str(given.get("policy", "simulated"))
@@ -87,7 +90,9 @@ class AgentSettings:
         tickets = given.get("tickets")
         if tickets is not None and not Path(tickets).is_file():
             raise CascadeError(f"--tickets {tickets}: no such file (a CSV with the columns text,category)")
-        return cls(policy=policy, llm=llm, model=given.get("model"), store=given.get("store"),
+        timeouts = StoreTimeouts(connect=given.get("store_connect_timeout", StoreTimeouts.connect),
+                                 read=given.get("store_timeout", StoreTimeouts.read))
+        return cls(policy=policy, llm=llm, model=given.get("model"), store=given.get("store"), store_timeouts=timeouts,
                    tickets=Path(tickets) if tickets is not None else None)
 
 
@@ -194,7 +199,7 @@ class AgentEngine:
         self.scenario, self.settings = scenario, settings
         self.domain = build_domain(scenario, settings)
         cache = settings.cache_dir or default_cache_dir()
-        self.location = StoreLocation.parse(settings.store, cache)
+        self.location = StoreLocation.parse(settings.store, cache, settings.store_timeouts)
         self.embedder = Embedder(settings.model, cache_dir=cache)
         self.search = LiveSearch(self.domain, self.embedder, self.location)
         self.policy = make_policy(settings)

@@ -23,14 +23,14 @@ class LiveSearch:
 
     def __init__(self, domain: Domain, embedder: Embedder, location: StoreLocation):
         self.domain, self.embedder = domain, embedder
-        client = connect(location)
+        chroma = connect(location)
         self.indexes: dict[str, VectorIndex] = {}
         for name, store in domain.stores.items():
             texts = {p.id: p.text for p in store.passages}
             ids = list(texts)
             vectors = embedder.embed([texts[i] for i in ids])
             self.indexes[name] = VectorIndex(
-                client, collection_name(f"cs-agent-{domain.workflow[:12]}", embedder.key, ids, texts),
+                chroma, collection_name(f"cs-agent-{domain.workflow[:12]}", embedder.key, ids, texts),
                 embedder.key, dict(zip(ids, vectors, strict=True)), dict(store.groups))
         queries = list(domain.queries)
         self.query_vectors = dict(zip(queries, embedder.embed(queries), strict=True)) if queries else {}

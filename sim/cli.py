@@ -97,6 +97,8 @@ def run(
     tickets: Annotated[Path | None, typer.Option("--tickets", help="Ticket triage: a Banking77-style CSV (text,category) of real customer messages instead of the built-in ones.", rich_help_panel="Agent engine")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Embedding model for live retrieval (default: the packaged all-MiniLM-L6-v2).", rich_help_panel="Agent engine")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder (default: embedded, in the cache).", rich_help_panel="Agent engine")] = None,
+    store_timeout: Annotated[float | None, typer.Option("--store-timeout", min=0.1, help="Seconds to wait for each answer of a Chroma server [default: 60].", rich_help_panel="Agent engine")] = None,
+    store_connect_timeout: Annotated[float | None, typer.Option("--store-connect-timeout", min=0.1, help="Seconds to wait for a connection to a Chroma server [default: 5].", rich_help_panel="Agent engine")] = None,
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
     from sim.engines.registry import get_engine
@@ -109,7 +111,8 @@ def run(
         loaded = load_scenario(scenario)
         agent_options = {"--policy": policy, "--llm-base-url": llm_base_url, "--llm-model": llm_model,
                          "--llm-max-calls": llm_max_calls, "--llm-max-tokens": llm_max_tokens, "--tickets": tickets,
-                         "--model": model, "--store": store}
+                         "--model": model, "--store": store, "--store-timeout": store_timeout,
+                         "--store-connect-timeout": store_connect_timeout}
         given = [name for name, value in agent_options.items() if value is not None]
         if given and engine is not EngineName.agent:
             raise CascadeError(f"{', '.join(given)} only apply to --engine agent")
@@ -117,7 +120,8 @@ def run(
         if engine is EngineName.agent:
             options = {"policy": policy.value if policy else None, "llm_base_url": llm_base_url,
                        "llm_model": llm_model, "llm_timeout": llm_timeout, "llm_max_calls": llm_max_calls,
-                       "llm_max_tokens": llm_max_tokens, "tickets": tickets, "model": model, "store": store}
+                       "llm_max_tokens": llm_max_tokens, "tickets": tickets, "model": model, "store": store,
+                       "store_timeout": store_timeout, "store_connect_timeout": store_connect_timeout}
         spec = get_engine(engine.value)
         if instances is None and spec.default_instances is not None:
             instances = spec.default_instances(loaded)
@@ -187,6 +191,8 @@ def measure(
     gold_column: Annotated[str, typer.Option("--gold-column", help="Gold passage id column of --queries.")] = "gold_id",
     model: Annotated[str | None, typer.Option("--model", "-m", help="sentence-transformers model directory or cached hub name (default: the packaged all-MiniLM-L6-v2).")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder for the embedded store (default: in the cache).")] = None,
+    store_timeout: Annotated[float, typer.Option("--store-timeout", min=0.1, help="Seconds to wait for each answer of a Chroma server before giving up.")] = 60.0,
+    store_connect_timeout: Annotated[float, typer.Option("--store-connect-timeout", min=0.1, help="Seconds to wait for a connection to a Chroma server.")] = 5.0,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache and embedded store (default: $CASCADESIM_CACHE or ~/.cache/cascadesim).")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Results the agent reads; the gold passage outside them is a topical miss.")] = 5,
     probes: Annotated[int, typer.Option("--probes", min=1, max=limits.MAX_PROBES, help="Probe queries at most.")] = 300,
@@ -201,13 +207,13 @@ def measure(
     from sim.retrieval.measure import measure as run_probe
     from sim.retrieval.profile import write_profile
     from sim.retrieval.sources import open_corpus
-    from sim.retrieval.store import StoreLocation
+    from sim.retrieval.store import StoreLocation, StoreTimeouts
 
     with _user_errors():
+        cache = cache_dir or default_cache_dir()
+        location = StoreLocation.parse(store, cache, StoreTimeouts(connect=store_connect_timeout, read=store_timeout))
         chosen = open_corpus(corpus, queries, id_column=id_column, text_column=text_column,
                              query_column=query_column, gold_column=gold_column)
-        cache = cache_dir or default_cache_dir()
-        location = StoreLocation.parse(store, cache)
         embedder = Embedder(model, cache_dir=cache)
         profile = run_probe(chosen, embedder, location, ProbeSettings(k=k, probes=probes, seed=seed))
         target = out or Path("profiles") / f"{chosen.name}-{Path(embedder.name).name}.yaml"

@@ -58,7 +58,7 @@ def write_scenario(tmp_path):
 _BY_PATH = {"agents": "agent", "test_finetune.py": "finetune", "test_fuzz.py": "fuzz",
             "test_notebooks.py": "notebooks",
             "test_measure.py": "embedding", "test_openai_policy.py": "servers"}
-_BY_FIXTURE = {"browser": "browser", "llm_server": "servers"}
+_BY_FIXTURE = {"browser": "browser", "llm_server": "servers", "chroma_server": "servers"}
 
 
 def pytest_collection_modifyitems(items):

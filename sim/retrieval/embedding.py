@@ -7,6 +7,7 @@ corpus never touches it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -17,8 +18,11 @@ import numpy as np
 from sim import _env  # noqa: F401  (offline defaults before sentence-transformers is imported)
 from sim.core.atomic import write_with
 from sim.core.errors import CascadeError
+from sim.core.folders import require_folder
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+CACHE_OPTION = "--cache-dir or $CASCADESIM_CACHE"
+"""How a user names the cache folder, in messages."""
 
 
 def default_cache_dir() -> Path:
@@ -26,6 +30,11 @@ def default_cache_dir() -> Path:
     import os
 
     return Path(os.environ.get("CASCADESIM_CACHE") or Path.home() / ".cache" / "cascadesim")
+
+
+def require_cache_folder(cache_dir: Path) -> None:
+    """A CascadeError naming the cache folder when it cannot be one (it, or a part of its path, is a file)."""
+    require_folder(cache_dir, f"the cache folder {cache_dir} ({CACHE_OPTION})", "a folder (created if missing)")
 
 
 def resolve_model(name: str | None) -> tuple[str, Path]:
@@ -166,14 +175,20 @@ class EmbeddingCache:
         """Remember new vectors, written atomically as one new shard."""
         if not keys:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
         # Raw bytes (uint8), not numpy's "S" strings, which drop trailing zero bytes.
         arr = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1)
         def save(path: Path) -> None:
             with path.open("wb") as f:
                 np.savez(f, keys=arr, vectors=vectors.astype(np.float32))
 
-        write_with(self.directory / f"shard-{uuid.uuid4().hex}.npz", save)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_with(self.directory / f"shard-{uuid.uuid4().hex}.npz", save)
+        except OSError as exc:
+            why = ("the disk is full (ENOSPC): free space there" if exc.errno == errno.ENOSPC
+                   else f"{exc.strerror or exc}: give a writable folder")
+            raise CascadeError(f"cannot write the embedding cache in {self.directory}: {why}, or point "
+                               f"{CACHE_OPTION} at another disk") from None
         for k, v in zip(keys, vectors, strict=True):
             self._index[k] = v
 
@@ -188,7 +203,9 @@ class Embedder:
         self.name, self.path = resolve_model(model)
         self.key = model_identity(self.path)
         self.batch_size = batch_size
-        self.cache = EmbeddingCache((cache_dir or default_cache_dir()) / "embeddings" / self.key)
+        cache_dir = cache_dir or default_cache_dir()
+        require_cache_folder(cache_dir)
+        self.cache = EmbeddingCache(cache_dir / "embeddings" / self.key)
         self.readable = Readable(self.path, max_seq_length(self.path))
         """`readable(text)`: `text` cut after what the model reads (see `Readable`); vectors are of that."""
         self._model = None

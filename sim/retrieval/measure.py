@@ -29,7 +29,7 @@ from sim.core.seeding import stream
 from sim.core.stats import Z95, wilson
 from sim.retrieval.corpus import Corpus, Query
 from sim.retrieval.embedding import Embedder
-from sim.retrieval.store import StoreLocation, VectorIndex, collection_name, connect
+from sim.retrieval.store import StoreLocation, StoreTimeouts, VectorIndex, collection_name, connect
 from sim.retrieval.twins import TWIN_MARK, TWIN_TYPES, twin_id, twins_of
 
 
@@ -111,10 +111,10 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
     vec = dict(zip(ids, vectors[: len(ids)], strict=True))
     qvec = vectors[len(ids):]
 
-    client = connect(location)
+    store = connect(location)
     corpus_ids = [p.id for p in corpus.passages]
     groups = {tid: gold for tid, (gold, _) in twin_of.items()}
-    index = VectorIndex(client, collection_name("cs-probe", embedder.key, ids, texts), embedder.key, vec, groups)
+    index = VectorIndex(store, collection_name("cs-probe", embedder.key, ids, texts), embedder.key, vec, groups)
     k = min(settings.k, len(corpus_ids))
     n_broad = min(10, len(corpus_ids))
     # One search over the whole collection, then each query keeps the corpus and its own gold's twins. When
@@ -185,15 +185,16 @@ def measure(corpus: Corpus, embedder: Embedder, location: StoreLocation,
 
 
 def measure_retriever(corpus: str | Corpus = "contracts", *, model: str | None = None, store: str | None = None,
-                      cache_dir=None, k: int = 5, probes: int = 300, seed: int = 0) -> dict[str, Any]:
+                      cache_dir=None, k: int = 5, probes: int = 300, seed: int = 0,
+                      store_timeouts: StoreTimeouts | None = None) -> dict[str, Any]:
     """Python twin of `cascade measure`: the error profile of `model` on `corpus` (a built-in name, a file
-    path, or a Corpus)."""
+    path, or a Corpus); `store_timeouts` bound the waits on a Chroma server."""
     from sim.retrieval.embedding import default_cache_dir
     from sim.retrieval.sources import open_corpus
 
     chosen = corpus if isinstance(corpus, Corpus) else open_corpus(corpus)
     cache = cache_dir or default_cache_dir()
-    return measure(chosen, Embedder(model, cache_dir=cache), StoreLocation.parse(store, cache),
+    return measure(chosen, Embedder(model, cache_dir=cache), StoreLocation.parse(store, cache, store_timeouts or StoreTimeouts()),
                    ProbeSettings(k=k, probes=probes, seed=seed))
 
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 import ast
 import csv
 import json
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +21,7 @@ from sim.retrieval.store import StoreLocation, VectorIndex, connect
 from sim.retrieval.twins import twins_of
 from sim.runner import run
 from sim.scenario.load import load_scenario
+from tests.chroma_fixtures import chroma_server  # noqa: F401
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 runner = CliRunner()
@@ -227,46 +224,19 @@ def test_bad_measure_inputs_exit_2(tmp_path, content, args, fragment):
 
 
 def test_a_collection_built_with_another_model_is_refused(tmp_path):
-    client = connect(StoreLocation(None, tmp_path / "chroma"))
+    store = connect(StoreLocation(None, tmp_path / "chroma"))
     vectors = {"a": np.ones(4) / 2, "b": np.array([1.0, 0, 0, 0])}
-    VectorIndex(client, "cs-test", "model-one", vectors)
+    VectorIndex(store, "cs-test", "model-one", vectors)
     with pytest.raises(CascadeError, match="built with another model"):
-        VectorIndex(client, "cs-test", "model-two", vectors)
+        VectorIndex(store, "cs-test", "model-two", vectors)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_server_mode_against_a_real_chroma_server(tmp_path):
-    chroma = Path(sys.executable).parent / "chroma"
-    port = _free_port()
-    server = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                connect(StoreLocation(f"http://127.0.0.1:{port}", None))
-                break
-            except CascadeError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("chroma server did not start")
-                time.sleep(0.3)
-        corpus = small_corpus()
-        embedded = measure(corpus, Embedder(cache_dir=tmp_path), StoreLocation(None, tmp_path / "chroma"))
-        served = measure(corpus, Embedder(cache_dir=tmp_path), StoreLocation(f"http://127.0.0.1:{port}", None))
-        assert served["counts"] == embedded["counts"]
-        assert served["settings"]["store"] == f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+def test_server_mode_against_a_real_chroma_server(chroma_server, tmp_path):  # noqa: F811
+    corpus = small_corpus()
+    embedded = measure(corpus, Embedder(cache_dir=tmp_path), StoreLocation(None, tmp_path / "chroma"))
+    served = measure(corpus, Embedder(cache_dir=tmp_path), StoreLocation(chroma_server.url, None))
+    assert served["counts"] == embedded["counts"]
+    assert served["settings"]["store"] == chroma_server.url
 
 
 def test_a_scenario_can_name_model_and_corpus_and_is_measured_once(tmp_path, monkeypatch):
