@@ -5,7 +5,8 @@ Monte Carlo with common random numbers. Parameters move on the Plan (`with_param
 For each parameter p: expected loss at a low and a high value (half and 1.5 times an error rate, -/+ 0.1 for a
 catch rate, clipped to valid values and to what the difficulty levels can represent at the scenario's icc), the Birnbaum-style importance dL/dp as the slope between them (the exact
 derivative when icc = 0, where the loss is linear in each single probability; a secant otherwise) and the
-elasticity (dL/dp)(p/L).
+elasticity (dL/dp)(p/L). `importance_per_point` is the same slope per percentage point (every parameter here is a
+probability), the unit a reader can use: "+1 point of role-swap rate costs X per instance".
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sim.metrics.summary import summary_from_tally
 from sim.model.plan import Plan
 
 COLUMNS = ("variant", "computed_by", "reference_loss", "parameter", "path", "value", "low", "high", "loss_at_low",
-           "loss_at_high", "swing", "importance", "elasticity")
+           "loss_at_high", "swing", "importance", "importance_per_point", "elasticity")
 """The columns of a sensitivity table (`sensitivity.csv` in a run folder)."""
 
 MC_INSTANCES = 100_000
@@ -88,7 +89,8 @@ def sensitivity(plan: Plan, instances: int = MC_INSTANCES) -> pd.DataFrame:
         slope = (hi - lo) / (high - low) if high > low else 0.0
         rows.append({"parameter": label, "path": path, "value": value, "low": low, "high": high,
                      "loss_at_low": lo, "loss_at_high": hi, "swing": abs(hi - lo),
-                     "importance": slope, "elasticity": slope * value / reference if reference else 0.0})
+                     "importance": slope, "importance_per_point": slope / 100,
+                     "elasticity": slope * value / reference if reference else 0.0})
     table = pd.DataFrame(rows, columns=COLUMNS[3:])
     table = table.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "variant", plan.variant)

@@ -111,7 +111,11 @@ def attribution_chart(summary: dict[str, Any], top: int = 12) -> Chart:
     return Chart("attribution", title, caption, fig)
 
 
-def tornado_chart(table: pd.DataFrame, currency: str, top: int = 12) -> Chart:
+def tornado_chart(table: pd.DataFrame, summary: dict[str, Any], top: int = 12) -> Chart:
+    """The base variant's one-at-a-time sensitivity (sensitivity.csv holds every variant's)."""
+    currency = summary["currency"]
+    if "variant" in table.columns:
+        table = table[table["variant"] == "base"].reset_index(drop=True)
     rows = table.head(top).iloc[::-1]
     reference, engine = float(table["reference_loss"].iloc[0]), str(table["computed_by"].iloc[0])
     fig = go.Figure()
@@ -121,21 +125,33 @@ def tornado_chart(table: pd.DataFrame, currency: str, top: int = 12) -> Chart:
     fig.add_bar(name="parameter at its high value", y=rows["parameter"], x=rows["loss_at_high"] - reference,
                 orientation="h", marker_color=PALETTE[1],
                 customdata=rows["high"], hovertemplate="at %{customdata:.3f}: %{x:+,.2f}<extra></extra>")
-    title = "Sensitivity: change in expected loss when one parameter moves"
+    title = "Sensitivity (base): change in expected loss per instance when one parameter moves"
     _layout(fig, title, x=f"change in expected loss per instance ({currency})", y="parameter",
             height=max(360, 36 * len(rows) + 140))
     fig.update_layout(barmode="overlay")
     first = table.iloc[0] if len(table) else None
-    caption = (f"One parameter at a time (error rates x0.5 / x1.5, catch rates -/+0.1), computed by {engine}: "
-               f"'{first['parameter']}' moves expected loss most (elasticity {first['elasticity']:+.3f})."
+    caption = (f"One parameter at a time (error rates x0.5 / x1.5, catch rates -/+0.1), computed by {engine} "
+               f"from an expected loss of {reference:,.2f} {currency} per instance: '{first['parameter']}' moves it "
+               f"most ({first['importance_per_point']:+,.2f} {currency} per instance for each percentage point, "
+               f"elasticity {first['elasticity']:+.3f}). sensitivity.csv holds every variant's table."
                if first is not None else "No parameter to vary.")
+    tl = summary.get("timeline")
+    if tl and first is not None:
+        caption += (f" The headline is the timeline's ({summary['expected_loss_per_instance']:,.2f} {currency} per "
+                    "instance, with its queues); this sensitivity is the per-instance model's, without them.")
+        bypassed = {sid: rate for sid, rate in tl["bypass_rate"].items() if rate > 0.01}
+        if bypassed:
+            caption += (" Reviews were bypassed for lack of capacity (" + ", ".join(
+                f"{sid}: {_pct(rate)} of instances" for sid, rate in bypassed.items())
+                + "), so a reviewer's catch rate acts on fewer instances than this per-instance sensitivity "
+                "assumes: adding capacity may matter more than a better catch rate.")
     cur = html.escape(currency)
     body = "".join(
         f"<tr><td>{html.escape(r.parameter)}</td><td>{r.value:.4g}</td><td>{r.loss_at_low:,.2f}</td>"
-        f"<td>{r.loss_at_high:,.2f}</td><td>{r.importance:+,.2f}</td><td>{r.elasticity:+.3f}</td></tr>"
+        f"<td>{r.loss_at_high:,.2f}</td><td>{r.importance_per_point:+,.2f}</td><td>{r.elasticity:+.3f}</td></tr>"
         for r in table.head(top).itertuples())
     table_html = (f"<table class='sensitivity'><thead><tr><th>parameter</th><th>value</th><th>loss at low ({cur})"
-                  f"</th><th>loss at high ({cur})</th><th>importance dL/dp ({cur})</th><th>elasticity</th></tr>"
+                  f"</th><th>loss at high ({cur})</th><th>per +1 percentage point ({cur})</th><th>elasticity</th></tr>"
                   f"</thead><tbody>{body}</tbody></table>")
     return Chart("sensitivity", title, caption, fig, table_html)
 
@@ -229,7 +245,7 @@ def charts(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None,
     if summary.get("timeline") and daily is not None and len(daily):
         out += [timeline_chart(summary, daily), exceedance_chart(summary)]
     if sensitivity is not None and len(sensitivity):
-        out.append(tornado_chart(sensitivity, summary["currency"]))
+        out.append(tornado_chart(sensitivity, summary))
     if summary.get("pass_k"):
         out.append(pass_k_chart(summary))
     v = variants_chart(summary) if summary["engine"] != "timeline" else None

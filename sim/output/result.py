@@ -93,11 +93,12 @@ class Result:
 
     @cached_property
     def sensitivity(self) -> pd.DataFrame | None:
-        """One-at-a-time sensitivity of expected loss for the base variant (`sim.metrics.sensitivity`), computed
-        on first use; None for a run without a base plan."""
+        """One-at-a-time sensitivity of expected loss for every variant (`sim.metrics.sensitivity`; the `variant`
+        column says which), computed on first use; None for a run without plans."""
         from sim.metrics.sensitivity import sensitivity
 
-        return sensitivity(self.plans["base"]) if "base" in self.plans else None
+        tables = [sensitivity(plan) for plan in self.plans.values()]
+        return pd.concat(tables, ignore_index=True) if tables else None
 
     def report(self, path: str | Path = "report.html") -> Path:
         """Write the HTML cascade report (and a markdown summary beside it); returns the HTML path."""

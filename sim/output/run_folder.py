@@ -36,6 +36,7 @@ _KNOWN = frozenset(REQUIRED) | {"attribution.csv", "cascade.csv", "sensitivity.c
 _COLUMNS = {"instances.parquet": INSTANCE_SCHEMA.names, "steps.parquet": list(STEP_COLUMNS)}
 _TIMELINE_COLUMNS = ("variant", "replication", "day", "loss", "backlog")
 _SENSITIVITY_NUMBERS = ("reference_loss", "value", "low", "high", "loss_at_low", "loss_at_high", "importance",
+                        "importance_per_point",
                         "elasticity")
 
 

@@ -37,7 +37,7 @@ class Verdict:
     """Paired change in expected loss per instance, variant minus base (timeline: horizon loss)."""
     loss_ci95: tuple[float, float]
     per_instances: str
-    """What `loss_change` is per: 'instance' or 'horizon of D days'."""
+    """What `loss_change` is per: 'instance', or 'over the D-day horizon' (timeline)."""
     p_failure_change: float | None
     p_failure_ci95: tuple[float, float] | None
     volume_per_month: float | None
@@ -55,8 +55,12 @@ class Verdict:
         cur, d = self.currency, self.loss_change
         lo, hi = self.loss_ci95
         exact = lo == hi
-        first = (f"{self.variant} against the base: expected loss {d:+,.2f} {cur} per {self.per_instances}"
-                 + ("" if exact else f" [{lo:+,.2f}, {hi:+,.2f}]"))
+        if self.per_instances == "instance":
+            first = f"{self.variant} against the base: expected loss {d:+,.2f} {cur} per instance"
+        else:
+            first = f"{self.variant} against the base: loss {d:+,.0f} {cur} {self.per_instances}"
+        digits = 2 if self.per_instances == "instance" else 0
+        first += "" if exact else f" [{lo:+,.{digits}f}, {hi:+,.{digits}f}]"
         if self.per_instances == "instance":
             first += f", {1000 * d:+,.0f} {cur} per 1,000 instances"
             if self.volume_per_month:
@@ -102,7 +106,7 @@ def verdicts(summary: dict[str, Any]) -> list[Verdict]:
         block = summary["variant_results"][name]
         if "horizon_loss" in d:
             h = d["horizon_loss"]
-            loss, ci, per = h["difference"], h["ci95"], f"horizon of {summary['timeline']['horizon_days']} days"
+            loss, ci, per = h["difference"], h["ci95"], f"over the {summary['timeline']['horizon_days']}-day horizon"
             p_change = p_ci = None
         else:
             dl, dp = d["expected_loss_per_instance"], d.get("p_failure")
