@@ -229,16 +229,22 @@ def measure(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run`.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default: RUN_DIR/report.html; a .md summary goes beside it).")] = None,
+    images: Annotated[str | None, typer.Option("--images", help="Also write each chart as a static image for slides and PDFs: png or svg (needs Chrome or Chromium), in a folder beside the report.")] = None,
 ) -> None:
     """Write the cascade report: one self-contained HTML file (charts, sensitivity) and a markdown summary."""
-    from sim.output.report import report_from_run_dir
+    from sim.output.report import report_from_run_dir, write_images
 
     with _user_errors():
+        if images not in (None, "png", "svg"):
+            raise CascadeError(f"--images {images}: give png or svg")
         try:
             path = report_from_run_dir(run_dir, out)
         except OSError as exc:
             raise CascadeError(f"cannot write the report: {exc.strerror or exc}") from None
         out_console.print(f"wrote {path} and {path.with_suffix('.md')}")
+        if images:
+            written = write_images(run_dir, path.with_name(path.stem + "_images"), images)
+            out_console.print(f"wrote {len(written)} {images} images in {written[0].parent if written else '-'}")
 
 
 @app.command()

@@ -424,6 +424,26 @@ def report_from_run_dir(run_dir: str | Path, out: str | Path | None = None) -> P
                         _description(run.path))
 
 
+def write_images(run_dir: str | Path, folder: str | Path, fmt: str = "png") -> list[Path]:
+    """Each chart of the run's report as a static image (`fmt`: png or svg) in `folder`, named by chart, drawn by
+    plotly's own exporter (kaleido, which drives the system's Chrome or Chromium; nothing is downloaded)."""
+    import plotly.io as pio
+
+    from sim.core.errors import CascadeError
+
+    run = open_run_folder(run_dir)
+    made = charts(run.summary, run.sensitivity, run.timeline)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{chart.key}.{fmt}" for chart in made]
+    try:
+        pio.write_images([c.figure for c in made], paths, format=fmt, width=1100, scale=2 if fmt == "png" else 1)
+    except Exception as exc:  # noqa: BLE001 - kaleido raises several kinds when no browser can be started
+        raise CascadeError(f"static images need Chrome or Chromium (apt-get install chromium; the HTML report was "
+                           f"written): {type(exc).__name__}: {exc}") from None
+    return paths
+
+
 def _description(folder: Path) -> str:
     """The scenario's description as the run stored it (read as plain YAML: rendering validates nothing)."""
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -153,3 +154,25 @@ def test_an_agent_run_report_renders_with_its_agent_section(browser, tmp_path):
     section = page.locator("section#agent").inner_text()
     assert "LangGraph agent over real text" in section and "simulated" in section and "retrieve_kb" in section
     assert page.locator("figure#sankey .main-svg").count() >= 1
+
+
+def test_static_images_of_every_chart(browser, tmp_path):
+    """`cascade report --images png|svg`: one image per chart of the report, drawn by the system's Chromium."""
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+    from tests.conftest import SCENARIOS
+
+    runner = CliRunner()
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(SCENARIOS / "contract_review.yaml"), "-n", "20000", "--out", str(out),
+                               "-q"]).exit_code == 0
+    for fmt, magic in (("png", b"\x89PNG"), ("svg", b"<svg")):
+        result = runner.invoke(app, ["report", str(out), "--images", fmt])
+        assert result.exit_code == 0, result.output
+        images = sorted((out / "report_images").glob(f"*.{fmt}"))
+        page = (out / "report.html").read_text()
+        charts = re.findall(r"<figure id='([a-z_]+)'>", page)
+        assert sorted(p.stem for p in images) == sorted(charts)
+        assert all(magic in p.read_bytes()[:200] for p in images)
+    assert runner.invoke(app, ["report", str(out), "--images", "gif"]).exit_code == 2

@@ -121,3 +121,13 @@ def test_version_and_plain_flag_help():
     assert runner.invoke(app, ["--version"]).output.strip() == f"cascadesim {version('cascadesim')}"
     help_text = runner.invoke(app, ["validate", "--help"]).output
     assert "<bool>" not in help_text and "--show" in help_text
+
+
+def test_every_option_of_every_command_has_help():
+    import click
+    import typer
+
+    command = typer.main.get_command(app)
+    undocumented = [f"{name} {p.opts[0]}" for name, sub in command.commands.items() for p in sub.params
+                    if isinstance(p, click.Option) and not (p.help or "").strip()]
+    assert not undocumented
