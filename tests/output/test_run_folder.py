@@ -57,9 +57,13 @@ def test_the_run_stores_its_sensitivity_table(tmp_path):
     result.write(tmp_path)
     table = pd.read_csv(tmp_path / "sensitivity.csv")
     assert list(table.columns) == list(sim.metrics.sensitivity.COLUMNS)
-    assert (table["variant"] == "base").all() and (table["computed_by"] == "analytic (exact)").all()
-    assert table["reference_loss"].iloc[0] == result.summary["expected_loss_per_instance"]
-    assert table["swing"].is_monotonic_decreasing
+    assert list(table["variant"].unique()) == ["base", "finetuned_retriever"]
+    assert (table["computed_by"] == "analytic (exact)").all()
+    for name, block in [("base", result.summary), *result.summary["variant_results"].items()]:
+        rows = table[table["variant"] == name]
+        assert (rows["reference_loss"] == block["expected_loss_per_instance"]).all()
+        assert rows["swing"].is_monotonic_decreasing
+        assert (rows["importance_per_point"] == rows["importance"] / 100).all()
 
 
 # A run folder is one whole run: replaced whole, refused when it is not one, checked before it is rendered.
