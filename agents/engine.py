@@ -70,18 +70,22 @@ class AgentSettings:
             return options
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         known = {"policy", "llm_base_url", "llm_model", "llm_timeout", "llm_max_calls", "llm_max_tokens",
-                 "tickets", "model", "store"}
+                 "llm_concurrency", "llm_rpm", "llm_tpm", "tickets", "model", "store"}
         if unknown := sorted(set(given) - known):
             raise CascadeError(f"unknown agent engine options {unknown}; known: {sorted(known)}")
         policy = str(given.get("policy", "simulated"))
-        llm_keys = ("llm_base_url", "llm_model", "llm_max_calls", "llm_max_tokens")
+        llm_keys = ("llm_base_url", "llm_model", "llm_max_calls", "llm_max_tokens", "llm_concurrency", "llm_rpm",
+                    "llm_tpm")
         llm = None
         if policy == "openai":
             from agents.openai_policy import LLMSettings
 
             llm = LLMSettings.from_env(base_url=given.get("llm_base_url"), model=given.get("llm_model"),
                                        timeout=given.get("llm_timeout", 30.0), max_calls=given.get("llm_max_calls"),
-                                       max_tokens_total=given.get("llm_max_tokens"))
+                                       max_tokens_total=given.get("llm_max_tokens"),
+                                       concurrency=given.get("llm_concurrency", 8),
+                                       requests_per_minute=given.get("llm_rpm"),
+                                       tokens_per_minute=given.get("llm_tpm"))
         elif any(k in given for k in llm_keys):
             raise CascadeError("--llm-* options need --policy openai")
         tickets = given.get("tickets")
@@ -255,16 +259,20 @@ class AgentEngine:
                             tables={"agent_trace": pd.DataFrame(trace)})
 
     def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick) -> list[tuple]:
-        """(episode, records, tokens) of each picked episode, run with its instance's chance."""
+        """(episode, records, tokens) of each picked episode, run with its instance's chance, in instance
+        order whatever order they finish in (`run_concurrently`)."""
+        from agents.concurrency import run_concurrently
         from agents.trace_rows import observe
 
-        plan, out = self.plans[variant], []
-        for j, pick in enumerate(picks):
-            episode = self.domain.episodes[pick]
+        plan = self.plans[variant]
+
+        def one(j: int) -> tuple:
+            episode = self.domain.episodes[picks[j]]
             records = self.run_instance(variant, episode, chance.instance(j, first + j))
-            out.append((episode, records, instance_tokens(plan, observe(self.domain, episode, records))))
-            tick()
-        return out
+            return episode, records, instance_tokens(plan, observe(self.domain, episode, records))
+
+        return run_concurrently(one, len(picks), getattr(self.policy, "concurrency", 1),
+                                getattr(self.policy, "stop", None), tick)
 
     def _attempt(self, variant: str, block: int, lo: int, first: int, picks: list[int], slips: bool, tick,
                  attempt: int, m: int):

@@ -77,6 +77,9 @@ def run(
     llm_timeout: Annotated[float, typer.Option("--llm-timeout", min=0.1, max=3600, help="Seconds per call before a retry.", rich_help_panel="Agent engine")] = 30.0,
     llm_max_calls: Annotated[int | None, typer.Option("--llm-max-calls", min=1, help="Budget: calls that reach the endpoint (cached answers are free).", rich_help_panel="Agent engine")] = None,
     llm_max_tokens: Annotated[int | None, typer.Option("--llm-max-tokens", min=1, help="Budget: total tokens the endpoint reports.", rich_help_panel="Agent engine")] = None,
+    llm_concurrency: Annotated[int | None, typer.Option("--llm-concurrency", min=1, max=limits.MAX_LLM_CONCURRENCY, help="Model requests in flight at once (default 8); never changes a result.", rich_help_panel="Agent engine")] = None,
+    llm_rpm: Annotated[int | None, typer.Option("--llm-rpm", min=1, help="Budget: requests per minute sent to the endpoint (requests wait for room).", rich_help_panel="Agent engine")] = None,
+    llm_tpm: Annotated[int | None, typer.Option("--llm-tpm", min=1, help="Budget: tokens per minute (estimated when sent, corrected by the reply's usage).", rich_help_panel="Agent engine")] = None,
     tickets: Annotated[Path | None, typer.Option("--tickets", help="Ticket triage: a Banking77-style CSV (text,category) of real customer messages instead of the built-in ones.", rich_help_panel="Agent engine")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Embedding model for live retrieval (default: the packaged all-MiniLM-L6-v2).", rich_help_panel="Agent engine")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder (default: embedded, in the cache).", rich_help_panel="Agent engine")] = None,
@@ -91,7 +94,9 @@ def run(
     with _user_errors():
         loaded = load_scenario(scenario)
         agent_options = {"--policy": policy, "--llm-base-url": llm_base_url, "--llm-model": llm_model,
-                         "--llm-max-calls": llm_max_calls, "--llm-max-tokens": llm_max_tokens, "--tickets": tickets,
+                         "--llm-max-calls": llm_max_calls, "--llm-max-tokens": llm_max_tokens,
+                         "--llm-concurrency": llm_concurrency, "--llm-rpm": llm_rpm, "--llm-tpm": llm_tpm,
+                         "--tickets": tickets,
                          "--model": model, "--store": store}
         given = [name for name, value in agent_options.items() if value is not None]
         if given and engine is not EngineName.agent:
@@ -100,7 +105,8 @@ def run(
         if engine is EngineName.agent:
             options = {"policy": policy.value if policy else None, "llm_base_url": llm_base_url,
                        "llm_model": llm_model, "llm_timeout": llm_timeout, "llm_max_calls": llm_max_calls,
-                       "llm_max_tokens": llm_max_tokens, "tickets": tickets, "model": model, "store": store}
+                       "llm_max_tokens": llm_max_tokens, "llm_concurrency": llm_concurrency, "llm_rpm": llm_rpm,
+                       "llm_tpm": llm_tpm, "tickets": tickets, "model": model, "store": store}
         spec = get_engine(engine.value)
         if instances is None and spec.default_instances is not None:
             instances = spec.default_instances(loaded)
@@ -117,10 +123,15 @@ def run(
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err_console, transient=True, disable=not show_bar) as bar:
             task = bar.add_task("run", total=n)
-            result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
-                                  chunk_size=chunk_size, max_instance_rows=max_instance_rows, workers=workers,
-                                  progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                  options=options)
+            try:
+                result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
+                                      chunk_size=chunk_size, max_instance_rows=max_instance_rows, workers=workers,
+                                      progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                      options=options)
+            except KeyboardInterrupt:
+                bar.stop()
+                err_console.print(f"interrupted: nothing was written to {folder}", style="bold")
+                raise typer.Exit(130) from None
         try:
             result.write(folder)
         except OSError as exc:
