@@ -102,6 +102,7 @@ def completion(model: str, content: str, prompt_chars: int) -> dict:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
+    disable_nagle_algorithm = True  # headers and body go out in two writes: Nagle would hold the body ~40 ms
     script: Script
 
     def log_message(self, format, *args):  # quiet: the test fixture keeps stderr for startup failures
