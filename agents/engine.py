@@ -10,6 +10,7 @@ are the same as for the other engines.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ class AgentSettings:
     contracts: int = 60
     """Contract review: how many contracts of the built-in corpus are episodes."""
     cache_dir: Path | None = None
+    checkpoint: Path | None = None
+    """Folder where completed instances are kept so that a re-run continues (`agents.checkpoint`); None: none."""
 
     @classmethod
     def from_options(cls, options) -> AgentSettings:
@@ -70,7 +73,7 @@ class AgentSettings:
             return options
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         known = {"policy", "llm_base_url", "llm_model", "llm_timeout", "llm_max_calls", "llm_max_tokens",
-                 "llm_concurrency", "llm_rpm", "llm_tpm", "tickets", "model", "store"}
+                 "llm_concurrency", "llm_rpm", "llm_tpm", "tickets", "model", "store", "checkpoint"}
         if unknown := sorted(set(given) - known):
             raise CascadeError(f"unknown agent engine options {unknown}; known: {sorted(known)}")
         policy = str(given.get("policy", "simulated"))
@@ -91,8 +94,10 @@ class AgentSettings:
         tickets = given.get("tickets")
         if tickets is not None and not Path(tickets).is_file():
             raise CascadeError(f"--tickets {tickets}: no such file (a CSV with the columns text,category)")
+        checkpoint = given.get("checkpoint")
         return cls(policy=policy, llm=llm, model=given.get("model"), store=given.get("store"),
-                   tickets=Path(tickets) if tickets is not None else None)
+                   tickets=Path(tickets) if tickets is not None else None,
+                   checkpoint=Path(checkpoint) if checkpoint is not None else None)
 
 
 def build_domain(scenario: Scenario, settings: AgentSettings):
@@ -205,6 +210,21 @@ class AgentEngine:
         self.plans = plans or {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
         self.graphs = {name: build_graph(s, self.domain, self.search, self.policy) for name, s in variants.items()}
         self.kernels = {name: Kernel(plan) for name, plan in self.plans.items()}
+        self.checkpoint = None
+        if settings.checkpoint is not None:
+            from agents.checkpoint import Checkpoint, run_key
+
+            self.checkpoint = Checkpoint(settings.checkpoint, run_key(self._identity()))
+
+    def _identity(self) -> dict:
+        """What decides an instance's records (the checkpoint's key): not the instance count, the store's
+        address or the concurrency, which change none."""
+        s = self.settings
+        tickets = s.tickets.read_bytes() if s.tickets is not None else b""
+        return {"scenario": self.scenario.model_dump(mode="json"), "workflow": self.domain.workflow,
+                "policy": self.policy.name, "llm": getattr(getattr(self.policy, "settings", None), "temperature", None),
+                "tickets": hashlib.sha256(tickets).hexdigest(), "contracts": s.contracts,
+                "episodes": len(self.domain.episodes), "embedding": self.embedder.key}
 
     def run_instance(self, variant: str, episode, chance) -> dict:
         """The records of one episode run through the variant's graph (a fresh state)."""
@@ -258,17 +278,25 @@ class AgentEngine:
                             extra={"agent": self._describe(faults, invalid)},
                             tables={"agent_trace": pd.DataFrame(trace)})
 
-    def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick) -> list[tuple]:
+    def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick,
+                      attempt: int = 0) -> list[tuple]:
         """(episode, records, tokens) of each picked episode, run with its instance's chance, in instance
-        order whatever order they finish in (`run_concurrently`)."""
+        order whatever order they finish in (`run_concurrently`); instances the checkpoint holds are read
+        back instead of run."""
         from agents.concurrency import run_concurrently
         from agents.trace_rows import observe
 
-        plan = self.plans[variant]
+        plan, checkpoint = self.plans[variant], self.checkpoint
 
         def one(j: int) -> tuple:
             episode = self.domain.episodes[picks[j]]
-            records = self.run_instance(variant, episode, chance.instance(j, first + j))
+            kept = checkpoint.load(variant, attempt, first + j) if checkpoint else None
+            if kept is not None and kept[0] == picks[j]:
+                records = kept[1]
+            else:
+                records = self.run_instance(variant, episode, chance.instance(j, first + j))
+                if checkpoint:
+                    checkpoint.save(variant, attempt, first + j, picks[j], records)
             return episode, records, instance_tokens(plan, observe(self.domain, episode, records))
 
         return run_concurrently(one, len(picks), getattr(self.policy, "concurrency", 1),
@@ -279,7 +307,7 @@ class AgentEngine:
         """The trace of a repeated attempt at a block's first m episodes: same episodes and difficulty, fresh
         draws (pass^k)."""
         again = draw_chance(self.kernels[variant], block, lo, lo + m, slips, attempt)
-        runs = self._run_episodes(variant, picks[:m], again, first, tick)
+        runs = self._run_episodes(variant, picks[:m], again, first, tick, attempt)
         return block_trace(self.plans[variant], [tokens for *_, tokens in runs], again.level)
 
     def _describe(self, faults: dict, invalid: Counter) -> dict:
@@ -292,6 +320,7 @@ class AgentEngine:
                               for step, counts in per.items()} for name, per in faults.items()},
             "invalid_replies": dict(invalid),
             **({"llm": dict(self.policy.stats)} if hasattr(self.policy, "stats") else {}),
+            **({"resumed_instances": self.checkpoint.reused} if self.checkpoint else {}),
             "note": "faults drawn but not applied could not be made on that text (no site for the edit, no older "
                     "version); `cascade calibrate` measures the realised rates",
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import traceback
 from contextlib import contextmanager
@@ -87,7 +88,7 @@ def run(
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
     from sim.engines.registry import get_engine
     from sim.output.console import render_summary
-    from sim.output.run_folder import check_out_folder
+    from sim.output.run_folder import check_out_folder, checkpoint_folder
     from sim.runner import run as run_scenario
     from sim.scenario.load import load_scenario
 
@@ -116,6 +117,8 @@ def run(
         n = instances or loaded.instances
         folder = out or Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
         check_out_folder(folder)  # before the run: refuse a folder it must not replace
+        if options is not None:  # the agent engine keeps completed instances: a re-run continues
+            options["checkpoint"] = checkpoint_folder(folder)
         if workers == 0:
             workers = (os.cpu_count() or 1) if n * (1 + len(loaded.variants)) >= 4_000_000 else 1
         show_bar = not quiet and ((engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000)
@@ -130,13 +133,21 @@ def run(
                                       options=options)
             except KeyboardInterrupt:
                 bar.stop()
-                err_console.print(f"interrupted: nothing was written to {folder}", style="bold")
+                kept = ("; the completed instances are kept: run the same command again to continue"
+                        if options is not None else "")
+                err_console.print(f"interrupted: nothing was written to {folder}{kept}", style="bold")
                 raise typer.Exit(130) from None
         try:
             result.write(folder)
         except OSError as exc:
             raise CascadeError(f"cannot write the results to {folder}: {exc.strerror or exc}; choose another "
                                "folder with --out") from None
+        if options is not None:
+            shutil.rmtree(options["checkpoint"], ignore_errors=True)  # the run is whole: nothing to continue
+            reused = (result.summary.get("agent") or {}).get("resumed_instances")
+            if reused and not quiet:
+                err_console.print(f"resumed: {reused:,} instance runs reused from the interrupted run's checkpoint",
+                                  style="dim")
         if quiet:
             out_console.print(str(folder))
             return
