@@ -233,7 +233,9 @@ class AgentEngine:
     def run(self, n: int, max_rows: int, progress: Callable[[int, int], None] | None = None,
             pass_k_sample: int = AGENT_PASS_K_SAMPLE) -> EngineOutput:
         """Run `n` instances of every variant; the Result has the common tables plus `agent_trace` (one row
-        per instance x step: what each node read, decided and did, and what it should have). The first
+        per instance x step: what each node read, decided and did, and what it should have). `progress(done,
+        total)` after every instance run; a `progress.detail(counts)` method, if it has one, also gets the model
+        calls sent, answers from the cache and tokens so far (a model policy only). The first
         `pass_k_sample` instances are attempted PASS_K times (same episode and difficulty, fresh draws) for
         pass^k."""
         from agents.trace_rows import trace_rows
@@ -250,10 +252,15 @@ class AgentEngine:
         total = (n + pass_n * (PASS_K - 1)) * len(plans)
         done = [0]
 
-        def tick() -> None:
+        detail = getattr(progress, "detail", None)
+        stats = getattr(self.policy, "stats", None)
+
+        def tick() -> None:  # after every instance: with a real model each one takes seconds
             done[0] += 1
-            if progress and done[0] % 25 == 0:
+            if progress:
                 progress(done[0], total)
+                if detail and stats is not None:
+                    detail({"calls": stats["calls"], "cached": stats["cached"], "tokens": stats["total_tokens"]})
 
         for first, block, lo, hi in block_segments(0, n):
             picks = np.minimum((uniforms(seed, "agent/episode", block, lo, hi).astype(np.float64)

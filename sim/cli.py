@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import traceback
 from contextlib import contextmanager
 from enum import StrEnum
@@ -87,7 +88,7 @@ def run(
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
     from sim.engines.registry import get_engine
-    from sim.output.console import render_summary
+    from sim.output.console import RunProgress, render_summary
     from sim.output.run_folder import check_out_folder, checkpoint_folder
     from sim.runner import run as run_scenario
     from sim.scenario.load import load_scenario
@@ -124,13 +125,13 @@ def run(
         show_bar = not quiet and ((engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000)
                                   or engine is EngineName.agent)
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err_console, transient=True, disable=not show_bar) as bar:
-            task = bar.add_task("run", total=n)
+                      TextColumn("{task.fields[detail]}"), console=err_console, transient=True,
+                      disable=not show_bar) as bar:
+            task = bar.add_task("run", total=n, detail="")
             try:
                 result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
                                       chunk_size=chunk_size, max_instance_rows=max_instance_rows, workers=workers,
-                                      progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                      options=options)
+                                      progress=RunProgress(bar, task, time.monotonic), options=options)
             except KeyboardInterrupt:
                 bar.stop()
                 kept = ("; the completed instances are kept: run the same command again to continue"

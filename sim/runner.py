@@ -29,7 +29,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     the scenario's; `chunk_size` bounds memory (instances held at once) and never changes the numbers;
     `workers` > 1 runs chunks in that many processes, same numbers again; `max_instance_rows` caps the
     per-instance table per variant (the summary says when it is a sample); `progress(done, total)` is called
-    as work completes; `options` are engine-specific (the agent engine: `agents.engine.AgentSettings`; by
+    as work completes (the agent engine with a model policy also calls `progress.detail({"calls", "cached",
+    "tokens"})` when the callable has that method); `options` are engine-specific (the agent engine: `agents.engine.AgentSettings`; by
     default the simulated reader, 500 instances, pass^k from its first 40 instances attempted 8 times).
     """
     if not isinstance(scenario, Scenario):

@@ -29,6 +29,19 @@ def settings(server, cache, **kw) -> AgentSettings:
                                                           cache_dir=cache, **kw))
 
 
+class Progress:
+    """A progress callback with the `detail` method the CLI's bar has: records what it is told."""
+
+    def __init__(self):
+        self.done, self.counts = [], []
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done.append((done, total))
+
+    def detail(self, counts: dict) -> None:
+        self.counts.append(dict(counts))
+
+
 def most_in_any_window(times: list[float], window: float) -> int:
     times = sorted(times)
     return max((sum(1 for u in times[i:] if u < t + window) for i, t in enumerate(times)), default=0)
@@ -84,8 +97,15 @@ def test_concurrency_changes_no_byte_of_the_run(llm_server, tmp_path):  # noqa: 
     folders, logs = {}, {}
     for concurrency in (1, 16):
         llm_server.script("ok", latency=0.2)
-        result = run(sc, instances=8, engine="agent",
+        progress = Progress()
+        result = run(sc, instances=8, engine="agent", progress=progress,
                      options=settings(llm_server, tmp_path / f"cache{concurrency}", concurrency=concurrency))
+        # The progress bar's feed: every instance run, with the model calls, cache hits and tokens so far.
+        llm = result.summary["agent"]["llm"]
+        steps = [d for d, _ in progress.done]
+        assert sorted(set(steps)) == list(range(1, max(steps) + 1)) and steps == sorted(steps)
+        assert progress.counts[-1] == {"calls": llm["calls"], "cached": llm["cached"], "tokens": llm["total_tokens"]}
+        assert all(a["calls"] <= b["calls"] for a, b in zip(progress.counts, progress.counts[1:], strict=False))
         folders[concurrency] = result.write(tmp_path / f"run{concurrency}")
         logs[concurrency] = llm_server.log()
     files = sorted(p.name for p in folders[1].iterdir())
@@ -123,8 +143,8 @@ def test_a_429_storm_pauses_every_request_and_keeps_the_budget(llm_server, tmp_p
 
 
 def test_ctrl_c_stops_a_concurrent_run_cleanly(llm_server, tmp_path):  # noqa: F811
-    """SIGINT during a run with 8 slow requests in flight: the process ends within seconds, says it was
-    interrupted, leaves no output folder and sends no request afterwards."""
+    """SIGINT during a run with 8 slow requests in flight: the run says at once that it was interrupted, sends
+    no request afterwards, exits 130 without a traceback and leaves no output folder."""
     llm_server.script("ok", latency=1.0)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CASCADESIM_CACHE": str(tmp_path / "cache")}
@@ -133,6 +153,8 @@ def test_ctrl_c_stops_a_concurrent_run_cleanly(llm_server, tmp_path):  # noqa: F
          "-n", "40", "--policy", "openai", "--llm-base-url", llm_server.base_url, "--llm-model", "m",
          "--llm-concurrency", "8", "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(90, process.kill)  # a hang fails the test instead of stalling the suite
+    watchdog.start()
     try:
         deadline = time.monotonic() + 60
         while not llm_server.log() and time.monotonic() < deadline:
@@ -141,15 +163,23 @@ def test_ctrl_c_stops_a_concurrent_run_cleanly(llm_server, tmp_path):  # noqa: F
         time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         interrupted = time.monotonic()
-        output, _ = process.communicate(timeout=10)
-        stopped_after = time.monotonic() - interrupted
+        lines = []
+        for line in process.stdout:  # until the message (or the end of the output)
+            lines.append(line)
+            if "interrupted" in line:
+                break
+        said_after = time.monotonic() - interrupted
+        sent_by_then = len(llm_server.log())
+        lines += process.stdout.readlines()
+        process.wait()
     finally:
+        watchdog.cancel()
         if process.poll() is None:
             process.kill()
             process.wait()
-    since_reset = llm_server.log()
+    output = "".join(lines)
     assert process.returncode == 130, output
-    assert stopped_after < 5.0 and "interrupted" in output and "Traceback" not in output
+    # In-flight requests (1 s each) end or are cut; nothing waits for the rest of the run.
+    assert said_after < 3.0 and "interrupted" in output and "Traceback" not in output
     assert not out.exists()
-    time.sleep(0.5)
-    assert llm_server.log() == since_reset  # nothing sent after the stop
+    assert len(llm_server.log()) == sent_by_then  # nothing sent after the stop
