@@ -214,7 +214,17 @@ class AgentEngine:
         if settings.checkpoint is not None:
             from agents.checkpoint import Checkpoint, run_key
 
-            self.checkpoint = Checkpoint(settings.checkpoint, run_key(self._identity()))
+            self.checkpoint = Checkpoint(settings.checkpoint, run_key(self._identity()), self._passages())
+
+    def _passages(self) -> dict:
+        """Every store's passages by id, but for ids two stores hold with different text (kept whole then)."""
+        seen: dict = {}
+        clash = set()
+        for store in self.domain.stores.values():
+            for pid, passage in store.by_id.items():
+                if seen.setdefault(pid, passage) != passage:
+                    clash.add(pid)
+        return {pid: p for pid, p in seen.items() if pid not in clash}
 
     def _identity(self) -> dict:
         """What decides an instance's records (the checkpoint's key): not the instance count, the store's

@@ -39,10 +39,12 @@ def request_keys(folder, files: set[str]) -> set[str]:
     """The requests (SHA-256 of the user message, as the server logs them) the checkpointed instances sent:
     each decide step's task rebuilt from the instance's own records."""
     domain = ticket_triage_domain()
+    known = {pid: p for store in domain.stores.values() for pid, p in store.by_id.items()}
     keys = set()
     for name in files:
         data = json.loads((folder / name).read_text(encoding="utf-8"))
-        episode, records = domain.episodes[data["pick"]], {s: decode(r) for s, r in data["records"].items()}
+        episode = domain.episodes[data["pick"]]
+        records = {s: decode(r, known) for s, r in data["records"].items()}
         for step, spec in domain.specs.items():
             if step in records and hasattr(spec, "task"):
                 keys.add(hashlib.sha256(user_message(spec.task(episode, records)).encode("utf-8")).hexdigest())
