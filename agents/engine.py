@@ -10,6 +10,7 @@ are the same as for the other engines.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ class AgentSettings:
     contracts: int = 60
     """Contract review: how many contracts of the built-in corpus are episodes."""
     cache_dir: Path | None = None
+    checkpoint: Path | None = None
+    """Folder where completed instances are kept so that a re-run continues (`agents.checkpoint`); None: none."""
 
     @classmethod
     def from_options(cls, options) -> AgentSettings:
@@ -73,18 +76,23 @@ class AgentSettings:
             return options
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         known = {"policy", "llm_base_url", "llm_model", "llm_timeout", "llm_max_calls", "llm_max_tokens",
-                 "tickets", "model", "store", "store_timeout", "store_connect_timeout"}
+                 "llm_concurrency", "llm_rpm", "llm_tpm", "tickets", "model", "store", "store_timeout",
+                 "store_connect_timeout", "checkpoint"}
         if unknown := sorted(set(given) - known):
             raise CascadeError(f"unknown agent engine options {unknown}; known: {sorted(known)}")
         policy = str(given.get("policy", "simulated"))
-        llm_keys = ("llm_base_url", "llm_model", "llm_max_calls", "llm_max_tokens")
+        llm_keys = ("llm_base_url", "llm_model", "llm_max_calls", "llm_max_tokens", "llm_concurrency", "llm_rpm",
+                    "llm_tpm")
         llm = None
         if policy == "openai":
             from agents.openai_policy import LLMSettings
 
             llm = LLMSettings.from_env(base_url=given.get("llm_base_url"), model=given.get("llm_model"),
                                        timeout=given.get("llm_timeout", 30.0), max_calls=given.get("llm_max_calls"),
-                                       max_tokens_total=given.get("llm_max_tokens"))
+                                       max_tokens_total=given.get("llm_max_tokens"),
+                                       concurrency=given.get("llm_concurrency", 8),
+                                       requests_per_minute=given.get("llm_rpm"),
+                                       tokens_per_minute=given.get("llm_tpm"))
         elif any(k in given for k in llm_keys):
             raise CascadeError("--llm-* options need --policy openai")
         tickets = given.get("tickets")
@@ -92,8 +100,10 @@ class AgentSettings:
             raise CascadeError(f"--tickets {tickets}: no such file (a CSV with the columns text,category)")
         timeouts = StoreTimeouts(connect=given.get("store_connect_timeout", StoreTimeouts.connect),
                                  read=given.get("store_timeout", StoreTimeouts.read))
+        checkpoint = given.get("checkpoint")
         return cls(policy=policy, llm=llm, model=given.get("model"), store=given.get("store"), store_timeouts=timeouts,
-                   tickets=Path(tickets) if tickets is not None else None)
+                   tickets=Path(tickets) if tickets is not None else None,
+                   checkpoint=Path(checkpoint) if checkpoint is not None else None)
 
 
 def build_domain(scenario: Scenario, settings: AgentSettings):
@@ -206,6 +216,31 @@ class AgentEngine:
         self.plans = plans or {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
         self.graphs = {name: build_graph(s, self.domain, self.search, self.policy) for name, s in variants.items()}
         self.kernels = {name: Kernel(plan) for name, plan in self.plans.items()}
+        self.checkpoint = None
+        if settings.checkpoint is not None:
+            from agents.checkpoint import Checkpoint, run_key
+
+            self.checkpoint = Checkpoint(settings.checkpoint, run_key(self._identity()), self._passages())
+
+    def _passages(self) -> dict:
+        """Every store's passages by id, but for ids two stores hold with different text (kept whole then)."""
+        seen: dict = {}
+        clash = set()
+        for store in self.domain.stores.values():
+            for pid, passage in store.by_id.items():
+                if seen.setdefault(pid, passage) != passage:
+                    clash.add(pid)
+        return {pid: p for pid, p in seen.items() if pid not in clash}
+
+    def _identity(self) -> dict:
+        """What decides an instance's records (the checkpoint's key): not the instance count, the store's
+        address or the concurrency, which change none."""
+        s = self.settings
+        tickets = s.tickets.read_bytes() if s.tickets is not None else b""
+        return {"scenario": self.scenario.model_dump(mode="json"), "workflow": self.domain.workflow,
+                "policy": self.policy.name, "llm": getattr(getattr(self.policy, "settings", None), "temperature", None),
+                "tickets": hashlib.sha256(tickets).hexdigest(), "contracts": s.contracts,
+                "episodes": len(self.domain.episodes), "embedding": self.embedder.key}
 
     def run_instance(self, variant: str, episode, chance) -> dict:
         """The records of one episode run through the variant's graph (a fresh state)."""
@@ -214,7 +249,9 @@ class AgentEngine:
     def run(self, n: int, max_rows: int, progress: Callable[[int, int], None] | None = None,
             pass_k_sample: int = AGENT_PASS_K_SAMPLE) -> EngineOutput:
         """Run `n` instances of every variant; the Result has the common tables plus `agent_trace` (one row
-        per instance x step: what each node read, decided and did, and what it should have). The first
+        per instance x step: what each node read, decided and did, and what it should have). `progress(done,
+        total)` after every instance run; a `progress.detail(counts)` method, if it has one, also gets the model
+        calls sent, answers from the cache and tokens so far (a model policy only). The first
         `pass_k_sample` instances are attempted PASS_K times (same episode and difficulty, fresh draws) for
         pass^k."""
         from agents.trace_rows import trace_rows
@@ -231,10 +268,15 @@ class AgentEngine:
         total = (n + pass_n * (PASS_K - 1)) * len(plans)
         done = [0]
 
-        def tick() -> None:
+        detail = getattr(progress, "detail", None)
+        stats = getattr(self.policy, "stats", None)
+
+        def tick() -> None:  # after every instance: with a real model each one takes seconds
             done[0] += 1
-            if progress and done[0] % 25 == 0:
+            if progress:
                 progress(done[0], total)
+                if detail and stats is not None:
+                    detail({"calls": stats["calls"], "cached": stats["cached"], "tokens": stats["total_tokens"]})
 
         for first, block, lo, hi in block_segments(0, n):
             picks = np.minimum((uniforms(seed, "agent/episode", block, lo, hi).astype(np.float64)
@@ -259,24 +301,36 @@ class AgentEngine:
                             extra={"agent": self._describe(faults, invalid)},
                             tables={"agent_trace": pd.DataFrame(trace)})
 
-    def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick) -> list[tuple]:
-        """(episode, records, tokens) of each picked episode, run with its instance's chance."""
+    def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick,
+                      attempt: int = 0) -> list[tuple]:
+        """(episode, records, tokens) of each picked episode, run with its instance's chance, in instance
+        order whatever order they finish in (`run_concurrently`); instances the checkpoint holds are read
+        back instead of run."""
+        from agents.concurrency import run_concurrently
         from agents.trace_rows import observe
 
-        plan, out = self.plans[variant], []
-        for j, pick in enumerate(picks):
-            episode = self.domain.episodes[pick]
-            records = self.run_instance(variant, episode, chance.instance(j, first + j))
-            out.append((episode, records, instance_tokens(plan, observe(self.domain, episode, records))))
-            tick()
-        return out
+        plan, checkpoint = self.plans[variant], self.checkpoint
+
+        def one(j: int) -> tuple:
+            episode = self.domain.episodes[picks[j]]
+            kept = checkpoint.load(variant, attempt, first + j) if checkpoint else None
+            if kept is not None and kept[0] == picks[j]:
+                records = kept[1]
+            else:
+                records = self.run_instance(variant, episode, chance.instance(j, first + j))
+                if checkpoint:
+                    checkpoint.save(variant, attempt, first + j, picks[j], records)
+            return episode, records, instance_tokens(plan, observe(self.domain, episode, records))
+
+        return run_concurrently(one, len(picks), getattr(self.policy, "concurrency", 1),
+                                getattr(self.policy, "stop", None), tick)
 
     def _attempt(self, variant: str, block: int, lo: int, first: int, picks: list[int], slips: bool, tick,
                  attempt: int, m: int):
         """The trace of a repeated attempt at a block's first m episodes: same episodes and difficulty, fresh
         draws (pass^k)."""
         again = draw_chance(self.kernels[variant], block, lo, lo + m, slips, attempt)
-        runs = self._run_episodes(variant, picks[:m], again, first, tick)
+        runs = self._run_episodes(variant, picks[:m], again, first, tick, attempt)
         return block_trace(self.plans[variant], [tokens for *_, tokens in runs], again.level)
 
     def _describe(self, faults: dict, invalid: Counter) -> dict:
@@ -289,6 +343,7 @@ class AgentEngine:
                               for step, counts in per.items()} for name, per in faults.items()},
             "invalid_replies": dict(invalid),
             **({"llm": dict(self.policy.stats)} if hasattr(self.policy, "stats") else {}),
+            **({"resumed_instances": self.checkpoint.reused} if self.checkpoint else {}),
             "note": "faults drawn but not applied could not be made on that text (no site for the edit, no older "
                     "version); `cascade calibrate` measures the realised rates",
         }

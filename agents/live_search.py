@@ -36,15 +36,19 @@ class LiveSearch:
         self.query_vectors = dict(zip(queries, embedder.embed(queries), strict=True)) if queries else {}
         self.searches = 0
         self._memo: dict[tuple, list[Passage]] = {}
-        self._lock = threading.Lock()  # LangGraph runs the nodes of one superstep in threads
+        self._lock = threading.Lock()  # LangGraph runs the nodes of one superstep in threads, the engine instances
+        self._search_lock = threading.Lock()
 
     def __call__(self, store: str, query: str, groups: tuple[str, ...] | None, n: int) -> list[Passage]:
         key = (store, query, groups, n)
         found = self._memo.get(key)
         if found is None:
-            found = self._search(store, query, groups, n)
-            with self._lock:
-                self._memo[key] = found
+            with self._search_lock:  # one search per key, whichever instance asks first: `searches` counts keys
+                found = self._memo.get(key)
+                if found is None:
+                    found = self._search(store, query, groups, n)
+                    with self._lock:
+                        self._memo[key] = found
         return found
 
     def _search(self, store: str, query: str, groups: tuple[str, ...] | None, n: int) -> list[Passage]:

@@ -15,12 +15,15 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from agents.policy import InvalidReply, PolicyUnavailable, ReadingTask
+from agents.request_gate import RequestGate, Stopped
 from sim.core.atomic import write_text
+from sim.core.limits import MAX_LLM_CONCURRENCY
 
 OPENAI_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the client refuses to start without one
@@ -47,6 +50,14 @@ class LLMSettings:
     max_tokens_total: int | None = None
     cache_dir: Path | None = None
     temperature: float = 0.0
+    concurrency: int = 8
+    """Model requests in flight at once (the engine runs as many instances at a time); never changes a result."""
+    requests_per_minute: int | None = None
+    """Budget: requests sent in any `rate_window` seconds (None: unlimited); a request waits for room."""
+    tokens_per_minute: int | None = None
+    """Budget: tokens (prompt + completion, estimated when sent, corrected by `usage`) in any `rate_window`."""
+    rate_window: float = 60.0
+    """Seconds the per-minute budgets are counted over (60; tests shorten it)."""
 
     def __post_init__(self):
         if not self.base_url and not self.api_key:
@@ -66,7 +77,14 @@ class LLMSettings:
                    f"--llm-max-calls {self.max_calls!r} must be >= 0"),
                   (self.max_tokens_total is None or self.max_tokens_total >= 0,
                    f"--llm-max-tokens {self.max_tokens_total!r} must be >= 0"),
-                  (0 <= self.temperature <= 2, f"temperature {self.temperature!r} must be within [0, 2]")]
+                  (0 <= self.temperature <= 2, f"temperature {self.temperature!r} must be within [0, 2]"),
+                  (isinstance(self.concurrency, int) and 1 <= self.concurrency <= MAX_LLM_CONCURRENCY,
+                   f"--llm-concurrency {self.concurrency!r} must be a whole number from 1 to {MAX_LLM_CONCURRENCY}"),
+                  (self.requests_per_minute is None or self.requests_per_minute >= 1,
+                   f"--llm-rpm {self.requests_per_minute!r} must be >= 1"),
+                  (self.tokens_per_minute is None or self.tokens_per_minute >= 1,
+                   f"--llm-tpm {self.tokens_per_minute!r} must be >= 1"),
+                  (self.rate_window > 0, f"rate_window {self.rate_window!r} must be a number of seconds > 0")]
         for ok, message in checks:
             if not ok:
                 raise PolicyUnavailable(message)
@@ -86,14 +104,23 @@ class LLMSettings:
 
 
 class OpenAIPolicy:
-    """Answers reading tasks with a chat model; `sleep(seconds)` waits between retries (injectable for tests)."""
+    """Answers reading tasks with a chat model; `sleep(seconds)` waits between retries after a 5xx, a timeout or
+    a refused connection (injectable for tests); a 429's Retry-After pauses every thread through `gate`.
+
+    Thread-safe: the engine reads from many instances at once. Two reads of the same request at once send it
+    once (the second waits for the first's answer and counts as cached), so the requests sent and the counts in
+    `stats` do not depend on how many ran at a time."""
 
     def __init__(self, settings: LLMSettings, sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
         self.name = f"openai:{settings.model}"
+        self.concurrency = settings.concurrency
+        self.gate = RequestGate(settings.concurrency, settings.requests_per_minute, settings.tokens_per_minute,
+                                settings.rate_window)
         self._sleep = sleep
         self._client = None
-        self._lock = threading.Lock()  # LangGraph may run nodes in threads: one client, consistent counters
+        self._lock = threading.Lock()  # one client, consistent counters, one flight per request
+        self._flights: dict[Path, Future] = {}
         self.stats = dict(calls=0, cached=0, retries=0, invalid_replies=0, prompt_tokens=0, completion_tokens=0,
                           total_tokens=0)
         from sim.retrieval.embedding import default_cache_dir
@@ -108,11 +135,44 @@ class OpenAIPolicy:
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_message(task)}]
         schema = task.json_schema()
         path = self._cache_path(messages, schema)
-        cached = _load_cached(path, task)
-        if cached is not None:
+        while True:
+            cached = _load_cached(path, task)
+            if cached is not None:
+                with self._lock:
+                    self.stats["cached"] += 1
+                return cached
+            with self._lock:
+                flight = self._flights.get(path)
+                if flight is None:
+                    flight = self._flights[path] = Future()
+                    break
+            try:
+                answer = flight.result()
+            except Exception:  # noqa: BLE001 - the first asker's failure: ask again, as a later read would
+                continue
             with self._lock:
                 self.stats["cached"] += 1
-            return cached
+            return answer
+        try:
+            answer = self._ask(messages, schema, task, path)
+            flight.set_result(answer)
+            return answer
+        except BaseException as exc:
+            flight.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                del self._flights[path]
+
+    def stop(self) -> None:
+        """Stop the run's requests: waiting ones raise at once, and in-flight ones lose their connection."""
+        self.gate.stop()
+        with self._lock:
+            client = self._client
+        if client is not None:
+            client.close()
+
+    def _ask(self, messages: list[dict], schema: dict, task: ReadingTask, path: Path) -> dict[str, str]:
         reply, usage = self._complete(messages, schema)
         answer, problems = parse_reply(reply, task)
         if problems:
@@ -147,19 +207,28 @@ class OpenAIPolicy:
 
         s = self.settings
         last = ""
+        estimate = sum(len(m["content"]) for m in messages) // 4 + 64  # ~4 characters a token, plus the reply
         for attempt in range(1, s.max_attempts + 1):
             self._reserve_call()
             try:
-                completion = self._get_client().chat.completions.create(
-                    model=s.model, messages=messages, temperature=s.temperature,
-                    response_format={"type": "json_schema",
-                                     "json_schema": {"name": "answer", "schema": schema, "strict": True}})
+                with self.gate.request(estimate) as sent:
+                    completion = self._get_client().chat.completions.create(
+                        model=s.model, messages=messages, temperature=s.temperature,
+                        response_format={"type": "json_schema",
+                                         "json_schema": {"name": "answer", "schema": schema, "strict": True}})
+            except Stopped:
+                with self._lock:
+                    self.stats["calls"] -= 1  # never sent
+                raise
             except openai.APIStatusError as err:
                 if err.status_code != 429 and err.status_code < 500:
                     raise PolicyUnavailable(self._refused(err)) from err
                 last = f"HTTP {err.status_code}: {_server_message(err)}"
                 asked = retry_after(err.response.headers)
                 wait = backoff(attempt) if asked is None else asked
+                if err.status_code == 429:
+                    self.gate.pause(wait)  # every request waits, not only this one
+                    wait = 0.0
             except openai.APITimeoutError as err:
                 if attempt == s.max_attempts:
                     raise PolicyUnavailable(
@@ -172,11 +241,16 @@ class OpenAIPolicy:
                 last, wait = f"cannot connect ({err.__cause__ or err})", backoff(attempt)
             else:
                 choices = completion.choices or []
-                return (choices[0].message.content if choices else None), self._count_usage(completion.usage)
+                usage = self._count_usage(completion.usage)
+                self.gate.settle(sent, usage["total_tokens"] or estimate)
+                return (choices[0].message.content if choices else None), usage
+            if self.gate.stopped:
+                raise Stopped("the run was stopped; no further model request is sent")
             if attempt < s.max_attempts:
                 with self._lock:
                     self.stats["retries"] += 1
-                self._sleep(wait)
+                if wait > 0:
+                    self._sleep(wait)
         raise PolicyUnavailable(f"the LLM server at {s.address} gave no answer in {s.max_attempts} attempts; "
                                 f"last: {last}. Check that the server is up and serves model {s.model!r}")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
+import time
 import traceback
 from contextlib import contextmanager
 from enum import StrEnum
@@ -94,6 +96,9 @@ def run(
     llm_timeout: Annotated[float, typer.Option("--llm-timeout", min=0.1, max=3600, help="Seconds per call before a retry.", rich_help_panel="Agent engine")] = 30.0,
     llm_max_calls: Annotated[int | None, typer.Option("--llm-max-calls", min=1, help="Budget: calls that reach the endpoint (cached answers are free).", rich_help_panel="Agent engine")] = None,
     llm_max_tokens: Annotated[int | None, typer.Option("--llm-max-tokens", min=1, help="Budget: total tokens the endpoint reports.", rich_help_panel="Agent engine")] = None,
+    llm_concurrency: Annotated[int | None, typer.Option("--llm-concurrency", min=1, max=limits.MAX_LLM_CONCURRENCY, help="Model requests in flight at once (default 8); never changes a result.", rich_help_panel="Agent engine")] = None,
+    llm_rpm: Annotated[int | None, typer.Option("--llm-rpm", min=1, help="Budget: requests per minute sent to the endpoint (requests wait for room).", rich_help_panel="Agent engine")] = None,
+    llm_tpm: Annotated[int | None, typer.Option("--llm-tpm", min=1, help="Budget: tokens per minute (estimated when sent, corrected by the reply's usage).", rich_help_panel="Agent engine")] = None,
     tickets: Annotated[Path | None, typer.Option("--tickets", help="Ticket triage: a Banking77-style CSV (text,category) of real customer messages instead of the built-in ones.", rich_help_panel="Agent engine")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Embedding model for live retrieval (default: the packaged all-MiniLM-L6-v2).", rich_help_panel="Agent engine")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder (default: embedded, in the cache).", rich_help_panel="Agent engine")] = None,
@@ -102,16 +107,17 @@ def run(
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
     from sim.engines.registry import get_engine
-    from sim.output.console import render_summary
-    from sim.output.run_folder import check_out_folder
+    from sim.output.console import RunProgress, render_summary
+    from sim.output.run_folder import check_out_folder, checkpoint_folder
     from sim.runner import run as run_scenario
     from sim.scenario.load import load_scenario
 
     with _user_errors():
         loaded = load_scenario(scenario)
         agent_options = {"--policy": policy, "--llm-base-url": llm_base_url, "--llm-model": llm_model,
-                         "--llm-max-calls": llm_max_calls, "--llm-max-tokens": llm_max_tokens, "--tickets": tickets,
-                         "--model": model, "--store": store, "--store-timeout": store_timeout,
+                         "--llm-max-calls": llm_max_calls, "--llm-max-tokens": llm_max_tokens,
+                         "--llm-concurrency": llm_concurrency, "--llm-rpm": llm_rpm, "--llm-tpm": llm_tpm,
+                         "--tickets": tickets, "--model": model, "--store": store, "--store-timeout": store_timeout,
                          "--store-connect-timeout": store_connect_timeout}
         given = [name for name, value in agent_options.items() if value is not None]
         if given and engine is not EngineName.agent:
@@ -120,7 +126,8 @@ def run(
         if engine is EngineName.agent:
             options = {"policy": policy.value if policy else None, "llm_base_url": llm_base_url,
                        "llm_model": llm_model, "llm_timeout": llm_timeout, "llm_max_calls": llm_max_calls,
-                       "llm_max_tokens": llm_max_tokens, "tickets": tickets, "model": model, "store": store,
+                       "llm_max_tokens": llm_max_tokens, "llm_concurrency": llm_concurrency, "llm_rpm": llm_rpm,
+                       "llm_tpm": llm_tpm, "tickets": tickets, "model": model, "store": store,
                        "store_timeout": store_timeout, "store_connect_timeout": store_connect_timeout}
         spec = get_engine(engine.value)
         if instances is None and spec.default_instances is not None:
@@ -131,21 +138,36 @@ def run(
         n = instances or loaded.instances
         folder = out or Path("runs") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
         check_out_folder(folder)  # before the run: refuse a folder it must not replace
+        if options is not None:  # the agent engine keeps completed instances: a re-run continues
+            options["checkpoint"] = checkpoint_folder(folder)
         show_bar = not quiet and ((engine is EngineName.monte_carlo and n * (1 + len(loaded.variants)) >= 2_000_000)
                                   or engine is EngineName.agent)
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err_console, transient=True, disable=not show_bar) as bar:
-            task = bar.add_task("run", total=n)
-            result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
-                                  chunk_size=chunk_size, max_instance_rows=max_instance_rows,
-                                  workers=workers or None,
-                                  progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                  options=options)
+                      TextColumn("{task.fields[detail]}"), console=err_console, transient=True,
+                      disable=not show_bar) as bar:
+            task = bar.add_task("run", total=n, detail="")
+            try:
+                result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
+                                      chunk_size=chunk_size, max_instance_rows=max_instance_rows,
+                                      workers=workers or None,
+                                      progress=RunProgress(bar, task, time.monotonic), options=options)
+            except KeyboardInterrupt:
+                bar.stop()
+                kept = ("; the completed instances are kept: run the same command again to continue"
+                        if options is not None else "")
+                err_console.print(f"interrupted: nothing was written to {folder}{kept}", style="bold")
+                raise typer.Exit(130) from None
         try:
             result.write(folder)
         except OSError as exc:
             raise CascadeError(f"cannot write the results to {folder}: {exc.strerror or exc}; choose another "
                                "folder with --out") from None
+        if options is not None:
+            shutil.rmtree(options["checkpoint"], ignore_errors=True)  # the run is whole: nothing to continue
+            reused = (result.summary.get("agent") or {}).get("resumed_instances")
+            if reused and not quiet:
+                err_console.print(f"resumed: {reused:,} instance runs reused from the interrupted run's checkpoint",
+                                  style="dim")
         if quiet:
             out_console.print(str(folder))
             return

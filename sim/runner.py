@@ -35,7 +35,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     `workers` > 1 runs chunks in that many processes, same numbers again (None, the default: one per core
     for runs of 4 million instance-variants or more, else 1); `max_instance_rows` caps the
     per-instance table per variant (the summary says when it is a sample); `progress(done, total)` is called
-    as work completes; `options` are engine-specific (the agent engine: `agents.engine.AgentSettings`; by
+    as work completes (the agent engine with a model policy also calls `progress.detail({"calls", "cached",
+    "tokens"})` when the callable has that method); `options` are engine-specific (the agent engine: `agents.engine.AgentSettings`; by
     default the simulated reader, 500 instances, pass^k from its first 40 instances attempted 8 times).
     """
     if not isinstance(scenario, Scenario):

@@ -28,9 +28,15 @@ class LLMServer:
         self.root = f"http://127.0.0.1:{port}"
         self.base_url = f"{self.root}/v1"
 
-    def script(self, script: str) -> None:
-        """Replace the behaviour script (e.g. "429,ok") and reset the position and the request count."""
-        self._call("/script", {"script": script})
+    def script(self, script: str, latency: float = 0.0, storm: float = 0.0) -> None:
+        """Replace the behaviour script (e.g. "429,ok"), the latency of every answer and the 429 storm
+        (seconds; see tests/llm_server.py), and reset the position, the request count and the log."""
+        self._call("/script", {"script": script, "latency": latency, "storm": storm})
+
+    def log(self) -> list[dict]:
+        """Every chat request since the last `script()` call: arrival `t` (seconds since it), `status`,
+        `retry_after` and `key` (SHA-256 of the user message)."""
+        return self._call("/log")["log"]
 
     def requests(self) -> int:
         """Chat completion requests seen since the last `script()` call."""

@@ -54,3 +54,7 @@ MAX_DATA_FILE_BYTES = 2 << 30
 
 MAX_VARIANTS = 100
 """Variants of one scenario (each one is a whole run)."""
+
+MAX_LLM_CONCURRENCY = 256
+"""Model requests in flight at once (agent engine, `--llm-concurrency`): one thread each; servers that take
+more at once are rare, and beyond it the threads cost more than they save."""

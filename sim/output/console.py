@@ -148,3 +148,25 @@ def _agent_lines(agent: dict[str, Any], console: Console) -> None:
                   f"{applied} of {drawn} drawn; invalid replies {sum(agent['invalid_replies'].values())}"
                   + (f"; LLM calls {agent['llm']['calls']} (cached {agent['llm']['cached']})" if "llm" in agent
                      else "")))
+
+
+class RunProgress:
+    """The progress callback of `cascade run` (sim.runner's `progress`) over a rich Progress task: instances
+    done, and for an agent run with a model its calls, cache hits, tokens and throughput (`detail`). The
+    rates are wall-clock, for the terminal only: nothing of it reaches a result."""
+
+    def __init__(self, bar, task, clock):
+        self.bar, self.task, self.clock = bar, task, clock
+        self.start, self.done = clock(), 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done = done
+        self.bar.update(self.task, completed=done, total=total)
+
+    def detail(self, counts: dict[str, int]) -> None:
+        self.bar.update(self.task, detail=self.describe(counts, max(self.clock() - self.start, 1e-9)))
+
+    def describe(self, counts: dict[str, int], seconds: float) -> str:
+        """What the bar shows after `seconds` of running."""
+        return (f"{self.done / seconds:.1f} inst/s · {counts['calls']:,} calls ({counts['calls'] / seconds:.1f}/s)"
+                f" · {counts['cached']:,} cached · {counts['tokens']:,} tokens")

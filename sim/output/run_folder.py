@@ -76,6 +76,13 @@ def check_out_folder(folder: str | Path) -> Path:
     return target
 
 
+def checkpoint_folder(folder: str | Path) -> Path:
+    """Where a run that keeps checkpoints (the agent engine) keeps them while it runs: beside the run folder,
+    hidden (`.NAME.cascade-checkpoint`), since the run folder itself is replaced whole when the run ends."""
+    target = Path(os.path.realpath(folder))
+    return target.parent / f".{target.name}.cascade-checkpoint"
+
+
 def write_run_folder(folder: str | Path, write_files: Callable[[Path], None]) -> Path:
     """Write a run folder whole: `write_files(tmp)` writes the run's files into a fresh folder, the manifest is
     added last, and the folder takes the place of `folder` (an earlier run there is replaced, report included)."""

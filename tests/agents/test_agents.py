@@ -182,6 +182,8 @@ def test_server_errors_and_missing_endpoints_end_in_clear_messages(llm_server, t
     (["scenarios/contract_review.yaml", "--policy", "openai"], "only apply to --engine agent"),
     (["scenarios/ticket_triage.yaml", "--engine", "agent", "--tickets", "no/such.csv"], "no such file"),
     (["scenarios/ticket_triage.yaml", "--engine", "agent", "--llm-model", "x"], "need --policy openai"),
+    (["scenarios/ticket_triage.yaml", "--engine", "agent", "--llm-concurrency", "4"], "need --policy openai"),
+    (["scenarios/contract_review.yaml", "--llm-rpm", "60"], "only apply to --engine agent"),
 ])
 def test_bad_agent_arguments_exit_2_with_a_message(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)

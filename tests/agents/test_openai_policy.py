@@ -80,7 +80,10 @@ def test_two_bad_replies_raise_invalid_reply_and_are_not_cached(llm_server, tmp_
 def test_429_waits_as_long_as_retry_after_says(llm_server, tmp_path):  # noqa: F811
     p, waits = policy(llm_server, tmp_path, "429,ok")
     assert p.read(TASK) == expected()
-    assert waits == [1.0]  # the server's Retry-After: 1, not the 0.5 s backoff
+    first, second = llm_server.log()
+    # The server's Retry-After: 1, not the 0.5 s backoff, waited by the shared gate (not the retry sleep).
+    assert first["status"] == 429 and first["retry_after"] == 1.0 and second["status"] == 200
+    assert second["t"] - first["t"] >= 1.0 and waits == []
     assert llm_server.requests() == 2 and p.stats["retries"] == 1
 
 
