@@ -304,6 +304,48 @@ def finetune(
 
 
 @app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run`.", show_default=False)],
+    otlp: Annotated[Path | None, typer.Option("--otlp", help="Write the traces to this OTLP JSON file.")] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="Send the traces over OTLP/HTTP (protobuf) to this URL, e.g. http://127.0.0.1:6006/v1/traces (Phoenix).")] = None,
+    header: Annotated[list[str] | None, typer.Option("--header", help="KEY=VALUE header for --endpoint (repeatable; e.g. authorization=Bearer ...). Also read: $OTEL_EXPORTER_OTLP_HEADERS. Never written anywhere.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=3600, help="Seconds per request to --endpoint, retries included.")] = 10.0,
+    max_traces: Annotated[int, typer.Option("--max-traces", min=1, max=limits.MAX_EXPORT_TRACES, help="Traces (instances) per variant; beyond it a seeded sample, the same instances in every variant.")] = 1000,
+    variant: Annotated[str | None, typer.Option("--variant", help="Export this variant only (default: all).")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Phoenix project of the spans (resource attribute openinference.project.name; default: the scenario's name).")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="Start of the synthetic clock, ISO 8601 (default 2025-01-01T00:00:00Z): instance i starts i seconds later.")] = None,
+) -> None:
+    """Export a run as OpenTelemetry traces (OpenInference + GenAI attributes, cascade attributes under
+    cascadesim.*): one trace per instance, a span per step, root causes and failed actions as span events."""
+    from datetime import UTC, datetime
+
+    from sim.otel.export import check_endpoint, parse_headers, send, write_otlp_json
+    from sim.otel.spans import run_spans
+
+    with _user_errors():
+        if otlp is None and endpoint is None:
+            raise CascadeError("nothing to do: give --otlp FILE.json, --endpoint URL, or both")
+        headers = parse_headers(header or [])
+        if endpoint is not None:
+            check_endpoint(endpoint)
+        when = None
+        if start is not None:
+            try:
+                when = datetime.fromisoformat(start)
+            except ValueError:
+                raise CascadeError(f"--start {start!r}: give an ISO 8601 time, e.g. 2025-01-01T00:00:00Z") from None
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        traces = run_spans(run_dir, max_traces, variant, when, project)
+        sample = "" if traces.traces == traces.of else f" (a seeded sample of {traces.of:,} instance rows)"
+        if otlp is not None:
+            path = write_otlp_json(traces.spans, otlp)
+            out_console.print(f"wrote {path}: {traces.traces:,} traces, {len(traces.spans):,} spans{sample}")
+        if endpoint is not None:
+            sent = send(traces.spans, endpoint, headers, timeout)
+            out_console.print(f"sent {sent:,} spans of {traces.traces:,} traces to {endpoint}{sample}")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editor autocompletion)."""
     from sim.scenario.model import json_schema

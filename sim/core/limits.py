@@ -54,3 +54,13 @@ MAX_DATA_FILE_BYTES = 2 << 30
 
 MAX_VARIANTS = 100
 """Variants of one scenario (each one is a whole run)."""
+
+MAX_EXPORT_TRACES = 1_000_000
+"""Traces per variant `cascade export` writes or sends (about 17 spans each for contract review: a 30 GB OTLP
+JSON file at the bound; beyond it a sample is all a trace viewer can show)."""
+
+MAX_TRACE_FILE_BYTES = 2 << 30
+"""Largest span file `cascade import` reads (2 GiB): the file is parsed whole, as OTLP JSON is one document."""
+
+MAX_IMPORT_SPANS = 10_000_000
+"""Spans `cascade import` reads from one file (each becomes a protobuf message and a trace-table row)."""
