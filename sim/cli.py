@@ -345,6 +345,39 @@ def export(
             out_console.print(f"sent {sent:,} spans of {traces.traces:,} traces to {endpoint}{sample}")
 
 
+@app.command("import")
+def import_(
+    traces: Annotated[Path, typer.Argument(help="Spans as OTLP JSON (one document, or one per line), e.g. written by `cascade export` or an OpenTelemetry collector's file exporter.", show_default=False)],
+    workflow: Annotated[Path, typer.Option("--workflow", help="Scenario file whose workflow the traces ran: span names are its step ids; its costs price the actions.", show_default=False)],
+    labels: Annotated[Path, typer.Option("--labels", help="Ground truth, CSV / TSV / JSONL: trace_id, step, label for every retrieve and decide step; label is correct, wrong, or a wrong retrieval's error type (wrong: topical_miss).", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to write (default: runs/<scenario name>-imported).")] = None,
+) -> None:
+    """Turn a trace log and its labels into a recorded run (summary, tables, report; `cascade calibrate` reads
+    it). Spans map to steps by name; unmapped spans and unlabelled steps are reported, never guessed."""
+    from sim.otel.ingest import import_traces
+
+    with _user_errors():
+        imported = import_traces(traces, workflow, labels)
+        result = imported.result
+        target = out if out is not None else Path("runs") / f"{result.scenario.name}-imported"
+        try:
+            path = result.write(target)
+        except OSError as exc:
+            raise CascadeError(f"cannot write {target}: {exc.strerror or exc}") from None
+        summary = result.summary
+        out_console.print(f"imported {summary['instances']:,} of {imported.traces:,} traces from {traces}: "
+                          f"P(wrong action) {summary['p_failure']:.2%}, expected loss "
+                          f"{summary['expected_loss_per_instance']:,.2f} {summary['currency']} per instance")
+        for why, ids in imported.left_out.items():
+            out_console.print(f"left out {len(ids):,} trace(s), {why} (e.g. {ids[0]})")
+        if imported.unmapped:
+            names = ", ".join(f"{name} ({n:,})" for name, n in imported.unmapped.most_common(10))
+            out_console.print(f"spans that are no step of {workflow} (not used): {names}")
+        if imported.unused_labels:
+            out_console.print(f"{imported.unused_labels:,} labelled trace(s) are not in {traces}")
+        out_console.print(f"wrote {path}; next: cascade calibrate {path}", style="dim")
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editor autocompletion)."""
