@@ -18,12 +18,14 @@ from typing import Any
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import ReadableSpan
 
 from sim.core import limits
 from sim.core.errors import CascadeError
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
+_SNAKE = {"traceId": "trace_id", "spanId": "span_id", "parentSpanId": "parent_span_id"}
 
 
 def to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
@@ -42,7 +44,8 @@ def to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
 
 def read_otlp_json(file: Path) -> list[ExportTraceServiceRequest]:
     """The requests in an OTLP JSON file: one document, or one per line (a collector's file exporter writes
-    JSON lines). A CascadeError names the file, the line and the span path when the shape is wrong."""
+    JSON lines), or Phoenix's span export (`GET /v1/projects/NAME/spans/otlpv1`: `{"data": [span, ...]}`,
+    protobuf field names). A CascadeError names the file, the line and the span path when the shape is wrong."""
     try:
         size = file.stat().st_size
     except OSError as exc:
@@ -73,13 +76,18 @@ def read_otlp_json(file: Path) -> list[ExportTraceServiceRequest]:
 
 def _parse(file: Path, line: int, doc: Any, lines: bool) -> ExportTraceServiceRequest:
     where = f"{file}:{line}" if lines else str(file)
+    if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "resourceSpans" not in doc:
+        doc = {"resourceSpans": [{"scopeSpans": [{"spans": doc["data"]}]}]}  # Phoenix's otlpv1 span export
     if not isinstance(doc, dict) or "resourceSpans" not in doc:
         raise CascadeError(f"{where}: not an OTLP JSON trace document: needs a top-level object with "
                            "\"resourceSpans\"")
     for path, span in _spans_with_paths(doc):
         for key in _ID_KEYS:
+            if key not in span and _SNAKE[key] in span:
+                span[key] = span.pop(_SNAKE[key])
             value = span.get(key)
             if value in (None, "") and key == "parentSpanId":
+                span.pop(key, None)
                 continue
             size = 16 if key == "traceId" else 8
             try:
@@ -93,7 +101,18 @@ def _parse(file: Path, line: int, doc: Any, lines: bool) -> ExportTraceServiceRe
     try:
         return json_format.ParseDict(doc, ExportTraceServiceRequest())
     except json_format.ParseError as exc:
+        for path, span in _spans_with_paths(doc):  # name the span when one is at fault
+            try:
+                json_format.ParseDict(span, Span())
+            except json_format.ParseError as span_exc:
+                raise CascadeError(f"{where}: {path} (span {span.get('name')!r}): not an OTLP span: "
+                                   f"{_last(span_exc)}") from None
         raise CascadeError(f"{where}: not OTLP JSON: {exc}") from None
+
+
+def _last(exc: Exception) -> str:
+    """The innermost part of protobuf's nested "Failed to parse X field: ..." message."""
+    return str(exc).split("Failed to parse ")[-1]
 
 
 def _spans(doc: dict) -> Iterator[dict]:

@@ -192,7 +192,8 @@ class _Builder:
                 passages = [str(p) for p in kept["passages"]]
                 attributes.update({c.document_id(n): p for n, p in enumerate(passages)})
                 attributes[c.GEN_AI_DOCUMENTS] = json.dumps([{"id": p} for p in passages])
-                attributes.update({c.OUTPUT_VALUE: json.dumps(passages), c.OUTPUT_MIME: _JSON})
+                if kept["output"]:
+                    attributes.update({c.OUTPUT_VALUE: str(kept["output"]), c.OUTPUT_MIME: _JSON})
                 if kept["fault"]:
                     attributes.update({c.FAULT: str(kept["fault"]), c.FAULT_APPLIED: bool(kept["fault_applied"])})
             elif kind == "verify":
