@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.otel import conventions as c
+from tests.llm_fixtures import _stop as stop
 from tests.otel.conftest import labels_from_agent_trace, same_tables
 
 pytestmark = [pytest.mark.servers, pytest.mark.agent]
@@ -83,13 +83,7 @@ def phoenix(tmp_path_factory):
                 time.sleep(0.5)
         yield root
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process)  # by its pid: SIGTERM, then SIGKILL
 
 
 def _pages(url: str, want: int) -> list[dict]:
