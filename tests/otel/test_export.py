@@ -199,3 +199,15 @@ def test_the_file_is_otlp_json_with_hex_ids(mc_run, tmp_path):
     int(span["traceId"], 16)
     resource = {a["key"]: a["value"] for a in doc["resourceSpans"][0]["resource"]["attributes"]}
     assert resource[c.PROJECT] == {"stringValue": "chain"}
+
+
+def test_an_analytic_run_has_no_instances_to_export(tmp_path):
+    import yaml
+
+    scenario = tmp_path / "chain.yaml"
+    scenario.write_text(yaml.safe_dump(chain(), sort_keys=False))
+    assert runner.invoke(app, ["run", str(scenario), "--engine", "analytic", "--out", str(tmp_path / "r"),
+                               "-q"]).exit_code == 0
+    result = runner.invoke(app, ["export", str(tmp_path / "r"), "--otlp", str(tmp_path / "t.json")])
+    assert result.exit_code == 2 and "the analytic engine computes expectations" in " ".join(result.output.split())
+    assert not (tmp_path / "t.json").exists()
