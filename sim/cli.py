@@ -80,6 +80,7 @@ def run(
     tickets: Annotated[Path | None, typer.Option("--tickets", help="Ticket triage: a Banking77-style CSV (text,category) of real customer messages instead of the built-in ones.", rich_help_panel="Agent engine")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Embedding model for live retrieval (default: the packaged all-MiniLM-L6-v2).", rich_help_panel="Agent engine")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder (default: embedded, in the cache).", rich_help_panel="Agent engine")] = None,
+    otlp_endpoint: Annotated[str | None, typer.Option("--otlp-endpoint", help="Send each instance's spans as it finishes to this OTLP/HTTP traces URL (e.g. Phoenix: http://127.0.0.1:6006/v1/traces; headers from $OTEL_EXPORTER_OTLP_HEADERS). Never stops the run.", rich_help_panel="Agent engine")] = None,
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
     from sim.engines.registry import get_engine
@@ -92,7 +93,7 @@ def run(
         loaded = load_scenario(scenario)
         agent_options = {"--policy": policy, "--llm-base-url": llm_base_url, "--llm-model": llm_model,
                          "--llm-max-calls": llm_max_calls, "--llm-max-tokens": llm_max_tokens, "--tickets": tickets,
-                         "--model": model, "--store": store}
+                         "--model": model, "--store": store, "--otlp-endpoint": otlp_endpoint}
         given = [name for name, value in agent_options.items() if value is not None]
         if given and engine is not EngineName.agent:
             raise CascadeError(f"{', '.join(given)} only apply to --engine agent")
@@ -100,7 +101,8 @@ def run(
         if engine is EngineName.agent:
             options = {"policy": policy.value if policy else None, "llm_base_url": llm_base_url,
                        "llm_model": llm_model, "llm_timeout": llm_timeout, "llm_max_calls": llm_max_calls,
-                       "llm_max_tokens": llm_max_tokens, "tickets": tickets, "model": model, "store": store}
+                       "llm_max_tokens": llm_max_tokens, "tickets": tickets, "model": model, "store": store,
+                       "otlp_endpoint": otlp_endpoint}
         spec = get_engine(engine.value)
         if instances is None and spec.default_instances is not None:
             instances = spec.default_instances(loaded)

@@ -43,6 +43,7 @@ DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 """Where the synthetic clock starts unless `start` is given."""
 _SCOPE = InstrumentationScope("cascadesim.export", "1")
 _JSON = "application/json"
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,8 @@ def run_spans(run_dir: str | Path, max_traces: int = 1000, variant: str | None =
         raise CascadeError(f"{folder.path / 'instances.parquet'}: holds no instance rows (the analytic engine "
                            "computes expectations, not instances): export a run of a sampled engine")
     chosen = _sample(instances, max_traces, summary["seed"])
-    clock = int(((start or DEFAULT_START).timestamp()) * 1e9)
-    policy = (summary.get("agent") or {}).get("policy")
-    builder = _Builder(summary, [(s.id, s.kind, getattr(s, "retriever", None)) for s in scenario.workflow.steps],
-                       llm=policy == "openai", resource=Resource.create({
-                           "service.name": "cascadesim", c.PROJECT: project or summary["scenario"],
-                           c.SCENARIO: summary["scenario"], c.ENGINE: summary["engine"]}), clock=clock)
+    builder = SpanBuilder(summary, [(st.id, st.kind, getattr(st, "retriever", None)) for st in scenario.workflow.steps],
+                          llm=(summary.get("agent") or {}).get("policy") == "openai", project=project, start=start)
     rows = instances[instances["variant"].astype(str).isin(variants) & instances["instance"].isin(chosen)]
     by_instance: dict[tuple[str, int], dict[str, dict]] = {}
     for r in steps.to_dict("records") if steps is not None else []:  # one pass: per-group frames are slow
@@ -114,26 +111,33 @@ def _id(*parts, size: int) -> int:
     return int.from_bytes(digest, "big") or 1  # an all-zero id is invalid in OTLP
 
 
-class _Builder:
-    """Spans of one run, trace by trace."""
+class SpanBuilder:
+    """Spans of one run, trace by trace. `summary` needs the run's scenario, engine, seed, instances (per
+    variant) and currency; `steps` are (id, kind, retriever) in the workflow's declared order; `llm`: a language
+    model made the decisions."""
 
-    def __init__(self, summary: dict, steps: list[tuple[str, str, str | None]], llm: bool, resource: Resource,
-                 clock: int):
-        self.summary, self.steps, self.llm, self.resource, self.clock = summary, steps, llm, resource, clock
+    def __init__(self, summary: dict, steps: list[tuple[str, str, str | None]], llm: bool,
+                 project: str | None = None, start: datetime | None = None):
+        self.summary, self.steps, self.llm = summary, steps, llm
+        self.resource = Resource.create({"service.name": "cascadesim", c.PROJECT: project or summary["scenario"],
+                                         c.SCENARIO: summary["scenario"], c.ENGINE: summary["engine"]})
+        self.clock = int((start or DEFAULT_START).timestamp() * 1e9)
         self.run = (summary["scenario"], summary["engine"], summary["seed"], summary["instances"])
         self.agent = summary["engine"] in ("agent", "recorded")
 
     def trace(self, row, kept: dict[str, dict] | None) -> list[ReadableSpan]:
+        """The spans of one instance: `row` has the columns of instances.parquet (as attributes), `kept` its
+        agent_trace rows by step (None when the run kept none)."""
         variant, instance = str(row.variant), int(row.instance)
         trace_id = _id(*self.run, variant, instance, size=16)
-        root = SpanContext(trace_id, _id(trace_id, "", size=8), is_remote=False, trace_flags=TraceFlags.SAMPLED)
+        root = SpanContext(trace_id, _id(trace_id, "", size=8), is_remote=False, trace_flags=_SAMPLED)
         t0 = self.clock + instance * 1_000_000_000
         root_step, root_type = str(row.root_cause_step or ""), str(row.root_cause_error_type or "")
         kept = kept or {}
         children = []
         for k, (step, kind, retriever) in enumerate(self.steps):
             ctx = SpanContext(trace_id, _id(trace_id, step, size=8), is_remote=False,
-                              trace_flags=TraceFlags.SAMPLED)
+                              trace_flags=_SAMPLED)
             start = t0 + k * 1_000_000
             children.append(self._step(ctx, root, step, kind, retriever, kept.get(step), root_step, root_type,
                                        start, start + 1_000_000))
