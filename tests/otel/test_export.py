@@ -147,7 +147,7 @@ def test_an_endpoint_that_refuses_exits_2_and_leaves_the_run_as_it_was(mc_run, s
     before = _folder_digest(mc_run)
     with Receiver(status=status) as rx:
         result = runner.invoke(app, ["export", str(mc_run), "--endpoint", rx.url, "--max-traces", "10",
-                                     "--timeout", "3", "--header", "authorization=Bearer s3cret-token"])
+                                     "--timeout", "1.5", "--header", "authorization=Bearer s3cret-token"])
     text = " ".join(result.output.split())
     assert result.exit_code == 2, result.output
     assert f"--endpoint {rx.url}: the export failed after 0 of" in text and "s3cret" not in text
