@@ -19,15 +19,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, get_type_hints
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from agents.fault_retriever import (
-    ENGINE,
     FAULT_KEY,
     INSTANCE_KEY,
     FaultInjectingRetriever,
@@ -41,15 +38,11 @@ from agents.fault_retriever import (
 from sim.core.errors import CascadeError
 from sim.core.yaml_source import SourceMap
 from sim.model.plan import Plan, compile_plan
-from sim.output.assemble import assemble
+from sim.output.recorded import recorded_result
 from sim.output.result import Result
 from sim.scenario.checks import did_you_mean
 from sim.scenario.load import scenario_from_dict
-from sim.trace.engine_output import EngineOutput
-from sim.trace.observed import Observation, block_trace, instance_tokens, step_outcome, token_label
-from sim.trace.record import rows_kept
-from sim.trace.schema import INSTANCE_SCHEMA, instance_outcomes, instance_table
-from sim.trace.tally import Tally
+from sim.trace.observed import Observation, step_row, verdict
 
 _MISSING = object()
 
@@ -300,23 +293,11 @@ class Recorder:
                     raise CascadeError(f"decide step '{s.id}', instance {instance}: its output cannot be "
                                        f"compared with the truth by == ({exc}); record plain values") from None
             elif s.kind == "verify":
-                seen[s.id] = Observation() if out is _MISSING else self._verdict(plan, s, instance, out)
+                seen[s.id] = (Observation() if out is _MISSING else
+                              verdict(plan, s, out, f"verify step '{s.id}', instance {instance}"))
             else:
                 seen[s.id] = Observation()  # an act's token is its inputs' (sim.trace.observed)
         return seen
-
-    def _verdict(self, plan: Plan, s, instance: int, out: Any) -> Observation:
-        inputs = [plan.steps[i].id for i in s.inputs]
-        if not isinstance(out, Mapping) or not isinstance(out.get("escalate"), bool):
-            raise CascadeError(f"verify step '{s.id}', instance {instance}: recorded {out!r}; a verify step's "
-                               "output is a dict with 'escalate' (bool) and optionally 'caught' (input step ids)")
-        # Nothing is caught without an escalation; an escalation that names no input caught them all.
-        caught = (inputs if out.get("caught") is None else list(out["caught"])) if out["escalate"] else []
-        unknown = [c for c in caught if c not in inputs]
-        if unknown:
-            raise CascadeError(f"verify step '{s.id}', instance {instance}: caught {unknown}, which are not its "
-                               f"inputs ({', '.join(inputs)})")
-        return Observation(caught=frozenset(caught), false_alarm=out["escalate"])
 
     def result(self) -> Result:
         """Every recorded instance in cascadesim's tables: summary, instances, steps, and `agent_trace` (one
@@ -329,31 +310,15 @@ class Recorder:
             truths = {i: dict(self._truth.get(i, {})) for i in instances}
         plan = compile_plan(self.scenario, "base", all_roots=True)
         seen = {i: self._observe(plan, i, outputs[i], truths[i]) for i in instances}
-        tokens = [instance_tokens(plan, seen[i]) for i in instances]
-        # Tallies number instances 0..n-1 within one block; the tables keep the user's numbers.
-        trace = block_trace(plan, tokens, None)
-        out = instance_outcomes(plan, trace)
-        tally = Tally(plan)
-        tally.add(trace, out)
-        n = len(instances)
-        table = instance_table(plan, trace, out, 0, n)
-        at = table.schema.get_field_index("instance")
-        table = table.set_column(at, INSTANCE_SCHEMA.field("instance"), pa.array(instances, pa.int64()))
-        rows = [row for i, it in zip(instances, tokens, strict=True)
-                for row in self._rows(plan, i, it, seen[i], outputs[i], truths[i])]
-        return assemble(self.scenario, EngineOutput(
-            engine=ENGINE, plans={"base": plan}, instances=n, tallies={"base": tally}, instances_table=table,
-            instance_rows=rows_kept(n, n), extra={ENGINE: self._describe(instances)},
-            tables={"agent_trace": pd.DataFrame(rows)}))
+        return recorded_result(self.scenario, plan, seen,
+                               lambda i, it: self._rows(plan, i, it, seen[i], outputs[i], truths[i]),
+                               self._describe(instances))
 
     def _rows(self, plan: Plan, instance: int, it, seen: dict[str, Observation], outputs: dict,
               truth: dict) -> list[dict]:
         rows = []
         for s in plan.steps:
-            outcome, etype, root = step_outcome(plan, s, it)
-            row = {"variant": plan.variant, "instance": instance, "step": s.id, "kind": s.kind, "outcome": outcome,
-                   "error_type": etype, "root_cause_step": root,
-                   "inputs": [token_label(plan, it.tokens[i]) if it.tokens[i] is not None else "ok" for i in s.inputs],
+            row = {**step_row(plan, s, instance, it),
                    "caught_inputs": sorted(seen[s.id].caught), "fault": "", "fault_applied": False,
                    "passages": [], "output": _json(outputs.get(s.id, _MISSING)),
                    "truth": _json(truth.get(s.id, _MISSING))}

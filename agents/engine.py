@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from sim.scenario.model import Scenario
 from sim.trace.engine_output import EngineOutput
 from sim.trace.observed import block_trace, instance_tokens
 from sim.trace.record import count_block, instance_rows, rows_kept
-from sim.trace.schema import PASS_K
+from sim.trace.schema import PASS_K, instance_outcomes, instance_table
 from sim.trace.tally import Tally
 
 DEFAULT_AGENT_INSTANCES = 500
@@ -66,6 +67,8 @@ class AgentSettings:
     cache_dir: Path | None = None
     checkpoint: Path | None = None
     """Folder where completed instances are kept so that a re-run continues (`agents.checkpoint`); None: none."""
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces URL to send each instance's spans to as it finishes (`sim.otel.live`); None: none."""
 
     @classmethod
     def from_options(cls, options) -> AgentSettings:
@@ -77,7 +80,7 @@ class AgentSettings:
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         known = {"policy", "llm_base_url", "llm_model", "llm_timeout", "llm_max_calls", "llm_max_tokens",
                  "llm_concurrency", "llm_rpm", "llm_tpm", "tickets", "model", "store", "store_timeout",
-                 "store_connect_timeout", "checkpoint"}
+                 "store_connect_timeout", "checkpoint", "otlp_endpoint"}
         if unknown := sorted(set(given) - known):
             raise CascadeError(f"unknown agent engine options {unknown}; known: {sorted(known)}")
         policy = str(given.get("policy", "simulated"))
@@ -101,9 +104,14 @@ class AgentSettings:
         timeouts = StoreTimeouts(connect=given.get("store_connect_timeout", StoreTimeouts.connect),
                                  read=given.get("store_timeout", StoreTimeouts.read))
         checkpoint = given.get("checkpoint")
+        endpoint = given.get("otlp_endpoint")
+        if endpoint is not None:
+            from sim.otel.export import check_endpoint
+
+            check_endpoint(str(endpoint))
         return cls(policy=policy, llm=llm, model=given.get("model"), store=given.get("store"), store_timeouts=timeouts,
                    tickets=Path(tickets) if tickets is not None else None,
-                   checkpoint=Path(checkpoint) if checkpoint is not None else None)
+                   checkpoint=Path(checkpoint) if checkpoint is not None else None, otlp_endpoint=endpoint)
 
 
 def build_domain(scenario: Scenario, settings: AgentSettings):
@@ -267,6 +275,7 @@ class AgentEngine:
         pass_n = min(n, pass_k_sample)
         total = (n + pass_n * (PASS_K - 1)) * len(plans)
         done = [0]
+        live = self._live(n)
 
         detail = getattr(progress, "detail", None)
         stats = getattr(self.policy, "stats", None)
@@ -287,8 +296,12 @@ class AgentEngine:
                 runs = self._run_episodes(name, picks, chance, first, tick)
                 for j, (episode, records, tokens) in enumerate(runs):
                     _count(records, faults[name], invalid, name)
+                    rows = (trace_rows(plan, domain, episode, first + j, records, tokens)
+                            if first + j < max_rows or live is not None else [])
                     if first + j < max_rows:
-                        trace += trace_rows(plan, domain, episode, first + j, records, tokens)
+                        trace += rows
+                    if live is not None:
+                        live.emit(_instance_row(plan, tokens, chance.level, j, first), {r["step"]: r for r in rows})
                 out = count_block(plan, tallies[name], tables[name],
                                   block_trace(plan, [tokens for *_, tokens in runs], chance.level), first, max_rows,
                                   pass_n, base_out, partial(self._attempt, name, block, lo, first, picks, slips, tick))
@@ -296,10 +309,25 @@ class AgentEngine:
                     base_out = out
         if progress:
             progress(total, total)
+        described = self._describe(faults, invalid)
+        if live is not None:
+            described["live_spans"] = live.close()
         return EngineOutput(engine="agent", plans=plans, instances=n, tallies=tallies,
                             instances_table=instance_rows(tables), instance_rows=rows_kept(n, max_rows),
-                            extra={"agent": self._describe(faults, invalid)},
+                            extra={"agent": described},
                             tables={"agent_trace": pd.DataFrame(trace)})
+
+    def _live(self, n: int):
+        """Live spans to the settings' endpoint, or None."""
+        if self.settings.otlp_endpoint is None:
+            return None
+        from sim.otel.live import LiveSpans
+        from sim.otel.spans import SpanBuilder
+
+        header = {"scenario": self.scenario.name, "engine": "agent", "seed": self.scenario.seed, "instances": n,
+                  "currency": self.scenario.currency}
+        steps = [(s.id, s.kind, getattr(s, "retriever", None)) for s in self.scenario.workflow.steps]
+        return LiveSpans(self.settings.otlp_endpoint, SpanBuilder(header, steps, llm=self.policy.name == "openai"))
 
     def _run_episodes(self, variant: str, picks: list[int], chance: _Chance, first: int, tick,
                       attempt: int = 0) -> list[tuple]:
@@ -360,6 +388,13 @@ ENGINE = EngineSpec("agent", run_agent, "LangGraph agents over real text (simula
                     "model)", all_roots=True,
                     default_instances=lambda scenario: min(scenario.instances, DEFAULT_AGENT_INSTANCES))
 """Registered under the entry-point group `cascadesim.engines` (pyproject.toml), so `sim` finds it by name."""
+
+
+def _instance_row(plan: Plan, tokens, level, j: int, first: int) -> SimpleNamespace:
+    """One instance's row of instances.parquet, as the block's table will hold it (for live spans)."""
+    one = block_trace(plan, [tokens], None if level is None else level[j:j + 1])
+    table = instance_table(plan, one, instance_outcomes(plan, one), first + j, 1)
+    return SimpleNamespace(**table.to_pylist()[0])
 
 
 def _count(records, faults: dict, invalid: Counter, variant: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from agents.domain import Acted, Decided, Domain, Record, Retrieved, Reviewed
 from sim.model.plan import Plan
-from sim.trace.observed import InstanceTokens, Observation, step_outcome, token_label
+from sim.trace.observed import InstanceTokens, Observation, step_row
 
 
 def observe(domain: Domain, episode, records: Mapping[str, Record]) -> dict[str, Observation]:
@@ -36,10 +36,7 @@ def trace_rows(plan: Plan, domain: Domain, episode, instance: int, records: Mapp
     rows = []
     for s in plan.steps:
         rec = records[s.id]
-        outcome, etype, root = step_outcome(plan, s, it)
-        row = {"variant": plan.variant, "instance": instance, "episode": episode.id, "step": s.id, "kind": s.kind,
-               "outcome": outcome, "error_type": etype, "root_cause_step": root,
-               "inputs": [token_label(plan, it.tokens[i]) if it.tokens[i] is not None else "ok" for i in s.inputs],
+        row = {**step_row(plan, s, instance, it), "episode": episode.id,
                "caught_inputs": [], "fault": "", "fault_applied": False, "passages": [], "output": "",
                "truth": "", "invalid": ""}
         if isinstance(rec, Retrieved):

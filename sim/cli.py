@@ -104,6 +104,7 @@ def run(
     store: Annotated[str | None, typer.Option("--store", help="Chroma server as http://HOST:PORT, or a folder (default: embedded, in the cache).", rich_help_panel="Agent engine")] = None,
     store_timeout: Annotated[float | None, typer.Option("--store-timeout", min=0.1, help="Seconds to wait for each answer of a Chroma server [default: 60].", rich_help_panel="Agent engine")] = None,
     store_connect_timeout: Annotated[float | None, typer.Option("--store-connect-timeout", min=0.1, help="Seconds to wait for a connection to a Chroma server [default: 5].", rich_help_panel="Agent engine")] = None,
+    otlp_endpoint: Annotated[str | None, typer.Option("--otlp-endpoint", help="Send each instance's spans as it finishes to this OTLP/HTTP traces URL (e.g. Phoenix: http://127.0.0.1:6006/v1/traces; headers from $OTEL_EXPORTER_OTLP_HEADERS). Never stops the run.", rich_help_panel="Agent engine")] = None,
 ) -> None:
     """Run a scenario and write summary.json, instances.parquet, steps.parquet and the resolved scenario."""
     from sim.engines.registry import get_engine
@@ -118,7 +119,7 @@ def run(
                          "--llm-max-calls": llm_max_calls, "--llm-max-tokens": llm_max_tokens,
                          "--llm-concurrency": llm_concurrency, "--llm-rpm": llm_rpm, "--llm-tpm": llm_tpm,
                          "--tickets": tickets, "--model": model, "--store": store, "--store-timeout": store_timeout,
-                         "--store-connect-timeout": store_connect_timeout}
+                         "--store-connect-timeout": store_connect_timeout, "--otlp-endpoint": otlp_endpoint}
         given = [name for name, value in agent_options.items() if value is not None]
         if given and engine is not EngineName.agent:
             raise CascadeError(f"{', '.join(given)} only apply to --engine agent")
@@ -128,7 +129,8 @@ def run(
                        "llm_model": llm_model, "llm_timeout": llm_timeout, "llm_max_calls": llm_max_calls,
                        "llm_max_tokens": llm_max_tokens, "llm_concurrency": llm_concurrency, "llm_rpm": llm_rpm,
                        "llm_tpm": llm_tpm, "tickets": tickets, "model": model, "store": store,
-                       "store_timeout": store_timeout, "store_connect_timeout": store_connect_timeout}
+                       "store_timeout": store_timeout, "store_connect_timeout": store_connect_timeout,
+                       "otlp_endpoint": otlp_endpoint}
         spec = get_engine(engine.value)
         if instances is None and spec.default_instances is not None:
             instances = spec.default_instances(loaded)
@@ -353,6 +355,81 @@ def finetune(
         for name, change in result["changes_vs_base"].items():
             out_console.print(f"{name}: {change['statement']}")
         out_console.print(f"wrote {out}/ (tuned/, control/, profiles/, comparison.yaml)", style="dim")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run`.", show_default=False)],
+    otlp: Annotated[Path | None, typer.Option("--otlp", help="Write the traces to this OTLP JSON file.")] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="Send the traces over OTLP/HTTP (protobuf) to this URL, e.g. http://127.0.0.1:6006/v1/traces (Phoenix).")] = None,
+    header: Annotated[list[str] | None, typer.Option("--header", help="KEY=VALUE header for --endpoint (repeatable; e.g. authorization=Bearer ...). Also read: $OTEL_EXPORTER_OTLP_HEADERS. Never written anywhere.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=3600, help="Seconds per request to --endpoint, retries included.")] = 10.0,
+    max_traces: Annotated[int, typer.Option("--max-traces", min=1, max=limits.MAX_EXPORT_TRACES, help="Traces (instances) per variant; beyond it a seeded sample, the same instances in every variant.")] = 1000,
+    variant: Annotated[str | None, typer.Option("--variant", help="Export this variant only (default: all).")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Phoenix project of the spans (resource attribute openinference.project.name; default: the scenario's name).")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="Start of the synthetic clock, ISO 8601 (default 2025-01-01T00:00:00Z): instance i starts i seconds later.")] = None,
+) -> None:
+    """Export a run as OpenTelemetry traces (OpenInference + GenAI attributes, cascade attributes under
+    cascadesim.*): one trace per instance, a span per step, root causes and failed actions as span events."""
+    from datetime import UTC, datetime
+
+    from sim.otel.export import check_endpoint, parse_headers, send, write_otlp_json
+    from sim.otel.spans import run_spans
+
+    with _user_errors():
+        if otlp is None and endpoint is None:
+            raise CascadeError("nothing to do: give --otlp FILE.json, --endpoint URL, or both")
+        headers = parse_headers(header or [])
+        if endpoint is not None:
+            check_endpoint(endpoint)
+        when = None
+        if start is not None:
+            try:
+                when = datetime.fromisoformat(start)
+            except ValueError:
+                raise CascadeError(f"--start {start!r}: give an ISO 8601 time, e.g. 2025-01-01T00:00:00Z") from None
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        traces = run_spans(run_dir, max_traces, variant, when, project)
+        sample = "" if traces.traces == traces.of else f" (a seeded sample of {traces.of:,} instance rows)"
+        if otlp is not None:
+            path = write_otlp_json(traces.spans, otlp)
+            out_console.print(f"wrote {path}: {traces.traces:,} traces, {len(traces.spans):,} spans{sample}")
+        if endpoint is not None:
+            sent = send(traces.spans, endpoint, headers, timeout)
+            out_console.print(f"sent {sent:,} spans of {traces.traces:,} traces to {endpoint}{sample}")
+
+
+@app.command("import")
+def import_(
+    traces: Annotated[Path, typer.Argument(help="Spans as OTLP JSON (one document, or one per line), e.g. written by `cascade export` or an OpenTelemetry collector's file exporter.", show_default=False)],
+    workflow: Annotated[Path, typer.Option("--workflow", help="Scenario file whose workflow the traces ran: span names are its step ids; its costs price the actions.", show_default=False)],
+    labels: Annotated[Path, typer.Option("--labels", help="Ground truth, CSV / TSV / JSONL: trace_id, step, label for every retrieve and decide step; label is correct, wrong, or a wrong retrieval's error type (wrong: topical_miss).", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to write (default: runs/<scenario name>-imported).")] = None,
+) -> None:
+    """Turn a trace log and its labels into a recorded run (summary, tables, report; `cascade calibrate` reads
+    it). Spans map to steps by name; unmapped spans and unlabelled steps are reported, never guessed."""
+    from sim.otel.ingest import import_traces
+
+    with _user_errors():
+        imported = import_traces(traces, workflow, labels)
+        result = imported.result
+        target = out if out is not None else Path("runs") / f"{result.scenario.name}-imported"
+        try:
+            path = result.write(target)
+        except OSError as exc:
+            raise CascadeError(f"cannot write {target}: {exc.strerror or exc}") from None
+        summary = result.summary
+        out_console.print(f"imported {summary['instances']:,} of {imported.traces:,} traces from {traces}: "
+                          f"P(wrong action) {summary['p_failure']:.2%}, expected loss "
+                          f"{summary['expected_loss_per_instance']:,.2f} {summary['currency']} per instance")
+        for why, ids in imported.left_out.items():
+            out_console.print(f"left out {len(ids):,} trace(s), {why} (e.g. {ids[0]})")
+        if imported.unmapped:
+            names = ", ".join(f"{name} ({n:,})" for name, n in imported.unmapped.most_common(10))
+            out_console.print(f"spans that are no step of {workflow} (not used): {names}")
+        if imported.unused_labels:
+            out_console.print(f"{imported.unused_labels:,} labelled trace(s) are not in {traces}")
+        out_console.print(f"wrote {path}; next: cascade calibrate {path}", style="dim")
 
 
 @app.command()

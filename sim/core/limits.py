@@ -58,3 +58,13 @@ MAX_VARIANTS = 100
 MAX_LLM_CONCURRENCY = 256
 """Model requests in flight at once (agent engine, `--llm-concurrency`): one thread each; servers that take
 more at once are rare, and beyond it the threads cost more than they save."""
+
+MAX_EXPORT_TRACES = 1_000_000
+"""Traces per variant `cascade export` writes or sends (about 17 spans each for contract review: a 30 GB OTLP
+JSON file at the bound; beyond it a sample is all a trace viewer can show)."""
+
+MAX_TRACE_FILE_BYTES = 2 << 30
+"""Largest span file `cascade import` reads (2 GiB): the file is parsed whole, as OTLP JSON is one document."""
+
+MAX_IMPORT_SPANS = 10_000_000
+"""Spans `cascade import` reads from one file (each becomes a protobuf message and a trace-table row)."""

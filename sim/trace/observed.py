@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.core.errors import CascadeError
 from sim.model.plan import Plan
 from sim.model.tokens import CAUGHT, ERROR, FLAGGED, LABELS, OK, merge_codes
 from sim.trace.schema import BlockTrace
@@ -116,3 +117,30 @@ def step_outcome(plan: Plan, s, it: InstanceTokens) -> tuple[str, str, str]:
     if code == CAUGHT and s.pos in it.caught:
         return "caught", plan.types[it.caught[s.pos]], ""
     return token_label(plan, code), "", ""
+
+
+def step_row(plan: Plan, s, instance: int, it: InstanceTokens) -> dict:
+    """The columns every trace row has (agent_trace.parquet): where, which step, and its outcome."""
+    outcome, etype, root = step_outcome(plan, s, it)
+    return {"variant": plan.variant, "instance": instance, "step": s.id, "kind": s.kind, "outcome": outcome,
+            "error_type": etype, "root_cause_step": root,
+            "inputs": [token_label(plan, it.tokens[i]) if it.tokens[i] is not None else "ok" for i in s.inputs]}
+
+
+def verdict(plan: Plan, s, out: object, where: str) -> Observation:
+    """A verify step's recorded output `{"escalate": bool, "caught": [input step ids]}` as its observation.
+    Nothing is caught without an escalation; an escalation that names no input caught them all. A malformed
+    output is a CascadeError starting with `where`."""
+    inputs = [plan.steps[i].id for i in s.inputs]
+    if not isinstance(out, Mapping) or not isinstance(out.get("escalate"), bool):
+        raise CascadeError(f"{where}: recorded {out!r}; a verify step's output is a dict with 'escalate' (bool) "
+                           "and optionally 'caught' (input step ids)")
+    named = out.get("caught")
+    if named is not None and not (isinstance(named, list | tuple | set | frozenset)
+                                  and all(isinstance(x, str) for x in named)):
+        raise CascadeError(f"{where}: 'caught' is {named!r}; give a list of input step ids ({', '.join(inputs)})")
+    caught = (inputs if named is None else list(named)) if out["escalate"] else []
+    unknown = [x for x in caught if x not in inputs]
+    if unknown:
+        raise CascadeError(f"{where}: caught {unknown}, which are not its inputs ({', '.join(inputs)})")
+    return Observation(caught=frozenset(caught), false_alarm=out["escalate"])
