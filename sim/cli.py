@@ -71,6 +71,7 @@ def run(
     max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, max=limits.MAX_INSTANCE_ROWS, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
     workers: Annotated[int, typer.Option("--workers", "-w", min=0, max=limits.MAX_WORKERS, help="Processes for Monte Carlo; 0: one per core for runs of 4M+ instance-variants. Never changes results.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
+    uncertainty: Annotated[int | None, typer.Option("--uncertainty", min=2, max=limits.MAX_UNCERTAINTY_DRAWS, help="Also draw the scenario's uncertain inputs this many times and evaluate every variant at each draw (bands, P(better), uncertainty.parquet).")] = None,
     policy: Annotated[PolicyName | None, typer.Option("--policy", help="Agent engine: who reads the passages: simulated (offline reader, default) or openai (any OpenAI-compatible endpoint).", rich_help_panel="Agent engine")] = None,
     llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL).", rich_help_panel="Agent engine")] = None,
     llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name at the endpoint (default: $OPENAI_MODEL).", rich_help_panel="Agent engine")] = None,
@@ -120,7 +121,7 @@ def run(
             result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
                                   chunk_size=chunk_size, max_instance_rows=max_instance_rows, workers=workers,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                  options=options)
+                                  options=options, uncertainty=uncertainty)
         try:
             result.write(folder)
         except OSError as exc:
@@ -130,7 +131,7 @@ def run(
             out_console.print(str(folder))
             return
         render_summary(result.summary, out_console)
-        extra = "".join(f", {name}.parquet" for name in ("timeline", "agent_trace")
+        extra = "".join(f", {name}.parquet" for name in ("timeline", "agent_trace", "uncertainty")
                         if getattr(result, name) is not None)
         out_console.print(f"wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
                           f"cascade.csv, sensitivity.csv, scenario.yaml{extra}, manifest.json); the HTML report: "

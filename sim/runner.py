@@ -12,17 +12,19 @@ from sim.core import limits
 from sim.core.errors import CascadeError
 from sim.engines.registry import get_engine
 from sim.engines.request import DEFAULT_CHUNK, DEFAULT_MAX_INSTANCE_ROWS, DEFAULT_PASS_K_SAMPLE, RunRequest
+from sim.metrics.uncertainty import propagate
 from sim.model.plan import compile_plan
 from sim.output.assemble import assemble
 from sim.output.result import Result
 from sim.scenario.load import load_scenario, resolve_variants
-from sim.scenario.model import Scenario
+from sim.scenario.model import Scenario, Uncertainty
 
 
 def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: int | None = None,
         engine: str = "monte_carlo", chunk_size: int = DEFAULT_CHUNK,
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
-        workers: int = 1, progress: Callable[[int, int], None] | None = None, options: Any = None) -> Result:
+        workers: int = 1, progress: Callable[[int, int], None] | None = None, options: Any = None,
+        uncertainty: int | None = None) -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `engine`: monte_carlo, analytic, timeline, or a registered one (agent). `instances` and `seed` override
@@ -31,6 +33,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     per-instance table per variant (the summary says when it is a sample); `progress(done, total)` is called
     as work completes; `options` are engine-specific (the agent engine: `agents.engine.AgentSettings`; by
     default the simulated reader, 500 instances, pass^k from its first 40 instances attempted 8 times).
+    `uncertainty` draws (or the scenario's `uncertainty:` block) add an uncertainty analysis of every variant
+    (`sim.metrics.uncertainty`): summary['uncertainty'] and `result.uncertainty`, one row per draw x variant.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -40,7 +44,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     _check_sizes(seed=(seed, 0, limits.MAX_SEED), instances=(instances, 1, limits.MAX_INSTANCES),
                  chunk_size=(chunk_size, 1, limits.MAX_CHUNK), workers=(workers, 1, limits.MAX_WORKERS),
                  max_instance_rows=(max_instance_rows, 0, limits.MAX_INSTANCE_ROWS),
-                 pass_k_sample=(pass_k_sample, 0, limits.MAX_INSTANCES))
+                 pass_k_sample=(pass_k_sample, 0, limits.MAX_INSTANCES),
+                 uncertainty=(uncertainty, 2, limits.MAX_UNCERTAINTY_DRAWS))
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": seed})
     variants = resolve_variants(scenario)
@@ -48,7 +53,17 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     out = spec.run(RunRequest(scenario=scenario, variants=variants, plans=plans, instances=instances,
                               max_instance_rows=max_instance_rows, chunk_size=chunk_size, workers=workers,
                               pass_k_sample=pass_k_sample, progress=progress, options=options))
-    return assemble(scenario, out)
+    result = assemble(scenario, out)
+    settings = scenario.uncertainty
+    if uncertainty is not None:
+        settings = (settings or Uncertainty(draws=uncertainty)).model_copy(update={"draws": uncertainty})
+    if settings is not None:
+        # Always plans with drawn roots only: the agent engine's observed roots do not apply to drawn inputs.
+        exact_plans = plans if not spec.all_roots else {n: compile_plan(s, n) for n, s in variants.items()}
+        study = propagate(variants, exact_plans, settings, scenario.seed)
+        result.summary["uncertainty"] = study.summary
+        result.uncertainty = study.draws
+    return result
 
 
 def _check_sizes(**sizes: tuple[int | None, int, int]) -> None:

@@ -119,9 +119,16 @@ def solve(plan: Plan) -> Exact:
 
 def expected_loss(plan: Plan) -> float:
     """Exact expected loss per instance (failure loss + escalation cost), without attribution: one pass."""
+    return headline(plan)["expected_loss_per_instance"]
+
+
+def headline(plan: Plan) -> dict[str, float]:
+    """Exact `p_failure`, `silent_failure_rate` and `expected_loss_per_instance` (currency per instance) of one
+    plan, without attribution: one pass."""
     main = _Pass(plan, tag=None)
     main.run()
-    return main.failure_loss + main.escalation_cost
+    return {"p_failure": main.p_failure, "silent_failure_rate": main.p_silent,
+            "expected_loss_per_instance": main.failure_loss + main.escalation_cost}
 
 
 class _Pass:

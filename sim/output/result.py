@@ -33,6 +33,9 @@ class Result:
     """Timeline engine only: one row per variant x replication x day."""
     agent_trace: pd.DataFrame | None = None
     """Agent engine only: one row per variant x instance x step (what the node read, decided, did; its truth)."""
+    uncertainty: pd.DataFrame | None = None
+    """Uncertainty runs only: one row per parameter draw x variant, its metrics and every uncertain input's value
+    (`sim.metrics.uncertainty`; the summary's `uncertainty` block summarises it)."""
 
     @cached_property
     def instances(self) -> pd.DataFrame:
@@ -95,6 +98,8 @@ class Result:
                 self.timeline.to_parquet(out / "timeline.parquet", index=False)
             if self.agent_trace is not None:
                 self.agent_trace.to_parquet(out / "agent_trace.parquet", index=False)
+            if self.uncertainty is not None:
+                self.uncertainty.to_parquet(out / "uncertainty.parquet", index=False)
             if self.sensitivity is not None:
                 self.sensitivity.to_csv(out / "sensitivity.csv", index=False)
             (out / "summary.json").write_text(summary, encoding="utf-8")
