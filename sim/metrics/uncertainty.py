@@ -20,10 +20,10 @@ import pandas as pd
 
 from sim.core.errors import CascadeError, EngineLimitError
 from sim.core.seeding import stream_key
-from sim.engines.analytic import headline
+from sim.engines.analytic import headline_batch, points_per_walk
 from sim.engines.monte_carlo.run import simulate
 from sim.metrics.summary import summary_from_tally
-from sim.model.plan import Plan
+from sim.model.plan import Plan, stack
 from sim.scenario.distributions import uncertain_parameters
 from sim.scenario.model import Distribution, Scenario, Uncertainty
 
@@ -104,8 +104,8 @@ def design(draws: int, dims: int, seed: int, kind: str = "lhs") -> np.ndarray:
 
 def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int = 20_000) -> Evaluation:
     """`plan` at each of a batch of parameter points (`points`: parameter path -> one value per point; none:
-    the plan itself, one point). Exact (analytic engine, one pass per point) where the workflow allows, else
-    Monte Carlo with `instances` per point on the plan's own streams (common random numbers across points)."""
+    the plan itself, one point). Exact (analytic engine, one batched walk per slice of points) where it applies,
+    else Monte Carlo with `instances` per point on the plan's own streams (common random numbers across points)."""
     n = len(next(iter(points.values()))) if points else 1
 
     def at(i: int) -> Plan:
@@ -114,11 +114,8 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
         except CascadeError as exc:
             raise CascadeError(f"variant '{plan.variant}', draw {i}: {exc}") from None
 
-    rows = []
     try:
-        rows.append(headline(at(0)))
-        computed_by = "analytic (exact per draw)"
-        rows += [headline(at(i)) for i in range(1, n)]
+        per_walk = points_per_walk(plan)
     except EngineLimitError:
         computed_by = f"monte_carlo ({instances:,} instances per draw, common random numbers)"
         rows = []
@@ -126,7 +123,10 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
             tallies, _ = simulate({plan.variant: at(i)}, instances, MC_CHUNK, 0, 0)
             s = summary_from_tally(tallies[plan.variant])
             rows.append({m: s[m] for m in METRICS})
-    return Evaluation(pd.DataFrame(rows, columns=list(METRICS)), computed_by)
+        return Evaluation(pd.DataFrame(rows, columns=list(METRICS)), computed_by)
+    parts = [headline_batch(stack([at(i) for i in range(a, min(n, a + per_walk))])) for a in range(0, n, per_walk)]
+    values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in METRICS})
+    return Evaluation(values, "analytic (exact per draw, batched)")
 
 
 def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], settings: Uncertainty,
