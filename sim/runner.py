@@ -12,6 +12,7 @@ from sim.core import limits
 from sim.core.errors import CascadeError
 from sim.engines.registry import get_engine
 from sim.engines.request import DEFAULT_CHUNK, DEFAULT_MAX_INSTANCE_ROWS, DEFAULT_PASS_K_SAMPLE, RunRequest
+from sim.metrics.sobol import RESAMPLES, sobol_indices
 from sim.metrics.uncertainty import propagate
 from sim.model.plan import compile_plan
 from sim.output.assemble import assemble
@@ -24,7 +25,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         engine: str = "monte_carlo", chunk_size: int = DEFAULT_CHUNK,
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
         workers: int = 1, progress: Callable[[int, int], None] | None = None, options: Any = None,
-        uncertainty: int | None = None) -> Result:
+        uncertainty: int | None = None, sobol: int | None = None, sobol_by: str = "input") -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `engine`: monte_carlo, analytic, timeline, or a registered one (agent). `instances` and `seed` override
@@ -35,6 +36,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     default the simulated reader, 500 instances, pass^k from its first 40 instances attempted 8 times).
     `uncertainty` draws (or the scenario's `uncertainty:` block) add an uncertainty analysis of every variant
     (`sim.metrics.uncertainty`): summary['uncertainty'] and `result.uncertainty`, one row per draw x variant.
+    `sobol` base draws (a power of 2) add Sobol indices of expected loss and of each variant's difference from
+    base per uncertain input, or per group (`sobol_by`: retriever, step, error_type): `result.sobol`.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -45,7 +48,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
                  chunk_size=(chunk_size, 1, limits.MAX_CHUNK), workers=(workers, 1, limits.MAX_WORKERS),
                  max_instance_rows=(max_instance_rows, 0, limits.MAX_INSTANCE_ROWS),
                  pass_k_sample=(pass_k_sample, 0, limits.MAX_INSTANCES),
-                 uncertainty=(uncertainty, 2, limits.MAX_UNCERTAINTY_DRAWS))
+                 uncertainty=(uncertainty, 2, limits.MAX_UNCERTAINTY_DRAWS),
+                 sobol=(sobol, 2, limits.MAX_UNCERTAINTY_DRAWS))
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": seed})
     variants = resolve_variants(scenario)
@@ -57,12 +61,17 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     settings = scenario.uncertainty
     if uncertainty is not None:
         settings = (settings or Uncertainty(draws=uncertainty)).model_copy(update={"draws": uncertainty})
+    # Always plans with drawn roots only: the agent engine's observed roots do not apply to drawn inputs.
+    exact_plans = plans if not spec.all_roots else {n: compile_plan(s, n) for n, s in variants.items()}
     if settings is not None:
-        # Always plans with drawn roots only: the agent engine's observed roots do not apply to drawn inputs.
-        exact_plans = plans if not spec.all_roots else {n: compile_plan(s, n) for n, s in variants.items()}
         study = propagate(variants, exact_plans, settings, scenario.seed)
         result.summary["uncertainty"] = study.summary
         result.uncertainty = study.draws
+    if sobol is not None:
+        per_draw = settings.instances_per_draw if settings else Uncertainty(draws=2).instances_per_draw
+        result.sobol = sobol_indices(variants, exact_plans, sobol, scenario.seed, sobol_by, per_draw)
+        result.summary["sobol"] = {"base_draws": sobol, "by": sobol_by, "resamples": RESAMPLES,
+                                   "indices": result.sobol.to_dict(orient="records")}
     return result
 
 

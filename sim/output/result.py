@@ -36,6 +36,8 @@ class Result:
     uncertainty: pd.DataFrame | None = None
     """Uncertainty runs only: one row per parameter draw x variant, its metrics and every uncertain input's value
     (`sim.metrics.uncertainty`; the summary's `uncertainty` block summarises it)."""
+    sobol: pd.DataFrame | None = None
+    """Sobol runs only: first-order and total indices per output x input group (`sim.metrics.sobol.COLUMNS`)."""
 
     @cached_property
     def instances(self) -> pd.DataFrame:
@@ -100,6 +102,8 @@ class Result:
                 self.agent_trace.to_parquet(out / "agent_trace.parquet", index=False)
             if self.uncertainty is not None:
                 self.uncertainty.to_parquet(out / "uncertainty.parquet", index=False)
+            if self.sobol is not None:
+                self.sobol.to_csv(out / "sobol.csv", index=False)
             if self.sensitivity is not None:
                 self.sensitivity.to_csv(out / "sensitivity.csv", index=False)
             (out / "summary.json").write_text(summary, encoding="utf-8")

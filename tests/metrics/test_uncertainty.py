@@ -176,13 +176,18 @@ def test_cli_writes_the_per_draw_table_and_summary(write_scenario, tmp_path):
 
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["run", str(write_scenario(_chain_with_variant())), "--engine", "analytic",
-                                   "--uncertainty", "32", "--out", str(out)])
+                                   "--uncertainty", "32", "--sobol", "64", "--sobol-by", "retriever",
+                                   "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "P(tuned has lower expected loss)" in res.output
     table = pd.read_parquet(out / "uncertainty.parquet")
     assert len(table) == 32 * 3
     folder = open_run_folder(out)
     assert folder.summary["uncertainty"]["draws"] == 32
+    sobol = pd.read_csv(out / "sobol.csv")
+    assert set(sobol["output"]) == {"expected_loss_per_instance@base", "expected_loss_per_instance@tuned",
+                                    "expected_loss_per_instance@stricter", "difference@tuned", "difference@stricter"}
+    assert "retriever docs" in set(sobol["group"]) and folder.summary["sobol"]["by"] == "retriever"
     bad = CliRunner().invoke(app, ["run", str(write_scenario(chain(), "plain.yaml")), "--uncertainty", "8",
                                    "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "nothing in this scenario is uncertain" in bad.output
