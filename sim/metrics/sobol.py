@@ -15,12 +15,9 @@ import pandas as pd
 
 from sim.core.errors import CascadeError
 from sim.core.seeding import stream_key
-from sim.metrics.uncertainty import UncertainInput, evaluate_points, uncertain_inputs
+from sim.metrics.uncertainty import UncertainInput, evaluate_points, group_of, uncertain_inputs
 from sim.model.plan import Plan
 from sim.scenario.model import Scenario
-
-GROUPINGS = ("input", "retriever", "step", "error_type")
-"""How inputs may be grouped: each on its own, by retriever, by step (retrievers by name), by error type."""
 
 COLUMNS = ("output", "group", "S1", "S1_conf", "ST", "ST_conf")
 """The columns of a Sobol table (`sobol.csv` in a run folder); `_conf` are half-widths of 95% bootstrap CIs."""
@@ -29,26 +26,6 @@ RESAMPLES = 200
 """Bootstrap resamples of each index's confidence interval."""
 
 SEED_STREAM = "uncertainty/sobol"
-
-
-def group_of(path: str, by: str) -> str:
-    """The group of a parameter path: `retriever` (retrievers.X.* -> X), `step` (workflow.steps.S.* -> S,
-    costs.S.* -> S, retrievers.X.* -> X), `error_type` (rates, susceptibility and catch tables by their type,
-    base_error_rate -> reasoning), or `input` (the path itself); what a grouping does not cover stays alone."""
-    if by not in GROUPINGS:
-        raise CascadeError(f"unknown Sobol grouping '{by}': one of {', '.join(GROUPINGS)}")
-    parts = path.split("@")[0].split(".")
-    if by == "retriever" or (by == "step" and parts[0] == "retrievers"):
-        return f"retriever {parts[1]}" if parts[0] == "retrievers" else path
-    if by == "step":
-        return f"step {parts[2]}" if parts[0] == "workflow" else f"step {parts[1]}" if parts[0] == "costs" else path
-    if by == "error_type":
-        if parts[0] == "retrievers" or (parts[0] == "workflow" and parts[3] in ("susceptibility", "catch",
-                                                                                 "susceptibility_by_input")):
-            return f"type {parts[-1]}"
-        if parts[-1] == "base_error_rate":
-            return "type reasoning"
-    return path
 
 
 def sobol_indices(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], base_draws: int, seed: int,
@@ -92,4 +69,4 @@ def _losses(plan: Plan, variant: str, inputs: list[UncertainInput], u: np.ndarra
     return evaluate_points(plan, points, instances).values["expected_loss_per_instance"].to_numpy()
 
 
-__all__ = ["GROUPINGS", "COLUMNS", "group_of", "sobol_indices"]
+__all__ = ["COLUMNS", "sobol_indices"]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from sim.core.errors import CascadeError
-from sim.metrics.sobol import group_of, sobol_indices
+from sim.metrics.sobol import sobol_indices
+from sim.metrics.uncertainty import group_of
 from sim.model.plan import compile_plan
 from sim.scenario.load import resolve_variants, scenario_from_dict
 
@@ -66,7 +67,7 @@ def test_grouped_indices_and_groupings():
     assert group_of("workflow.steps.decide_x.base_error_rate", "error_type") == "type reasoning"
     assert group_of("costs.sign.failure_loss", "step") == "step sign"
     assert group_of("costs.sign.failure_loss", "retriever") == "costs.sign.failure_loss"
-    with pytest.raises(CascadeError, match="unknown Sobol grouping 'bogus'"):
+    with pytest.raises(CascadeError, match="unknown grouping of inputs 'bogus'"):
         group_of("costs.sign.failure_loss", "bogus")
     scenario = scenario_from_dict(PRODUCT)
     variants = resolve_variants(scenario)
