@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sim.core import limits
 from sim.core.errors import CascadeError
 from sim.engines.registry import get_engine
 from sim.engines.request import DEFAULT_CHUNK, DEFAULT_MAX_INSTANCE_ROWS, DEFAULT_PASS_K_SAMPLE, RunRequest
+from sim.metrics.importance import counterfactuals
+from sim.metrics.importance import importance as event_importance
 from sim.metrics.sobol import RESAMPLES, sobol_indices
 from sim.metrics.uncertainty import propagate
 from sim.model.plan import compile_plan
@@ -25,7 +28,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         engine: str = "monte_carlo", chunk_size: int = DEFAULT_CHUNK,
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
         workers: int = 1, progress: Callable[[int, int], None] | None = None, options: Any = None,
-        uncertainty: int | None = None, sobol: int | None = None, sobol_by: str = "input") -> Result:
+        uncertainty: int | None = None, sobol: int | None = None, sobol_by: str = "input",
+        importance: bool = False) -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `engine`: monte_carlo, analytic, timeline, or a registered one (agent). `instances` and `seed` override
@@ -38,6 +42,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     (`sim.metrics.uncertainty`): summary['uncertainty'] and `result.uncertainty`, one row per draw x variant.
     `sobol` base draws (a power of 2) add Sobol indices of expected loss and of each variant's difference from
     base per uncertain input, or per group (`sobol_by`: retriever, step, error_type): `result.sobol`.
+    `importance` adds counterfactuals (oracle retrieval, each retriever perfect, each verifier perfect or
+    removed) and Birnbaum / Fussell-Vesely / RAW / RRW per basic event (`sim.metrics.importance`).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -72,6 +78,12 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         result.sobol = sobol_indices(variants, exact_plans, sobol, scenario.seed, sobol_by, per_draw)
         result.summary["sobol"] = {"base_draws": sobol, "by": sobol_by, "resamples": RESAMPLES,
                                    "indices": result.sobol.to_dict(orient="records")}
+    if importance:
+        result.counterfactuals = pd.concat([counterfactuals(p) for p in exact_plans.values()], ignore_index=True)
+        result.importance = pd.concat([event_importance(p) for p in exact_plans.values()], ignore_index=True)
+        for name in ("counterfactuals", "importance"):  # JSON has no NaN: an empty ratio is null
+            table = getattr(result, name)
+            result.summary[name] = table.astype(object).where(table.notna(), None).to_dict(orient="records")
     return result
 
 

@@ -37,6 +37,10 @@ class Result:
     """Uncertainty runs only: one row per parameter draw x variant, its metrics and every uncertain input's value
     (`sim.metrics.uncertainty`; the summary's `uncertainty` block summarises it)."""
     sobol: pd.DataFrame | None = None
+    counterfactuals: pd.DataFrame | None = None
+    """`--importance` only: the loss each counterfactual removes, per variant (`sim.metrics.importance`)."""
+    importance: pd.DataFrame | None = None
+    """`--importance` only: Birnbaum, Fussell-Vesely, RAW and RRW per basic event, per variant."""
     """Sobol runs only: first-order and total indices per output x input group (`sim.metrics.sobol.COLUMNS`)."""
 
     @cached_property
@@ -102,8 +106,9 @@ class Result:
                 self.agent_trace.to_parquet(out / "agent_trace.parquet", index=False)
             if self.uncertainty is not None:
                 self.uncertainty.to_parquet(out / "uncertainty.parquet", index=False)
-            if self.sobol is not None:
-                self.sobol.to_csv(out / "sobol.csv", index=False)
+            for name in ("sobol", "counterfactuals", "importance"):
+                if getattr(self, name) is not None:
+                    getattr(self, name).to_csv(out / f"{name}.csv", index=False)
             if self.sensitivity is not None:
                 self.sensitivity.to_csv(out / "sensitivity.csv", index=False)
             (out / "summary.json").write_text(summary, encoding="utf-8")
