@@ -191,3 +191,17 @@ def test_cli_writes_the_per_draw_table_and_summary(write_scenario, tmp_path):
     bad = CliRunner().invoke(app, ["run", str(write_scenario(chain(), "plain.yaml")), "--uncertainty", "8",
                                    "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "nothing in this scenario is uncertain" in bad.output
+
+
+def test_an_uncertainty_block_runs_with_every_run_and_the_option_overrides_its_draws(write_scenario):
+    data = _chain_with_variant()
+    data["uncertainty"] = {"draws": 64, "design": "sobol"}
+    scenario = sim.load_scenario(write_scenario(data))
+    assert sim.run(scenario, engine="analytic").summary["uncertainty"]["design"] == "sobol"
+    assert len(sim.run(scenario, engine="analytic").uncertainty) == 64 * 3
+    with pytest.raises(CascadeError, match="power of 2"):
+        sim.run(scenario, engine="analytic", uncertainty=100)
+    data["uncertainty"] = {"draws": 1, "design": "grid"}
+    with pytest.raises(sim.ScenarioError) as err:
+        sim.load_scenario(write_scenario(data, "bad.yaml"))
+    assert "uncertainty.draws" in str(err.value) and "uncertainty.design" in str(err.value)
