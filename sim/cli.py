@@ -232,6 +232,35 @@ def report(
         out_console.print(f"wrote {path} and {path.with_suffix('.md')}")
 
 
+@app.command("fit-difficulty")
+def fit_difficulty_command(
+    trials: Annotated[Path, typer.Argument(help="A log of repeated trials: CSV, TSV or JSONL with columns task, trial, success (1/0, true/false, pass/fail).", show_default=False)],
+    write: Annotated[Path | None, typer.Option("--write", help="Also write the fitted `difficulty:` block (YAML) to this file, to paste into a scenario.")] = None,
+) -> None:
+    """Estimate difficulty.icc (with its 95% CI) and compare observed with modelled pass^k from repeated trials."""
+    import yaml
+
+    from sim.core.atomic import write_text
+    from sim.metrics.difficulty_fit import fit_difficulty, read_trials
+
+    with _user_errors():
+        fit = fit_difficulty(read_trials(trials))
+        out_console.print(f"{fit.tasks:,} tasks, {fit.trials:,} trials: mean failure {fit.mean_failure:.2%}; "
+                          f"icc {fit.icc:.3f} [{fit.icc_ci95[0]:.3f}, {fit.icc_ci95[1]:.3f}] (95% profile "
+                          f"likelihood); better fit by AIC: {fit.preferred}"
+                          + (f" ({fit.always_solved_share:.1%} of tasks always solved)"
+                             if fit.always_solved_share else ""))
+        table = Table(title="pass^k: observed (unbiased) vs modelled", title_justify="left")
+        for col in fit.pass_k.columns:
+            table.add_column(col, justify="right")
+        for row in fit.pass_k.itertuples(index=False):
+            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        out_console.print(table)
+        if write is not None:
+            write_text(write, yaml.safe_dump({"difficulty": {"icc": round(fit.icc, 4)}}, sort_keys=False))
+            out_console.print(f"wrote {write}", style="dim")
+
+
 @app.command()
 def calibrate(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run SCENARIO --engine agent`.", show_default=False)],
