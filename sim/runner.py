@@ -29,7 +29,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
         workers: int = 1, progress: Callable[[int, int], None] | None = None, options: Any = None,
         uncertainty: int | None = None, sobol: int | None = None, sobol_by: str = "input",
-        importance: bool = False) -> Result:
+        importance: bool = False, precision: float | None = None) -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `engine`: monte_carlo, analytic, timeline, or a registered one (agent). `instances` and `seed` override
@@ -44,6 +44,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     base per uncertain input, or per group (`sobol_by`: retriever, step, error_type): `result.sobol`.
     `importance` adds counterfactuals (oracle retrieval, each retriever perfect, each verifier perfect or
     removed) and Birnbaum / Fussell-Vesely / RAW / RRW per basic event (`sim.metrics.importance`).
+    `precision` (Monte Carlo only): stop once every variant's p_failure 95% half-width is at most this, checked
+    after each seeding block of 65,536 instances (`instances` is then the most it runs; summary['precision']).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -56,13 +58,18 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
                  pass_k_sample=(pass_k_sample, 0, limits.MAX_INSTANCES),
                  uncertainty=(uncertainty, 2, limits.MAX_UNCERTAINTY_DRAWS),
                  sobol=(sobol, 2, limits.MAX_UNCERTAINTY_DRAWS))
+    if precision is not None and (engine != "monte_carlo" or isinstance(precision, bool)
+                                  or not 0 < float(precision) < 0.5):
+        raise CascadeError("precision is a p_failure CI half-width in (0, 0.5) for the monte_carlo engine, got "
+                           f"{precision!r} with engine {engine}")
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": seed})
     variants = resolve_variants(scenario)
     plans = {name: compile_plan(s, name, all_roots=spec.all_roots) for name, s in variants.items()}
     out = spec.run(RunRequest(scenario=scenario, variants=variants, plans=plans, instances=instances,
                               max_instance_rows=max_instance_rows, chunk_size=chunk_size, workers=workers,
-                              pass_k_sample=pass_k_sample, progress=progress, options=options))
+                              pass_k_sample=pass_k_sample, progress=progress, options=options,
+                              precision=precision))
     result = assemble(scenario, out)
     settings = scenario.uncertainty
     if uncertainty is not None:
