@@ -22,6 +22,8 @@ from sim.core.errors import CascadeError, EngineLimitError
 from sim.core.seeding import stream_key
 from sim.engines.analytic import headline_batch, points_per_walk
 from sim.engines.monte_carlo.run import simulate
+from sim.metrics.loss_exceedance import DRAWS as EXCEEDANCE_DRAWS
+from sim.metrics.loss_exceedance import exceedance_band, loss_histograms
 from sim.metrics.summary import summary_from_tally
 from sim.metrics.value_of_information import evpi, evppi
 from sim.model.plan import Plan, stack
@@ -186,6 +188,11 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
                     "mean": i.distribution.mean, "source": i.source, "variants": list(i.variants)} for i in inputs],
         "results": {v: {m: band(df[m].to_numpy(), points[v][m]) for m in METRICS} for v, df in per_variant.items()},
     }
+    shown = min(settings.draws, EXCEEDANCE_DRAWS)
+    histograms = {v: loss_histograms(plan, {i.path: values[i.name][:shown] for i in inputs if v in i.variants},
+                                     settings.instances_per_draw) for v, plan in plans.items()}
+    summary["loss_exceedance"] = {"per": "instance", "draws": shown, "instances_per_draw": settings.instances_per_draw,
+                                  "computed_by": "monte_carlo (common random numbers)", **exceedance_band(histograms)}
     base = per_variant.get("base")
     if base is not None and len(per_variant) > 1:
         summary["differences"] = {}

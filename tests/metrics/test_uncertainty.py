@@ -205,3 +205,23 @@ def test_an_uncertainty_block_runs_with_every_run_and_the_option_overrides_its_d
     with pytest.raises(sim.ScenarioError) as err:
         sim.load_scenario(write_scenario(data, "bad.yaml"))
     assert "uncertainty.draws" in str(err.value) and "uncertainty.design" in str(err.value)
+
+
+def test_the_loss_exceedance_band_matches_each_draws_failure_probability(write_scenario):
+    from sim.metrics.loss_exceedance import exceedance, exceedance_band, loss_histograms
+
+    data = _chain_with_variant()
+    data["costs"]["apply"]["failure_loss"] = {"pert": [500, 1000, 2000]}  # every failure costs more than 60
+    scenario = sim.load_scenario(write_scenario(data))
+    plan = compile_plan(scenario)
+    points = {"retrievers.docs.rates.negation_flip": np.array([0.01, 0.05, 0.12])}
+    hists = loss_histograms(plan, points, instances=40_000)
+    exact = evaluate_points(plan, points).values["p_failure"].to_numpy()
+    # One act: an instance loses more than 60 exactly when it failed (escalations cost 50).
+    got = np.array([exceedance(h, np.array([60.0]))[0] for h in hists])
+    assert np.all(np.abs(got - exact) <= 4 * np.sqrt(exact * (1 - exact) / 40_000))
+    assert all(exceedance(h, np.array([0.0]))[0] >= exceedance(h, np.array([60.0]))[0] for h in hists)
+    band = exceedance_band({"base": hists}, np.array([60.0]))["variants"]["base"][0]
+    assert band["p05"] <= band["median"] <= band["p95"] and band["median"] == pytest.approx(np.median(got))
+    summary = sim.run(scenario, engine="analytic", uncertainty=16).summary["uncertainty"]["loss_exceedance"]
+    assert summary["draws"] == 16 and set(summary["variants"]) == {"base", "tuned", "stricter"}
