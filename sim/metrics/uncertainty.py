@@ -143,7 +143,7 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
     try:
         per_walk = points_per_walk(plan)
     except EngineLimitError:
-        computed_by = f"monte_carlo ({instances:,} instances per draw, common random numbers)"
+        computed_by = f"monte_carlo ({instances:,} instances per point, common random numbers)"
         rows = []
         for i in range(n):
             tallies, _ = simulate({plan.variant: at(i)}, instances, MC_CHUNK, 0, 0)
@@ -152,7 +152,7 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
         return Evaluation(pd.DataFrame(rows, columns=list(METRICS)), computed_by)
     parts = [headline_batch(stack([at(i) for i in range(a, min(n, a + per_walk))])) for a in range(0, n, per_walk)]
     values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in METRICS})
-    return Evaluation(values, "analytic (exact per draw, batched)")
+    return Evaluation(values, "analytic (exact at each point, batched)")
 
 
 def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], settings: Uncertainty,
