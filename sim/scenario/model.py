@@ -439,9 +439,41 @@ class Scenario(Strict):
         raise KeyError(step_id)
 
 
+UNCERTAIN_FIELDS = {"InjectedRetriever": {"rates": 1},
+                    "DecideStep": {"base_error_rate": 0, "susceptibility": 1, "susceptibility_by_input": 2},
+                    "VerifyStep": {"catch": 1, "false_alarm": 0},
+                    "ActCost": {"failure_loss": 0, "detected_loss": 0, "escalation_cost": 0}}
+"""Where a file may write a distribution instead of a number (`sim.scenario.distributions` takes them out), by
+model and field; the depth says how many mappings lie between the field and its numbers."""
+
+
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of scenario files, for editors' autocompletion."""
+    """JSON Schema of scenario files, for editors' autocompletion (a distribution is accepted wherever the loader
+    accepts one)."""
     schema = Scenario.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "cascadesim scenario"
+    ref = {"$ref": "#/$defs/Distribution"}
+
+    def either(node: dict[str, Any]) -> dict[str, Any]:
+        if "anyOf" in node:
+            return {**node, "anyOf": [*node["anyOf"], ref]}
+        kept = {k: node[k] for k in ("description", "title", "default", "examples") if k in node}
+        return {**kept, "anyOf": [{k: v for k, v in node.items() if k not in kept}, ref]}
+
+    def at_depth(node: dict[str, Any], depth: int) -> dict[str, Any]:
+        if depth == 0:
+            return either(node)
+        out = dict(node)
+        for key in ("additionalProperties",):
+            if isinstance(out.get(key), dict):
+                out[key] = at_depth(out[key], depth - 1)
+        if isinstance(out.get("patternProperties"), dict):
+            out["patternProperties"] = {k: at_depth(v, depth - 1) for k, v in out["patternProperties"].items()}
+        return out
+
+    for model, fields in UNCERTAIN_FIELDS.items():
+        props = schema["$defs"][model]["properties"]
+        for name, depth in fields.items():
+            props[name] = at_depth(props[name], depth)
     return schema

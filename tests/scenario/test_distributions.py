@@ -139,3 +139,16 @@ def test_measured_rates_become_jeffreys_posteriors_only_for_uncertainty():
             k = r.counts[t]
             assert rate == pytest.approx(k / n)  # the point value stays the measured rate
             assert dist == Distribution(beta=(k + 0.5, n - k + 0.5)) and "Jeffreys" in source
+
+
+def test_the_json_schema_accepts_distributions_where_the_loader_does():
+    jsonschema = pytest.importorskip("jsonschema")
+    from sim.scenario.model import json_schema
+
+    schema = json_schema()
+    data = uncertain_chain()
+    data["workflow"]["steps"][1]["susceptibility_by_input"] = {"fetch": {"default": {"beta": [1, 1]}}}
+    data["costs"]["apply"]["detected_loss"] = {"pert": [1, 2, 3]}
+    jsonschema.validate(data, schema)
+    with pytest.raises(jsonschema.ValidationError):  # only probabilities and costs may be uncertain
+        jsonschema.validate(chain(seed={"beta": [1, 2]}), schema)
