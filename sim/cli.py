@@ -62,6 +62,13 @@ class PolicyName(StrEnum):
     openai = "openai"
 
 
+class SobolGrouping(StrEnum):
+    input = "input"
+    retriever = "retriever"
+    step = "step"
+    error_type = "error_type"
+
+
 @contextmanager
 def _user_errors():
     """User mistakes exit 2 with their message; anything else is our bug and exits 1."""
@@ -90,6 +97,11 @@ def run(
     max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, max=limits.MAX_INSTANCE_ROWS, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
     workers: Annotated[int, typer.Option("--workers", "-w", min=0, max=limits.MAX_WORKERS, help="Processes for Monte Carlo; 0: one per core for runs of 4M+ instance-variants. Never changes results.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
+    uncertainty: Annotated[int | None, typer.Option("--uncertainty", min=2, max=limits.MAX_UNCERTAINTY_DRAWS, help="Also draw the scenario's uncertain inputs this many times and evaluate every variant at each draw (bands, P(better), uncertainty.parquet).")] = None,
+    sobol: Annotated[int | None, typer.Option("--sobol", min=2, max=limits.MAX_UNCERTAINTY_DRAWS, help="Sobol indices of expected loss (and of each variant's difference) per uncertain input, from this many base draws (a power of 2, e.g. 1024); sobol.csv.")] = None,
+    sobol_by: Annotated[SobolGrouping, typer.Option("--sobol-by", help="Group the uncertain inputs of --sobol: input (each alone), retriever, step or error_type.")] = SobolGrouping.input,
+    precision: Annotated[float | None, typer.Option("--precision", min=1e-9, max=0.4999, help="Monte Carlo: stop once every variant's P(wrong action) 95% CI half-width is at most this (checked after each block of 65,536 instances; --instances is the most it runs).")] = None,
+    importance: Annotated[bool, typer.Option("--importance", help="Counterfactuals (oracle retrieval, each retriever perfect, each verifier perfect or removed) and Birnbaum / Fussell-Vesely / RAW / RRW per basic event: counterfactuals.csv, importance.csv.")] = False,
     policy: Annotated[PolicyName | None, typer.Option("--policy", help="Agent engine: who reads the passages: simulated (offline reader, default) or openai (any OpenAI-compatible endpoint).", rich_help_panel="Agent engine")] = None,
     llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL).", rich_help_panel="Agent engine")] = None,
     llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name at the endpoint (default: $OPENAI_MODEL).", rich_help_panel="Agent engine")] = None,
@@ -152,7 +164,9 @@ def run(
                 result = run_scenario(loaded, instances=instances, seed=seed, engine=engine.value,
                                       chunk_size=chunk_size, max_instance_rows=max_instance_rows,
                                       workers=workers or None,
-                                      progress=RunProgress(bar, task, time.monotonic), options=options)
+                                      progress=RunProgress(bar, task, time.monotonic), options=options,
+                                      uncertainty=uncertainty, sobol=sobol, sobol_by=sobol_by.value,
+                                      importance=importance, precision=precision)
             except KeyboardInterrupt:
                 bar.stop()
                 kept = ("; the completed instances are kept: run the same command again to continue"
@@ -174,8 +188,9 @@ def run(
             out_console.print(str(folder))
             return
         render_summary(result.summary, out_console)
-        extra = "".join(f", {name}.parquet" for name in ("timeline", "agent_trace")
-                        if getattr(result, name) is not None)
+        extra = "".join(f", {name}.parquet" for name in ("timeline", "agent_trace", "uncertainty")
+                        if getattr(result, name) is not None) + "".join(
+            f", {name}.csv" for name in ("sobol", "counterfactuals", "importance") if getattr(result, name) is not None)
         out_console.print(f"wrote {folder}/ (summary.json, instances.parquet, steps.parquet, attribution.csv, "
                           f"cascade.csv, sensitivity.csv, scenario.yaml{extra}, manifest.json); the HTML report: "
                           f"cascade report {folder}", style="dim")
@@ -269,6 +284,35 @@ def report(
         if images:
             written = write_images(run_dir, path.with_name(path.stem + "_images"), images)
             out_console.print(f"wrote {len(written)} {images} images in {written[0].parent if written else '-'}")
+
+
+@app.command("fit-difficulty")
+def fit_difficulty_command(
+    trials: Annotated[Path, typer.Argument(help="A log of repeated trials: CSV, TSV or JSONL with columns task, trial, success (1/0, true/false, pass/fail).", show_default=False)],
+    write: Annotated[Path | None, typer.Option("--write", help="Also write the fitted `difficulty:` block (YAML) to this file, to paste into a scenario.")] = None,
+) -> None:
+    """Estimate difficulty.icc (with its 95% CI) and compare observed with modelled pass^k from repeated trials."""
+    import yaml
+
+    from sim.core.atomic import write_text
+    from sim.metrics.difficulty_fit import fit_difficulty, read_trials
+
+    with _user_errors():
+        fit = fit_difficulty(read_trials(trials))
+        out_console.print(f"{fit.tasks:,} tasks, {fit.trials:,} trials: mean failure {fit.mean_failure:.2%}; "
+                          f"icc {fit.icc:.3f} [{fit.icc_ci95[0]:.3f}, {fit.icc_ci95[1]:.3f}] (95% profile "
+                          f"likelihood); better fit by AIC: {fit.preferred}"
+                          + (f" ({fit.always_solved_share:.1%} of tasks always solved)"
+                             if fit.always_solved_share else ""))
+        table = Table(title="pass^k: observed (unbiased) vs modelled", title_justify="left")
+        for col in fit.pass_k.columns:
+            table.add_column(col, justify="right")
+        for row in fit.pass_k.itertuples(index=False):
+            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        out_console.print(table)
+        if write is not None:
+            write_text(write, yaml.safe_dump({"difficulty": {"icc": round(fit.icc, 4)}}, sort_keys=False))
+            out_console.print(f"wrote {write}", style="dim")
 
 
 @app.command()

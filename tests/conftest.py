@@ -54,7 +54,7 @@ def write_scenario(tmp_path):
 
 
 # Slow families, marked so that the fast core runs alone:  pytest -m "not (agent or browser or crash or embedding
-# or finetune or fuzz or notebooks or servers)". The README's plain `pytest` still runs everything.
+# or finetune or fuzz or notebooks or servers or uncertainty)". The README's plain `pytest` still runs everything.
 _BY_PATH = {"agents": "agent", "test_finetune.py": "finetune", "test_fuzz.py": "fuzz",
             "test_notebooks.py": "notebooks",
             "test_measure.py": "embedding", "test_openai_policy.py": "servers"}

@@ -68,3 +68,7 @@ MAX_TRACE_FILE_BYTES = 2 << 30
 
 MAX_IMPORT_SPANS = 10_000_000
 """Spans `cascade import` reads from one file (each becomes a protobuf message and a trace-table row)."""
+
+MAX_UNCERTAINTY_DRAWS = 100_000
+"""Parameter draws of one uncertainty run (point by point, about 20 minutes for a three-variant contract review;
+the 5% and 95% quantiles of its outputs have settled to about 0.1% long before)."""

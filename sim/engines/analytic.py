@@ -6,6 +6,10 @@ one probability column per difficulty level) of the tokens still needed downstre
 accumulators. Each input is folded into its consumer as soon as it is ready, so the frontier stays small for
 pipelines where many steps meet at one reviewer. Attribution by root cause needs one extra pass per step that
 can originate errors, in which that step's errors carry a tag.
+
+A stacked plan (`sim.model.plan.stack`: one plan at B parameter points) is walked once for all its points: the
+rows of the frontier (which tokens can meet) do not depend on the values, only on the roots, so the probability
+columns become B x levels and every figure a vector of B (`headline_batch`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 
 from sim.core.errors import EngineLimitError
 from sim.engines.request import RunRequest
-from sim.model.plan import Plan, StepPlan
+from sim.model.plan import Plan, StepPlan, stack
 from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK, is_error, is_escalation, merge, rank_table
 from sim.trace.engine_output import EngineOutput
 from sim.trace.exact import Exact
@@ -22,14 +26,19 @@ from sim.trace.schema import PASS_K
 
 MAX_ROWS = 200_000
 
+BATCH_BYTES = 256 << 20
+"""Memory of a batched frontier's probabilities (rows x points x levels doubles) that `points_per_walk` aims at."""
+
 
 class _Frontier:
-    """Joint distribution over named integer columns; P has one column per difficulty level."""
+    """Joint distribution over named integer columns; P has one column per parameter point x difficulty level
+    (point-major)."""
 
-    def __init__(self, levels: int):
+    def __init__(self, columns: int):
         self.cols: list[str] = []
         self.S = np.zeros((1, 0), dtype=np.int32)
-        self.P = np.ones((1, levels))
+        self.P = np.ones((1, columns))
+        self.peak_rows = 1
 
     def col(self, name: str) -> np.ndarray:
         return self.S[:, self.cols.index(name)]
@@ -44,9 +53,9 @@ class _Frontier:
         self.S = self.S[:, keep]
         self._merge()
 
-    def mass(self, where: np.ndarray, weights: np.ndarray) -> float:
-        """Probability (averaged over levels) of the rows selected by `where`."""
-        return float(self.P[where].sum(axis=0) @ weights)
+    def mass(self, where: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Probability (averaged over levels) of the rows selected by `where`, per parameter point."""
+        return over_levels(self.P[where].sum(axis=0), weights)
 
     def branch(self, options: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> None:
         """Replace each row by one row per option: probability times `prob` (rows x levels or rows x 1),
@@ -87,14 +96,23 @@ class _Frontier:
             return
         self.S = self.S[order[starts]]
         self.P = np.add.reduceat(self.P[order], starts, axis=0)
+        self.peak_rows = max(self.peak_rows, len(self.S))
         if len(self.S) > MAX_ROWS:
             raise EngineLimitError(
                 f"the analytic engine would need a joint table of {len(self.S):,} rows for this workflow "
                 f"(limit {MAX_ROWS:,}); run it with --engine monte_carlo")
 
 
+def over_levels(per_column: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average over difficulty levels of a vector of B x levels values (point-major): one value per point."""
+    if len(per_column) == len(weights):  # one point: the plain dot product (the recorded figures depend on it)
+        return np.array([per_column @ weights])
+    return per_column.reshape(-1, len(weights)) @ weights
+
+
 def solve(plan: Plan) -> Exact:
     """Exact results for one plan (one variant)."""
+    plan = stack([plan])
     main = _Pass(plan, tag=None)
     main.run()
     R = len(plan.roots)
@@ -108,32 +126,55 @@ def solve(plan: Plan) -> Exact:
         tagged.run(resume=main.snapshots[main.owner[pos]])
         for t, (n_fail, loss, p_any) in tagged.tag_results.items():
             r = plan.root_index[(pos, t)]
-            failures_from_root[r], loss_from_root[r], any_from_root[r] = n_fail, loss, p_any
+            failures_from_root[r], loss_from_root[r], any_from_root[r] = n_fail[0], loss[0], p_any[0]
     return Exact(
-        p_failure=main.p_failure, silent_failure_rate=main.p_silent,
-        expected_failure_loss=main.failure_loss, expected_escalation_cost=main.escalation_cost,
-        action_failures=main.action_failures, originated=main.originated,
+        p_failure=float(main.p_failure[0]), silent_failure_rate=float(main.p_silent[0]),
+        expected_failure_loss=float(main.failure_loss[0]), expected_escalation_cost=float(main.escalation_cost[0]),
+        action_failures=float(main.action_failures[0]), originated=main.originated[:, 0],
         failures_from_root=failures_from_root, loss_from_root=loss_from_root, any_failure_from_root=any_from_root,
-        pass_k=main.pass_k)
+        pass_k=main.pass_k[0])
 
 
 def expected_loss(plan: Plan) -> float:
     """Exact expected loss per instance (failure loss + escalation cost), without attribution: one pass."""
+    return headline(plan)["expected_loss_per_instance"]
+
+
+def headline(plan: Plan) -> dict[str, float]:
+    """Exact `p_failure`, `silent_failure_rate` and `expected_loss_per_instance` (currency per instance) of one
+    plan, without attribution: one pass."""
+    return {k: float(v[0]) for k, v in headline_batch(stack([plan])).items()}
+
+
+def points_per_walk(plan: Plan) -> int:
+    """How many parameter points of `plan` one batched walk should take: as many as keep the frontier's
+    probabilities within BATCH_BYTES, judged from one walk at the plan's own point (EngineLimitError when the
+    analytic engine cannot take the workflow at all)."""
+    main = _Pass(stack([plan]), tag=None)
+    main.run()
+    return max(1, BATCH_BYTES // (8 * plan.levels.count * main.F.peak_rows))
+
+
+def headline_batch(plan: Plan) -> dict[str, np.ndarray]:
+    """`headline` of a stacked plan (`sim.model.plan.stack`): one value per parameter point, in one walk."""
     main = _Pass(plan, tag=None)
     main.run()
-    return main.failure_loss + main.escalation_cost
+    return {"p_failure": main.p_failure, "silent_failure_rate": main.p_silent,
+            "expected_loss_per_instance": main.failure_loss + main.escalation_cost}
 
 
 class _Pass:
     """One walk over the workflow. With `tag`, errors originated at step position `tag` are marked."""
 
     def __init__(self, plan: Plan, tag: int | None, classes: tuple | None = None):
+        assert plan.batch is not None, "the walk takes a stacked plan (sim.model.plan.stack)"
         self.plan, self.tag = plan, tag
         self.T = len(plan.types)
         self.w = plan.levels.weights
-        self.F = _Frontier(plan.levels.count)
-        self.originated = np.zeros(len(plan.roots))
-        self.failure_loss = self.escalation_cost = self.action_failures = 0.0
+        self.B, self.L = plan.batch, plan.levels.count
+        self.F = _Frontier(self.B * self.L)
+        self.originated = np.zeros((len(plan.roots), self.B))
+        self.failure_loss, self.escalation_cost, self.action_failures = (np.zeros(self.B) for _ in range(3))
         self.tag_results: dict[int, list[float]] = {}
         # Token codes in this pass (sim.model.tokens): OK, FLAGGED, CAUGHT, ERROR + t for an error of type t,
         # ERROR + T + t for a tagged error of type t.
@@ -169,7 +210,7 @@ class _Pass:
             first_seen: dict[tuple, int] = {}
             code_map = np.arange(ERROR + 2 * self.T)
             for t in range(self.T):
-                key = tuple(float(table[t]) for table in tables)
+                key = tuple(v for table in tables for v in table[:, t].tolist())
                 code_map[ERROR + t] = ERROR + first_seen.setdefault(key, t)
             out[s.pos] = code_map
         return out
@@ -206,7 +247,8 @@ class _Pass:
             self.p_failure = F.mass(F.col("failed") == 1, self.w)
             self.p_silent = F.mass(F.col("silent") == 1, self.w)
             p_fail_level = F.P[F.col("failed") == 1].sum(axis=0)
-            self.pass_k = np.array([(1.0 - p_fail_level) ** k @ self.w for k in range(1, PASS_K + 1)])
+            self.pass_k = np.stack([over_levels((1.0 - p_fail_level) ** k, self.w) for k in range(1, PASS_K + 1)],
+                                   axis=1)
         else:
             col = F.col("tag_failed")
             for t in self.tag_results:
@@ -292,6 +334,17 @@ class _Pass:
     def _error_code(self, s: StepPlan, t: int) -> int:
         return ERROR + t + (self.T if s.pos == self.tag else 0)
 
+    def _per_row(self, table: np.ndarray, x: np.ndarray, otherwise: float) -> np.ndarray:
+        """Per row, the probability `table` (points x types) gives the type of its error token x (`otherwise`
+        for rows without an error), as rows x (points x levels)."""
+        values = np.where(is_error(x)[:, None], table[:, np.maximum(self.type_of[x], 0)].T, otherwise)
+        return values if self.L == 1 else np.repeat(values, self.L, axis=1)
+
+    def _columns(self, per_point_level: np.ndarray) -> np.ndarray:
+        """Values per point (B) or per point and level (B x L) as one row of B x L columns."""
+        values = per_point_level if per_point_level.ndim == 2 else np.repeat(per_point_level[:, None], self.L, 1)
+        return values.reshape(1, -1)
+
     # -- folds: input `src` into consumer `c` ------------------------------------------------------------------
     def _fold_retrieve(self, c: StepPlan, acc: str, src: StepPlan) -> None:
         self.F.S[:, self.F.cols.index(acc)] = self._merged(self.F.col(acc), self.F.col(f"acc:{src.pos}"))
@@ -302,19 +355,19 @@ class _Pass:
     def _fold_decide(self, c: StepPlan, acc: str, src: StepPlan) -> None:
         F = self.F
         x, a = F.col(f"acc:{src.pos}"), F.col(acc)
-        carry = np.where(is_error(x), c.carry(src.pos)[np.maximum(self.type_of[x], 0)], 1.0)[:, None]
+        carry = self._per_row(c.carry(src.pos), x, 1.0)
         F.branch([(carry, {acc: self._merged(a, x)}), (1.0 - carry, {})])
 
     def _fold_verify(self, c: StepPlan, acc: str, src: StepPlan) -> None:
         F = self.F
         x, a = F.col(f"acc:{src.pos}"), F.col(acc)
-        catch = np.where(is_error(x), c.catch[np.maximum(self.type_of[x], 0)], 0.0)[:, None]
+        catch = self._per_row(c.catch, x, 0.0)
         F.branch([(catch, {acc: self._merged(a, np.full_like(x, CAUGHT))}), (1.0 - catch, {acc: self._merged(a, x)})])
 
     def _fold_audit(self, c: StepPlan, acc: str, act: StepPlan) -> None:
         F = self.F
         x = F.col(f"acc:{act.pos}")
-        catch = np.where(is_error(x), c.catch[np.maximum(self.type_of[x], 0)], 0.0)[:, None]
+        catch = self._per_row(c.catch, x, 0.0)
         F.branch([(catch, {f"det:{act.pos}": np.ones_like(x)}), (1.0 - catch, {})])
 
     # -- finishes: the step's own draws ----------------------------------------------------------------------------
@@ -322,14 +375,14 @@ class _Pass:
         F = self.F
         ok = (F.col(acc) == OK)[:, None]
         live = [t for t in range(self.T) if (s.pos, t) in self.plan.root_index]
-        options = [(np.where(ok, 1.0 - s.rates[:, live].sum(axis=1)[None, :], 1.0), {})]
+        options = [(np.where(ok, 1.0 - self._columns(s.rates[:, :, live].sum(axis=2)), 1.0), {})]
         for t in live:
-            prob = np.where(ok, s.rates[None, :, t], 0.0)
+            prob = np.where(ok, self._columns(s.rates[:, :, t]), 0.0)
             options.append((prob, {acc: np.full(len(F.S), self._error_code(s, t))}))
             if self.tag is None:
-                self.originated[self.plan.root_index[(s.pos, t)]] += float((F.P * prob).sum(axis=0) @ self.w)
+                self.originated[self.plan.root_index[(s.pos, t)]] += over_levels((F.P * prob).sum(axis=0), self.w)
             elif s.pos == self.tag:
-                self.tag_results[t] = [0.0, 0.0]
+                self.tag_results[t] = [np.zeros(self.B), np.zeros(self.B)]
         F.branch(options)
 
     def _finish_decide(self, s: StepPlan, acc: str) -> None:
@@ -338,18 +391,18 @@ class _Pass:
         if r is None:
             return
         F = self.F
-        prob = np.where((F.col(acc) == OK)[:, None], s.base_error[None, :], 0.0)
+        prob = np.where((F.col(acc) == OK)[:, None], self._columns(s.base_error), 0.0)
         if self.tag is None:
-            self.originated[r] += float((F.P * prob).sum(axis=0) @ self.w)
+            self.originated[r] += over_levels((F.P * prob).sum(axis=0), self.w)
         elif s.pos == self.tag:
-            self.tag_results[reasoning] = [0.0, 0.0]
+            self.tag_results[reasoning] = [np.zeros(self.B), np.zeros(self.B)]
         F.branch([(prob, {acc: np.full(len(F.S), self._error_code(s, reasoning))}), (1.0 - prob, {})])
 
     def _finish_verify(self, s: StepPlan, acc: str) -> None:
-        if s.audit or s.false_alarm == 0:
+        if s.audit or not np.any(s.false_alarm):
             return
         F = self.F
-        prob = np.where((F.col(acc) == OK)[:, None], s.false_alarm, 0.0)
+        prob = np.where((F.col(acc) == OK)[:, None], self._columns(s.false_alarm), 0.0)
         F.branch([(prob, {acc: np.full(len(F.S), FLAGGED, dtype=np.int32)}), (1.0 - prob, {})])
 
     def _finish_act(self, s: StepPlan, acc: str) -> None:

@@ -31,5 +31,8 @@ class RunRequest:
     workers: int = 1
     pass_k_sample: int = DEFAULT_PASS_K_SAMPLE
     progress: Callable[[int, int], None] | None = None
+    precision: float | None = None
+    """Monte Carlo: stop once every variant's p_failure 95% CI half-width is at most this (after a seeding block);
+    `instances` is then the most it runs."""
     options: Any = None
     """Engine-specific settings (the agent engine: `agents.engine.AgentSettings` or a mapping of its fields)."""

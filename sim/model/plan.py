@@ -10,7 +10,7 @@ that rebuild only the arrays. Tokens and how they meet: `sim.model.tokens`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +76,9 @@ class Plan:
     parameters: Mapping[str, float] = field(repr=False, default_factory=dict)
     """Every numeric parameter by its scenario path (do not mutate: `with_parameters` makes a new plan)."""
     all_roots: bool = field(repr=False, default=False)
+    batch: int | None = field(repr=False, default=None)
+    """None for one parameter point; B for a batch of B points (`stack`): every step's arrays then carry a
+    leading axis of B values, and `parameters` are those of the first point."""
 
     @property
     def acts(self) -> tuple[StepPlan, ...]:
@@ -110,6 +113,8 @@ class Plan:
     # -- transformations ----------------------------------------------------------------------------------------
     def with_parameters(self, changes: Mapping[str, float]) -> Plan:
         """This plan with some parameters (by scenario path) set to new values; checked like a scenario."""
+        if self.batch is not None:
+            raise CascadeError("with_parameters changes a plan of one parameter point, not a stacked batch")
         values = dict(self.parameters)
         for path, value in changes.items():
             if path not in values:
@@ -130,6 +135,36 @@ class Plan:
         """This plan with the given verify steps catching nothing and raising no false alarm (bypassed)."""
         prefixes = tuple(f"workflow.steps.{sid}.{name}" for sid in step_ids for name in ("catch.", "false_alarm"))
         return self.with_parameters({p: 0.0 for p in self.parameters if p.startswith(prefixes)})
+
+
+def stack(plans: Sequence[Plan]) -> Plan:
+    """One plan evaluated at several parameter points: the plans (same scenario structure, e.g. from
+    `with_parameters`) with each step's arrays stacked along a leading batch axis and the union of their roots
+    (a root absent at one point has probability 0 there), for engines that evaluate all points at once."""
+    first = plans[0]
+    if any(p.batch is not None for p in plans):
+        raise CascadeError("stack takes plans of one parameter point each")
+    if any([s.id for s in p.steps] != [s.id for s in first.steps] or p.types != first.types
+           or (p.levels.icc, p.levels.count) != (first.levels.icc, first.levels.count) for p in plans):
+        raise CascadeError("stack takes plans of one scenario structure (steps, types and levels alike)")
+    steps = []
+    for i, st in enumerate(first.steps):
+        at = [p.steps[i] for p in plans]
+
+        def arrays(name: str, st: StepPlan = st, at: list[StepPlan] = at) -> np.ndarray | None:
+            return None if getattr(st, name) is None else np.stack([getattr(a, name) for a in at])
+
+        steps.append(dataclasses.replace(
+            st, rates=arrays("rates"), base_error=arrays("base_error"), susceptibility=arrays("susceptibility"),
+            susceptibility_by_input={k: np.stack([a.susceptibility_by_input[k] for a in at])
+                                     for k in st.susceptibility_by_input},
+            catch=arrays("catch"), false_alarm=np.array([a.false_alarm for a in at], dtype=float),
+            failure_loss=np.array([a.failure_loss for a in at], dtype=float),
+            detected_loss=np.array([a.detected_loss for a in at], dtype=float),
+            escalation_cost=np.array([a.escalation_cost for a in at], dtype=float)))
+    roots = tuple(sorted({r for p in plans for r in p.roots}))
+    return dataclasses.replace(first, steps=tuple(steps), roots=roots,
+                               root_index={r: i for i, r in enumerate(roots)}, batch=len(plans))
 
 
 def _table(values: Mapping[str, float], prefix: str) -> dict[str, float]:

@@ -56,6 +56,15 @@ class Result:
     """Timeline engine only: one row per variant x replication x day."""
     agent_trace: pd.DataFrame | None = None
     """Agent engine only: one row per variant x instance x step (what the node read, decided, did; its truth)."""
+    uncertainty: pd.DataFrame | None = None
+    """Uncertainty runs only: one row per parameter draw x variant, its metrics and every uncertain input's value
+    (`sim.metrics.uncertainty`; the summary's `uncertainty` block summarises it)."""
+    sobol: pd.DataFrame | None = None
+    counterfactuals: pd.DataFrame | None = None
+    """`--importance` only: the loss each counterfactual removes, per variant (`sim.metrics.importance`)."""
+    importance: pd.DataFrame | None = None
+    """`--importance` only: Birnbaum, Fussell-Vesely, RAW and RRW per basic event, per variant."""
+    """Sobol runs only: first-order and total indices per output x input group (`sim.metrics.sobol.COLUMNS`)."""
 
     @cached_property
     def instances(self) -> pd.DataFrame:
@@ -129,6 +138,11 @@ class Result:
                 self.timeline.to_parquet(out / "timeline.parquet", index=False)
             if self.agent_trace is not None:
                 self.agent_trace.to_parquet(out / "agent_trace.parquet", index=False)
+            if self.uncertainty is not None:
+                self.uncertainty.to_parquet(out / "uncertainty.parquet", index=False)
+            for name in ("sobol", "counterfactuals", "importance"):
+                if getattr(self, name) is not None:
+                    getattr(self, name).to_csv(out / f"{name}.csv", index=False)
             if self.sensitivity is not None:
                 self.sensitivity.to_csv(out / "sensitivity.csv", index=False)
             (out / "summary.json").write_text(summary, encoding="utf-8")

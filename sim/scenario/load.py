@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sim.core.errors import CascadeError, Problem, ScenarioError
 from sim.core.yaml_source import Path_, SourceMap, read_yaml_file
 from sim.scenario.checks import check_scenario, did_you_mean
+from sim.scenario.distributions import take_distributions
 from sim.scenario.model import Scenario
 from sim.scenario.overrides import apply_set, base_dict, matching_set_key
 
@@ -108,9 +109,10 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
     problems = []
     for name, r in _mapping(out.get("retrievers")).items():
         if isinstance(r, dict) and r.get("kind") == "measured":
-            if "rates" in r:
-                problems.append(source.problem(("retrievers", name, "rates"), "a measured retriever takes its "
-                                               "rates from its profile; remove them (or use kind: injected)"))
+            for key in ("rates", "counts"):
+                if key in r:
+                    problems.append(source.problem(("retrievers", name, key), f"a measured retriever takes its "
+                                                   f"{key} from its profile; remove them (or use kind: injected)"))
             if ("profile" in r) == ("corpus" in r):
                 problems.append(source.problem(("retrievers", name), "a measured retriever needs either a "
                                                "profile (a file from `cascade measure`) or a corpus to measure"))
@@ -166,6 +168,9 @@ def _with_profiles(raw: dict[str, Any], source: SourceMap, measure: bool) -> dic
         else:
             continue
         r["rates"] = {t: float(v) for t, v in profile["rates"].items() if float(v) > 0}
+        counts = profile.get("counts")
+        r["counts"] = ({k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool) and v >= 0}
+                       if isinstance(counts, dict) else {})
         r["measured_with"] = {"profile": label, "model": profile.get("model", {}).get("name"),
                               "corpus": profile.get("corpus", {}).get("name"),
                               "corpus_fingerprint": profile.get("corpus", {}).get("fingerprint"),
@@ -174,7 +179,9 @@ def _with_profiles(raw: dict[str, Any], source: SourceMap, measure: bool) -> dic
 
 
 def _validate(raw: dict[str, Any], source: SourceMap, measure: bool = True) -> Scenario:
-    raw = _with_profiles(raw, source, measure)
+    raw, problems = take_distributions(_with_profiles(raw, source, measure), source)
+    if problems:
+        raise ScenarioError(problems)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -271,6 +278,7 @@ def dump_scenario_yaml(scenario: Scenario) -> str:
         if r["kind"] == "measured":  # rates are re-read from the profile when the file is loaded
             r.pop("rates", None)
             r.pop("measured_with", None)
+            r.pop("counts", None)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from sim.core import limits
 
@@ -30,6 +30,92 @@ class Strict(BaseModel):
 
 
 MAX_LEVELS = 512
+
+Z_95 = 1.6448536269514722
+"""The standard normal's 95% quantile: a `lognormal_90` interval spans +/- Z_95 standard deviations of its log."""
+DISTRIBUTION_KINDS = ("beta", "pert", "uniform", "lognormal_90")
+
+
+class Distribution(Strict):
+    """An uncertain probability or cost, written in place of its number: exactly one of
+    `{beta: [a, b]}` (probabilities), `{pert: [low, mode, high]}`, `{uniform: [low, high]}`,
+    `{lognormal_90: [low, high]}` (costs: a 90% interval, as riskquant takes them). Runs without `--uncertainty`
+    use its `mean`; an uncertainty run draws from it (`ppf`)."""
+
+    beta: tuple[Annotated[float, Field(gt=0, le=1e9)], Annotated[float, Field(gt=0, le=1e9)]] | None = None
+    """Beta(a, b) on [0, 1]: a probability seen as a errors in a + b trials, roughly."""
+    pert: tuple[float, float, float] | None = None
+    """BetaPERT (low, most likely, high), low < high, low <= mode <= high."""
+    uniform: tuple[float, float] | None = None
+    """Uniform between low and high (low < high)."""
+    lognormal_90: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] | None = None
+    """Lognormal with 5% and 95% quantiles low and high (low < high); costs only."""
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Distribution:
+        given = [k for k in DISTRIBUTION_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a distribution is exactly one of {', '.join(DISTRIBUTION_KINDS)}"
+                             f"{'' if not given else ', not ' + ' and '.join(given)}")
+        args = self.args
+        if self.kind == "pert" and not (args[0] <= args[1] <= args[2] and args[0] < args[2]):
+            raise ValueError(f"pert is [low, mode, high] with low <= mode <= high and low < high, got {list(args)}")
+        if self.kind in ("uniform", "lognormal_90") and not args[0] < args[1]:
+            raise ValueError(f"{self.kind} is [low, high] with low < high, got {list(args)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in DISTRIBUTION_KINDS if getattr(self, k) is not None)
+
+    @property
+    def args(self) -> tuple[float, ...]:
+        return getattr(self, self.kind)
+
+    @property
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value it can take (a lognormal's upper end is infinite)."""
+        if self.kind == "beta":
+            return 0.0, 1.0
+        if self.kind == "lognormal_90":
+            return 0.0, float("inf")
+        return self.args[0], self.args[-1]
+
+    @property
+    def mean(self) -> float:
+        """Its mean: the point value every run without `--uncertainty` uses."""
+        a = self.args
+        if self.kind == "beta":
+            return a[0] / (a[0] + a[1])
+        if self.kind == "pert":
+            return (a[0] + 4 * a[1] + a[2]) / 6
+        if self.kind == "uniform":
+            return (a[0] + a[1]) / 2
+        mu, sigma = self._log_moments()
+        return float(np.exp(mu + sigma * sigma / 2))
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Its quantile function at `u` in (0, 1) (vectorised): how an uncertainty design becomes values."""
+        from scipy import stats
+
+        a = self.args
+        if self.kind == "beta":
+            return stats.beta.ppf(u, a[0], a[1])
+        if self.kind == "pert":
+            width = a[2] - a[0]
+            shape = (1 + 4 * (a[1] - a[0]) / width, 1 + 4 * (a[2] - a[1]) / width)
+            return a[0] + width * stats.beta.ppf(u, *shape)
+        if self.kind == "uniform":
+            return a[0] + (a[1] - a[0]) * np.asarray(u)
+        mu, sigma = self._log_moments()
+        return np.exp(mu + sigma * stats.norm.ppf(u))
+
+    def _log_moments(self) -> tuple[float, float]:
+        low, high = np.log(self.args[0]), np.log(self.args[1])
+        return float((low + high) / 2), float((high - low) / (2 * Z_95))
+
+    def __repr__(self) -> str:
+        return f"{{{self.kind}: {list(self.args)}}}"
 
 
 class Difficulty(Strict):
@@ -84,6 +170,9 @@ class MeasuredRetriever(Strict):
     """Filled from the profile when the scenario is loaded (do not write them)."""
     measured_with: dict[str, Any] = {}
     """Filled from the profile: model, corpus and date of the measurement."""
+    counts: dict[str, Annotated[int, Field(ge=0)]] = {}
+    """Filled from the profile: probe queries (`queries`) and errors of each type; an uncertainty run turns
+    each rate into its Jeffreys Beta posterior (do not write them)."""
 
     @property
     def error_rate(self) -> float:
@@ -296,6 +385,17 @@ class Variant(Strict):
     """Dotted paths into the scenario and their new values; steps are addressed by id."""
 
 
+class Uncertainty(Strict):
+    """How an uncertainty run draws the scenario's distributions (`cascade run --uncertainty N` overrides draws)."""
+
+    draws: Annotated[int, Field(ge=2, le=limits.MAX_UNCERTAINTY_DRAWS, examples=[256])]
+    """Parameter draws; each is evaluated exactly (analytic engine) or by Monte Carlo with common random numbers."""
+    design: Literal["lhs", "sobol"] = "lhs"
+    """How draws cover the inputs: Latin hypercube (any number of draws) or scrambled Sobol (a power of 2)."""
+    instances_per_draw: Annotated[int, Field(ge=1, le=limits.MAX_INSTANCES)] = 20_000
+    """Monte Carlo instances per draw and variant, used only where the analytic engine cannot take the workflow."""
+
+
 class Scenario(Strict):
     """One scenario file: a workflow, its retrievers, costs, volume, seed, and optional variants."""
 
@@ -325,6 +425,11 @@ class Scenario(Strict):
     """Time dynamics for `--engine timeline`."""
     variants: Annotated[list[Variant], Field(max_length=limits.MAX_VARIANTS)] = []
     """Alternatives to compare with the scenario itself (a tuned retriever, another reviewer count)."""
+    uncertainty: Uncertainty | None = None
+    """Run every `cascade run` of this scenario with an uncertainty analysis (`--uncertainty N` does it once)."""
+    distributions: dict[str, Distribution] = {}
+    """Filled by loading: the distributions written in place of numbers, by parameter path
+    (`retrievers.contract.rates.role_swap`); the number in place is their mean (do not write this key)."""
 
     def step(self, step_id: str) -> RetrieveStep | DecideStep | VerifyStep | ActStep:
         """The step with this id."""
@@ -334,9 +439,41 @@ class Scenario(Strict):
         raise KeyError(step_id)
 
 
+UNCERTAIN_FIELDS = {"InjectedRetriever": {"rates": 1},
+                    "DecideStep": {"base_error_rate": 0, "susceptibility": 1, "susceptibility_by_input": 2},
+                    "VerifyStep": {"catch": 1, "false_alarm": 0},
+                    "ActCost": {"failure_loss": 0, "detected_loss": 0, "escalation_cost": 0}}
+"""Where a file may write a distribution instead of a number (`sim.scenario.distributions` takes them out), by
+model and field; the depth says how many mappings lie between the field and its numbers."""
+
+
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of scenario files, for editors' autocompletion."""
+    """JSON Schema of scenario files, for editors' autocompletion (a distribution is accepted wherever the loader
+    accepts one)."""
     schema = Scenario.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "cascadesim scenario"
+    ref = {"$ref": "#/$defs/Distribution"}
+
+    def either(node: dict[str, Any]) -> dict[str, Any]:
+        if "anyOf" in node:
+            return {**node, "anyOf": [*node["anyOf"], ref]}
+        kept = {k: node[k] for k in ("description", "title", "default", "examples") if k in node}
+        return {**kept, "anyOf": [{k: v for k, v in node.items() if k not in kept}, ref]}
+
+    def at_depth(node: dict[str, Any], depth: int) -> dict[str, Any]:
+        if depth == 0:
+            return either(node)
+        out = dict(node)
+        for key in ("additionalProperties",):
+            if isinstance(out.get(key), dict):
+                out[key] = at_depth(out[key], depth - 1)
+        if isinstance(out.get("patternProperties"), dict):
+            out["patternProperties"] = {k: at_depth(v, depth - 1) for k, v in out["patternProperties"].items()}
+        return out
+
+    for model, fields in UNCERTAIN_FIELDS.items():
+        props = schema["$defs"][model]["properties"]
+        for name, depth in fields.items():
+            props[name] = at_depth(props[name], depth)
     return schema

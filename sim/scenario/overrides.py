@@ -8,6 +8,7 @@ from typing import Any
 from sim.core.errors import Problem, ScenarioError
 from sim.core.yaml_source import Path_, SourceMap
 from sim.scenario.checks import did_you_mean
+from sim.scenario.distributions import place_distributions
 from sim.scenario.model import Scenario
 
 
@@ -16,7 +17,7 @@ def base_dict(scenario: Scenario) -> dict[str, Any]:
     data = scenario.model_dump(mode="json", exclude={"variants"})
     data["workflow"].pop("builtin", None)
     data["workflow"].pop("set", None)
-    return data
+    return place_distributions(data, scenario.distributions)
 
 
 def apply_set(data: dict[str, Any], overrides: dict[str, Any], where: Path_, source: SourceMap) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import pyarrow as pa
 
-from sim.core.seeding import block_segments
+from sim.core.seeding import BLOCK_SIZE, block_segments
+from sim.core.stats import wilson
 from sim.core.worker_process import die_with_parent
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.engines.request import RunRequest
@@ -23,17 +24,33 @@ from sim.trace.tally import Tally
 
 
 def run_monte_carlo(request: RunRequest) -> EngineOutput:
-    """Simulate `request.instances` instances of every variant; tallies per variant and the kept rows."""
+    """Simulate `request.instances` instances of every variant (with `precision`: until every variant's p_failure
+    95% CI half-width is within it, checked after each seeding block); tallies per variant and the kept rows."""
     plans, n, max_rows = request.plans, request.instances, request.max_instance_rows
     tallies, rows = simulate(plans, n, request.chunk_size, max_rows, min(n, request.pass_k_sample),
-                             request.workers, request.progress)
-    return EngineOutput(engine="monte_carlo", plans=plans, instances=n, tallies=tallies,
-                        instances_table=instance_rows(rows), instance_rows=rows_kept(n, max_rows))
+                             request.workers, request.progress, precision=request.precision)
+    used = next(iter(tallies.values())).n
+    extra = {}
+    if request.precision is not None:
+        extra["precision"] = {"p_failure_ci95_half_width": request.precision, "reached": precise(tallies,
+                              request.precision), "instances_used": used, "instances_allowed": n}
+    return EngineOutput(engine="monte_carlo", plans=plans, instances=used, tallies=tallies,
+                        instances_table=instance_rows(rows), instance_rows=rows_kept(used, max_rows), extra=extra)
+
+
+def precise(tallies: dict[str, Tally], half_width: float) -> bool:
+    """True when every variant's p_failure has a 95% (Wilson) interval at most 2 x `half_width` wide."""
+    return all((lambda lo_hi: (lo_hi[1] - lo_hi[0]) / 2)(wilson(t.failed, t.n)) <= half_width
+               for t in tallies.values())
 
 
 def simulate(plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int, pass_n: int, workers: int = 1,
-             progress=None) -> tuple[dict[str, Tally], dict[str, list[pa.Table]]]:
-    """Tallies and kept instance rows of instances 0..n-1 of every plan, chunk by chunk."""
+             progress=None, precision: float | None = None) -> tuple[dict[str, Tally], dict[str, list[pa.Table]]]:
+    """Tallies and kept instance rows of instances 0..n-1 of every plan, chunk by chunk; with `precision`, in
+    seeding blocks, stopping after the first block where `precise` holds (so the stop does not depend on the
+    chunk size or the workers)."""
+    if precision is not None:
+        chunk_size = BLOCK_SIZE
     ranges = ((a, min(n, a + chunk_size)) for a in range(0, n, chunk_size))  # lazy: n may be large
     if workers > 1 and n > chunk_size:
         parts = _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress)
@@ -41,6 +58,9 @@ def simulate(plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int, pas
         parts = _in_process(plans, ranges, max_rows, pass_n, n, progress)
     tallies, rows = next(parts)
     for more_tallies, more_rows in parts:  # in range order, so sums are added in the same order every time
+        if precision is not None and precise(tallies, precision):
+            parts.close()
+            break
         for name in plans:
             tallies[name].merge(more_tallies[name])
             rows[name] += more_rows[name]
