@@ -113,7 +113,8 @@ def verdicts(summary: dict[str, Any]) -> list[Verdict]:
             loss, ci, per = dl["difference"], dl["ci95"], "instance"
             p_change, p_ci = (dp["difference"], tuple(dp["ci95"])) if dp else (None, None)
         lower, higher = _root_movers(summary["attribution"], block["attribution"], NOTABLE * base_loss)
-        p_better = ((summary.get("uncertainty") or {}).get("p_lower_loss") or {}).get(name)
+        drawn = ((summary.get("uncertainty") or {}).get("differences") or {}).get(name) or {}
+        p_better = drawn.get("p_lower_expected_loss")
         out.append(Verdict(name, summary["currency"], loss, (ci[0], ci[1]), per, p_change, p_ci,
                            summary.get("volume_per_month"), lower, higher, p_better))
     return out
