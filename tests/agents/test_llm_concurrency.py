@@ -138,7 +138,10 @@ def test_a_429_storm_pauses_every_request_and_keeps_the_budget(llm_server, tmp_p
         early = [x for x in log if e["t"] + SLACK < x["t"] < e["t"] + e["retry_after"]]
         assert early == [], (e, early)
     assert all(e["status"] == 200 for e in log if e["t"] >= refused[-1]["t"] + SLACK)
-    assert most_in_any_window([e["t"] for e in log], 0.5 - 0.01) <= 8
+    # Arrival times at the server carry the client's scheduling jitter (seconds on a loaded 2-core machine are
+    # not exact): the window is shortened by 0.1 s. Without the budget, 8 requests in flight at 50 ms each would
+    # put dozens into it.
+    assert most_in_any_window([e["t"] for e in log], 0.5 - 0.1) <= 8
     assert stormy.summary["agent"]["llm"]["retries"] >= len(refused)
 
 
