@@ -10,8 +10,10 @@ action-failure event on each act that executed on erroneous input.
 
 Clock. Run folders keep no wall-clock times (results never depend on them), so spans get a synthetic clock:
 instance i starts i seconds after `start`, and the k-th step of the workflow (declared order) runs from k to
-k + 1 milliseconds after that; the root span covers its steps. The timeline engine's arrival times are not
-kept per instance either, so its runs use the same clock.
+k + 1 milliseconds after that; the root span covers its steps. Timeline runs keep each instance's simulated
+arrival and completion (`arrival_day`, `completed_day` in instances.parquet): their root span runs from arrival
+to completion (days after `start`), and the steps share that span in declared order (per-step times are not
+kept); an instance not completed within the simulation gets the millisecond steps from its arrival.
 
 Ids are derived from (scenario, engine, seed, instances, variant, instance, step): exporting a run twice gives
 the same trace, which a collector can deduplicate.
@@ -41,6 +43,8 @@ from sim.scenario.load import load_scenario
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 """Where the synthetic clock starts unless `start` is given."""
+DAY_NS = 86_400 * 1_000_000_000
+"""Nanoseconds in a simulated day."""
 _SCOPE = InstrumentationScope("cascadesim.export", "1")
 _JSON = "application/json"
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -131,16 +135,21 @@ class SpanBuilder:
         variant, instance = str(row.variant), int(row.instance)
         trace_id = _id(*self.run, variant, instance, size=16)
         root = SpanContext(trace_id, _id(trace_id, "", size=8), is_remote=False, trace_flags=_SAMPLED)
-        t0 = self.clock + instance * 1_000_000_000
+        t0, step_ns = self.clock + instance * 1_000_000_000, 1_000_000
+        arrival, completed = getattr(row, "arrival_day", None), getattr(row, "completed_day", None)
+        if arrival is not None and np.isfinite(arrival):  # a timeline run: the simulated time
+            t0 = self.clock + int(arrival * DAY_NS)
+            if completed is not None and np.isfinite(completed) and completed > arrival:
+                step_ns = max(1, int((completed - arrival) * DAY_NS) // max(1, len(self.steps)))
         root_step, root_type = str(row.root_cause_step or ""), str(row.root_cause_error_type or "")
         kept = kept or {}
         children = []
         for k, (step, kind, retriever) in enumerate(self.steps):
             ctx = SpanContext(trace_id, _id(trace_id, step, size=8), is_remote=False,
                               trace_flags=_SAMPLED)
-            start = t0 + k * 1_000_000
+            start = t0 + k * step_ns
             children.append(self._step(ctx, root, step, kind, retriever, kept.get(step), root_step, root_type,
-                                       start, start + 1_000_000))
+                                       start, start + step_ns))
         failed = bool(row.failed)
         outcome = "action_failure" if failed else "escalated" if (row.caught or row.false_alarm) else "ok"
         attributes = {
@@ -164,7 +173,7 @@ class SpanBuilder:
                                 timestamp=t0))
         status = (Status(StatusCode.ERROR, f"{int(row.n_failed_actions)} wrong action(s); root cause {root_type} "
                                            f"at {root_step}") if failed else Status(StatusCode.UNSET))
-        end = t0 + len(self.steps) * 1_000_000
+        end = t0 + len(self.steps) * step_ns
         span = ReadableSpan(self.summary["scenario"], root, None, self.resource, attributes, events,
                             kind=SpanKind.INTERNAL, status=status, start_time=t0, end_time=end,
                             instrumentation_scope=_SCOPE)

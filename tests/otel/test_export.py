@@ -211,3 +211,38 @@ def test_an_analytic_run_has_no_instances_to_export(tmp_path):
     result = runner.invoke(app, ["export", str(tmp_path / "r"), "--otlp", str(tmp_path / "t.json")])
     assert result.exit_code == 2 and "the analytic engine computes expectations" in " ".join(result.output.split())
     assert not (tmp_path / "t.json").exists()
+
+
+def test_a_timeline_run_exports_its_simulated_times(tmp_path):
+    """Root spans run from each instance's simulated arrival to its completion; the steps share that span."""
+    import yaml
+
+    from tests.conftest import with_timeline
+
+    data = with_timeline(reviewers={"check": {"servers": 3, "minutes": 4, "open_hour": 9, "close_hour": 17}})
+    scenario = tmp_path / "tl.yaml"
+    scenario.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(scenario), "--engine", "timeline", "--out", str(out), "-q"]).exit_code == 0
+    rows = pd.read_parquet(out / "instances.parquet").set_index("instance")
+    assert rows["arrival_day"].is_monotonic_increasing
+    assert (rows["completed_day"].isna() | (rows["completed_day"] >= rows["arrival_day"])).all()
+    assert rows["completed_day"].notna().mean() > 0.99
+    file = tmp_path / "t.json"
+    result = runner.invoke(app, ["export", str(out), "--otlp", str(file), "--max-traces", "20",
+                                 "--start", "2026-03-01T00:00:00+00:00"])
+    assert result.exit_code == 0, result.output
+    spans = _spans(file)
+    t0 = 1772323200 * 10**9  # 2026-03-01T00:00:00Z
+    roots = [(s, a) for s, a in spans if not s.parent_span_id]
+    assert len(roots) == 20
+    day = 86_400 * 10**9
+    for span, attrs in roots:
+        row = rows.loc[attrs[c.INSTANCE]]
+        assert abs(span.start_time_unix_nano - (t0 + row["arrival_day"] * day)) < 10**3
+        if pd.isna(row["completed_day"]):
+            continue
+        assert abs(span.end_time_unix_nano - (t0 + row["completed_day"] * day)) < 10**6 * len(data["workflow"]["steps"])
+        children = sorted((s.start_time_unix_nano, s.end_time_unix_nano) for s, _ in spans
+                          if s.trace_id == span.trace_id and s.parent_span_id)
+        assert children[0][0] == span.start_time_unix_nano and children[-1][1] == span.end_time_unix_nano

@@ -49,7 +49,7 @@ def run_timeline(request: RunRequest) -> EngineOutput:
         tl = variants[name].timeline
         stats_all = []
         for r in range(reps):
-            mixed, version_plan, daily, stats, _record, _times = run_replication(plan, tl, r)
+            mixed, version_plan, daily, stats, record, times = run_replication(plan, tl, r)
             stats_all.append(stats)
             daily_tables.append(daily.assign(variant=name))
             if r == 0:  # replication 0: the instance-level tables and the usual summary figures
@@ -58,7 +58,12 @@ def run_timeline(request: RunRequest) -> EngineOutput:
                 tally.add(mixed, out)
                 tallies[name] = tally
                 if max_rows > 0:
-                    rows.append(instance_table(version_plan, mixed, out, 0, min(mixed.n, max_rows)))
+                    k = min(mixed.n, max_rows)
+                    # When each instance arrived and was completed (days from the start of the horizon; NaN:
+                    # not completed within the run), so exported traces carry the simulated time.
+                    rows.append(instance_table(version_plan, mixed, out, 0, k)
+                                .append_column("arrival_day", pa.array(times[:k], pa.float64()))
+                                .append_column("completed_day", pa.array(record.completed[:k], pa.float64())))
             done += 1
             if progress:
                 progress(done, total)
