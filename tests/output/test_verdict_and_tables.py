@@ -131,3 +131,36 @@ def test_every_option_of_every_command_has_help():
     undocumented = [f"{name} {p.opts[0]}" for name, sub in command.commands.items() for p in sub.params
                     if isinstance(p, click.Option) and not (p.help or "").strip()]
     assert not undocumented
+
+
+def test_every_place_shows_the_same_value_for_the_same_quantity(tmp_path):
+    """The headline in the HTML, the markdown and the terminal; the Sankey's losses; the verdict: one summary."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from sim.output.console import render_summary
+    from sim.output.report import render_html, render_markdown
+
+    summary = run(load_scenario(SCENARIOS / "contract_review.yaml"), instances=20_000).summary
+    page, markdown = html.unescape(render_html(summary)), render_markdown(summary)
+    buffer = StringIO()
+    render_summary(summary, Console(file=buffer, width=250))
+    terminal = buffer.getvalue()
+    blocks = {"base": summary, **summary["variant_results"]}
+    for key, fmt in (("p_failure", lambda x: f"{100 * x:.2f}%"),
+                     ("expected_loss_per_instance", lambda x: f"{x:,.2f}"),
+                     ("silent_failure_rate", lambda x: f"{100 * x:.2f}%"),
+                     ("amplification", lambda x: f"{x:.3f}")):
+        cells = re.findall(rf"<td data-metric='{key}'><span class='value'>([^<]+)</span>", page)
+        assert len(cells) == len(blocks)
+        for cell, block in zip(cells, blocks.values(), strict=True):
+            shown = fmt(block[key])
+            assert cell.startswith(shown), (key, cell, shown)
+            assert shown in markdown and shown in terminal, (key, shown)
+    caption = re.search(r"Those reaching 'action failure' cause the failure loss of ([\d,.]+)", page).group(1)
+    assert caption == f"{summary['expected_failure_loss_per_instance']:,.2f}"
+    assert f"expected loss of {summary['expected_loss_per_instance']:,.2f}" in page
+    d = summary["differences"]["finetuned_retriever"]["expected_loss_per_instance"]["difference"]
+    assert page.count(f"{d:+,.2f} USD per instance") >= 2  # the verdict and the variants chart's caption
+    assert f"{d:+,.2f}" in markdown and f"{d:+,.2f}" in terminal
