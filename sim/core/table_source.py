@@ -3,7 +3,8 @@
 Lines are split on "\\n" only: `str.splitlines` would also split on U+2028, U+0085, form feeds and lone carriage
 returns, which are ordinary characters inside a text. A quoted CSV field may span lines; its record still
 reports the line where it starts, and the records after it keep their true line numbers. Every value is a
-string (JSON numbers, lists and objects are refused, never stringified), every requested value is non-empty,
+string (a JSON number or true/false is read as its JSON text, `7` as "7": ids and trial outcomes are often
+written so; objects, lists and null are refused, never stringified), every requested value is non-empty,
 and the file, its lines, its fields and its number of records have caps, so no input crashes, misleads or
 exhausts the reader.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -111,11 +113,12 @@ def _text_lines(f: BinaryIO, file: str, what: str, limits: Limits) -> Iterator[t
 
 def _value(value: object, file: str, line: int, column: str, limits: Limits) -> str:
     """A requested value: a non-empty string (surrounding whitespace dropped) within the character cap."""
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        value = json.dumps(value)  # a scalar as written: 7 -> "7", true -> "true", 1.5 -> "1.5"
     if not isinstance(value, str):
-        kind = {dict: "an object", list: "a list", bool: "true/false", type(None): "null"}.get(type(value),
-                                                                                              "a number")
-        raise DataFileError(Problem(file, line, column, f"is {kind} ({json.dumps(value)[:40]}); it must be a "
-                                    "string (write the value in double quotes; nested values are not read)"))
+        kind = {dict: "an object", list: "a list", type(None): "null"}.get(type(value), "not a finite number")
+        raise DataFileError(Problem(file, line, column, f"is {kind} ({str(value)[:40]}); it must be a string, a "
+                                    "number or true/false (nested values are not read)"))
     if len(value) > limits.chars:
         raise DataFileError(Problem(file, line, column, f"{len(value):,} characters; at most {limits.chars:,}"))
     if not value.strip():

@@ -24,8 +24,9 @@ from sim.core.table_source import Limits, read_table
 TRIALS_LIMITS = Limits(rows=10_000_000, chars=512)
 """A trials file: at most 10 million trials (tasks x attempts), ids of at most 512 characters."""
 
-SUCCESS = {"1": True, "true": True, "pass": True, "passed": True, "yes": True,
-           "0": False, "false": False, "fail": False, "failed": False, "no": False}
+SUCCESS = {"1": True, "1.0": True, "true": True, "pass": True, "passed": True, "yes": True,
+           "0": False, "0.0": False, "false": False, "fail": False, "failed": False, "no": False}
+"""How a trial's success may be written (a JSON 1, 1.0 or true reads as "1", "1.0", "true")."""
 PASS_K_MAX = 8
 _EPS = 1e-6
 
@@ -49,7 +50,7 @@ class DifficultyFit:
 
 
 def read_trials(path: str | Path) -> pd.DataFrame:
-    """A trials log (CSV, TSV or JSONL with string values) as task, trial, success; bad rows name file:line."""
+    """A trials log (CSV, TSV or JSONL) as task, trial, success; bad rows name file:line."""
     table = read_table(path, "trials", ("task", "trial", "success"), limits=TRIALS_LIMITS)
     rows = []
     for r in table.records:
