@@ -301,3 +301,26 @@ def test_a_bad_pairs_file_is_refused_naming_the_line(tmp_path):
     result = runner.invoke(app, ["measure", "--retriever", "lexical", "--pairs", str(missing),
                                  "-o", str(tmp_path / "p.yaml")])
     assert result.exit_code == 2 and "type" in result.output
+
+
+@pytest.mark.embedding
+def test_hybrid_confuses_negation_less_than_dense_and_lexical_breaks_role_swaps_by_ties(tmp_path):
+    from sim.retrieval.corpora.builtin import contract_corpus
+    from sim.retrieval.embedding import Embedder
+    from sim.retrieval.store import StoreLocation
+
+    corpus = contract_corpus(contracts=12)
+    settings = ProbeSettings(probes=80, seed=0)
+    embedder = Embedder(cache_dir=tmp_path / "cache")
+    location = StoreLocation(None, tmp_path / "chroma")
+    profiles = {kind: measure(corpus, embedder if kind != "lexical" else None, location, settings,
+                              RetrieverSpec(kind)) for kind in ("dense", "lexical", "hybrid")}
+    neg = {k: p["confusion"]["negation_flip"]["rate"] for k, p in profiles.items()}
+    # BM25 sees the added "not": fusing it in makes a negated twin outrank its original less often.
+    assert neg["hybrid"] < neg["dense"], neg
+    assert neg["lexical"] < neg["dense"], neg
+    swap = profiles["lexical"]["confusion"]["role_swap"]
+    assert swap["twin_ties_gold"] > swap["queries_with_twin"] / 2  # most role swaps are exact BM25 ties
+    assert profiles["dense"]["confusion"]["role_swap"]["twin_ties_gold"] == 0
+    assert profiles["hybrid"]["retriever"] == {**profiles["hybrid"]["retriever"], "kind": "hybrid", "fusion": "rrf",
+                                               "rrf_k": 60}
