@@ -114,7 +114,8 @@ def train(base: Path, data: dict[str, list[str]], out: Path, label: str, setting
             return control
 
     model = SentenceTransformer(str(base), device="cpu")
-    model.max_seq_length = settings.max_seq_length
+    reads = model.max_seq_length
+    model.max_seq_length = settings.max_seq_length  # a shorter length trains faster
     checkpoints = out / f"{label}-checkpoints"
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints), max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
@@ -127,6 +128,9 @@ def train(base: Path, data: dict[str, list[str]], out: Path, label: str, setting
     resume = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=True if resume else None)
     target = out / label
+    # The tuned model reads as much of a text as the base model: a shorter reading length saved with it would
+    # cut long texts (queries of several sentences) and be measured as a cost of the tuning.
+    model.max_seq_length = reads
     model.save(str(target))
     return target
 

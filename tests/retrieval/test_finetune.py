@@ -45,6 +45,9 @@ def test_a_tiny_training_run_changes_the_model_and_is_reproducible(tmp_path):
     assert not np.allclose(_embed(first), _embed(base), atol=1e-4)
     np.testing.assert_allclose(_embed(first), _embed(second), atol=1e-6)
     assert any((tmp_path / "a" / "tuned-checkpoints").glob("checkpoint-*"))
+    # Trained at 48 tokens, the saved model still reads as much as the base model (256 tokens).
+    assert SentenceTransformer(str(first), device="cpu").max_seq_length == \
+        SentenceTransformer(str(base), device="cpu").max_seq_length == 256
 
 
 def test_tuned_model_confuses_fewer_held_out_twins_and_states_its_cost_on_an_unrelated_domain(tmp_path):
