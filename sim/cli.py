@@ -237,25 +237,40 @@ def measure(
     probes: Annotated[int, typer.Option("--probes", min=1, max=limits.MAX_PROBES, help="Probe queries at most.")] = 300,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the probe sample and the twin edits.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Profile file to write (default: profiles/<corpus>-<model>.yaml).")] = None,
+    retriever: Annotated[str, typer.Option("--retriever", help="dense (embeddings in Chroma), lexical (BM25) or hybrid (both, fused).")] = "dense",
+    fusion: Annotated[str, typer.Option("--fusion", help="hybrid: rrf (reciprocal rank fusion) or weighted (min-max normalised scores).")] = "rrf",
+    rrf_k: Annotated[int, typer.Option("--rrf-k", min=0, max=100_000, help="hybrid, rrf: the constant k in 1 / (k + rank).")] = 60,
+    dense_weight: Annotated[float, typer.Option("--dense-weight", min=0.0, max=1.0, help="hybrid, weighted: weight of the dense score (BM25 gets the rest).")] = 0.5,
+    panel: Annotated[list[Path] | None, typer.Option("--panel", help="A BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) to measure broad retrieval on too; repeat for several.")] = None,
+    pairs: Annotated[Path | None, typer.Option("--pairs", help="Your contrast pairs (CSV / JSONL: original, contrast, type, optional query, contrast_query): how often the contrast outranks the original, and paired accuracy.")] = None,
 ) -> None:
     """Measure a retriever's error profile: embed a corpus and structural twins of its passages, index them
-    in Chroma, run probe queries, and write rates per error type with CIs, plus nDCG@10 and recall@10."""
+    in Chroma (or score them with BM25, or both fused), run probe queries, and write rates per error type
+    with CIs, plus broad retrieval (nDCG@10, recall@10; per --panel set nDCG@10, recall@100, MRR@10)."""
     from sim.output.console import render_profile
+    from sim.retrieval.beir import read_beir
     from sim.retrieval.embedding import Embedder, default_cache_dir
     from sim.retrieval.measure import ProbeSettings
     from sim.retrieval.measure import measure as run_probe
+    from sim.retrieval.pairs import read_pairs
     from sim.retrieval.profile import write_profile
+    from sim.retrieval.retrievers import RetrieverSpec
     from sim.retrieval.sources import open_corpus
     from sim.retrieval.store import StoreLocation, StoreTimeouts
 
     with _user_errors():
-        cache = cache_dir or default_cache_dir()
+        spec = RetrieverSpec(retriever, fusion=fusion, rrf_k=rrf_k, dense_weight=dense_weight)
+        cache = cache_dir or default_cache_dir()  # a bad store or cache is refused before anything is read
         location = StoreLocation.parse(store, cache, StoreTimeouts(connect=store_connect_timeout, read=store_timeout))
         chosen = open_corpus(corpus, queries, id_column=id_column, text_column=text_column,
                              query_column=query_column, gold_column=gold_column)
-        embedder = Embedder(model, cache_dir=cache)
-        profile = run_probe(chosen, embedder, location, ProbeSettings(k=k, probes=probes, seed=seed))
-        target = out or Path("profiles") / f"{chosen.name}-{Path(embedder.name).name}.yaml"
+        panel_sets = [read_beir(p) for p in panel or []]
+        pair_set = read_pairs(pairs) if pairs is not None else None
+        embedder = Embedder(model, cache_dir=cache) if spec.needs_embeddings else None
+        profile = run_probe(chosen, embedder, location, ProbeSettings(k=k, probes=probes, seed=seed), spec,
+                            panel_sets, pair_set)
+        label = "bm25" if embedder is None else Path(embedder.name).name + ("-hybrid" if spec.kind == "hybrid" else "")
+        target = out or Path("profiles") / f"{chosen.name}-{label}.yaml"
         try:
             write_profile(profile, target)
         except OSError as exc:
@@ -369,9 +384,13 @@ def finetune(
     control: Annotated[bool, typer.Option("--control/--no-control", help="Also train a control model without structural negatives.")] = True,
     probes: Annotated[int, typer.Option("--probes", min=1, max=limits.MAX_PROBES, help="Probe queries per evaluation at most.")] = 300,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for models, checkpoints (a re-run resumes), profiles and comparison.yaml.")] = Path("runs/finetune"),
+    panel: Annotated[list[Path] | None, typer.Option("--panel", help="A BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) from a domain the model never saw; repeat for several. Broad retrieval is measured there too, paired against the base model.")] = None,
 ) -> None:
     """Fine-tune the encoder with structural twins as hard negatives (and a control without them), then
-    measure base, tuned and control on held-out topics: twin confusion and broad retrieval."""
+    measure base, tuned and control: twin confusion on held-out topics (what tuning bought) and broad
+    retrieval on the held-out topics and on each --panel set (what it cost)."""
+    from sim.output.console import render_finetune
+    from sim.retrieval.beir import read_beir
     from sim.retrieval.finetune import FinetuneSettings
     from sim.retrieval.finetune import finetune as run_finetune
     from sim.retrieval.sources import open_corpus
@@ -383,22 +402,10 @@ def finetune(
         settings = FinetuneSettings(holdout=tuple(t.strip() for t in holdout.split(",") if t.strip()),
                                     minutes=minutes, max_steps=max_steps, batch_size=batch_size, seed=seed,
                                     probes=probes)
-        result = run_finetune(chosen, out, settings, model=model, control=control)
-        table = Table(title=f"Held-out topics {result['held_out_topics']}: base vs fine-tuned", title_justify="left")
-        names = list(result["models"])
-        table.add_column("measure")
-        for name in names:
-            table.add_column(name, justify="right")
-        types = list(result["models"]["base"]["twin_outranks_gold"])
-        for t in types:
-            table.add_row(f"{t}: twin outranks gold", *[
-                f"{100 * result['models'][n]['twin_outranks_gold'][t]['rate']:.1f}%" for n in names])
-        table.add_row("nDCG@10 (broad)", *[f"{result['models'][n]['ndcg_at_10']:.3f}" for n in names])
-        table.add_row("recall@10 (broad)", *[f"{100 * result['models'][n]['recall_at_10']:.1f}%" for n in names])
-        out_console.print(table)
-        for name, change in result["changes_vs_base"].items():
-            out_console.print(f"{name}: {change['statement']}")
-        out_console.print(f"wrote {out}/ (tuned/, control/, profiles/, comparison.yaml)", style="dim")
+        result = run_finetune(chosen, out, settings, model=model, control=control,
+                              panel_sets=[read_beir(p) for p in panel or []])
+        render_finetune(result, out_console)
+        out_console.print(f"wrote {out}/: {', '.join(result['written'])}", style="dim")
 
 
 @app.command()

@@ -58,11 +58,11 @@ class Table:
 
 
 def read_table(path: str | Path, what: str, required: Sequence[str], optional: Sequence[str] = (), *,
-               limits: Limits, hint: str = "") -> Table:
+               limits: Limits, hint: str = "", may_be_empty: Sequence[str] = ()) -> Table:
     """The records of a CSV, TSV or JSONL file, restricted to `required` + the `optional` columns it has.
 
     `what` names the file in messages ("passages", "tickets"); `hint` is appended to a missing-column message
-    (how to name other columns). Errors are `DataFileError`s naming the file as given, the line and the column.
+    (how to name other columns); the columns in `may_be_empty` may hold empty strings (BEIR's titles). Errors are `DataFileError`s naming the file as given, the line and the column.
     """
     file = str(path)
     p = Path(path)
@@ -79,10 +79,10 @@ def read_table(path: str | Path, what: str, required: Sequence[str], optional: S
     with p.open("rb") as f:
         lines = _text_lines(f, file, what, limits)
         if suffix in JSONL_SUFFIXES:
-            columns, records = _jsonl_records(lines, file, required, optional, limits)
+            columns, records = _jsonl_records(lines, file, required, optional, limits, may_be_empty)
         else:
             columns, records = _csv_records(lines, file, required, optional, limits, hint,
-                                            "\t" if suffix == ".tsv" else ",")
+                                            "\t" if suffix == ".tsv" else ",", may_be_empty)
     if not records:
         raise DataFileError(Problem(file, None, "", f"the {what} file is empty" if columns is None else
                                     f"the {what} file has a header but no rows"))
@@ -111,8 +111,9 @@ def _text_lines(f: BinaryIO, file: str, what: str, limits: Limits) -> Iterator[t
         yield n, text.removeprefix("\ufeff") if n == 1 else text
 
 
-def _value(value: object, file: str, line: int, column: str, limits: Limits) -> str:
-    """A requested value: a non-empty string (surrounding whitespace dropped) within the character cap."""
+def _value(value: object, file: str, line: int, column: str, limits: Limits, may_be_empty: Sequence[str] = ()) -> str:
+    """A requested value: a string (surrounding whitespace dropped) within the character cap, non-empty unless
+    its column is in `may_be_empty`."""
     if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         value = json.dumps(value)  # a scalar as written: 7 -> "7", true -> "true", 1.5 -> "1.5"
     if not isinstance(value, str):
@@ -121,13 +122,14 @@ def _value(value: object, file: str, line: int, column: str, limits: Limits) -> 
                                     "number or true/false (nested values are not read)"))
     if len(value) > limits.chars:
         raise DataFileError(Problem(file, line, column, f"{len(value):,} characters; at most {limits.chars:,}"))
-    if not value.strip():
+    if not value.strip() and column not in may_be_empty:
         raise DataFileError(Problem(file, line, column, "is empty; every record needs one"))
     return value.strip()
 
 
 def _jsonl_records(lines: Iterator[tuple[int, str]], file: str, required: Sequence[str],
-                   optional: Sequence[str], limits: Limits) -> tuple[tuple[str, ...] | None, list[Record]]:
+                   optional: Sequence[str], limits: Limits,
+                   may_be_empty: Sequence[str] = ()) -> tuple[tuple[str, ...] | None, list[Record]]:
     """One JSON object per non-blank line; the optional columns of the first object are required of all."""
     columns: tuple[str, ...] | None = None
     records: list[Record] = []
@@ -149,7 +151,7 @@ def _jsonl_records(lines: Iterator[tuple[int, str]], file: str, required: Sequen
         if missing:
             raise DataFileError(Problem(file, n, "", f"missing field(s) {missing}; the line has {sorted(obj)}"))
         _count(records, file, n, limits)
-        records.append(Record(n, {c: _value(obj[c], file, n, c, limits) for c in columns}))
+        records.append(Record(n, {c: _value(obj[c], file, n, c, limits, may_be_empty) for c in columns}))
     return columns, records
 
 
@@ -162,7 +164,8 @@ def _unique_keys(pairs: list[tuple[str, object]], file: str, line: int) -> dict[
 
 
 def _csv_records(lines: Iterator[tuple[int, str]], file: str, required: Sequence[str], optional: Sequence[str],
-                 limits: Limits, hint: str, delimiter: str) -> tuple[tuple[str, ...] | None, list[Record]]:
+                 limits: Limits, hint: str, delimiter: str,
+                 may_be_empty: Sequence[str] = ()) -> tuple[tuple[str, ...] | None, list[Record]]:
     """Records under a header line; a record spans as many physical lines as its quoted fields need."""
     texts = (text for _, text in lines)
     with _field_limit(limits.chars):
@@ -201,7 +204,8 @@ def _csv_records(lines: Iterator[tuple[int, str]], file: str, required: Sequence
                 raise DataFileError(Problem(file, start, "", f"{len(row)} fields, the header has {len(header)} "
                                             f"({quote} inside a value needs the value in double quotes)"))
             _count(records, file, start, limits)
-            records.append(Record(start, {c: _value(row[i], file, start, c, limits) for c, i in where.items()}))
+            records.append(Record(start, {c: _value(row[i], file, start, c, limits, may_be_empty)
+                                          for c, i in where.items()}))
     return (None if header is None else columns), records
 
 

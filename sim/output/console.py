@@ -142,19 +142,87 @@ def render_profile(profile: dict[str, Any], console: Console) -> None:
         lo, hi = profile["rates_ci95"][etype]
         conf = profile["confusion"].get(etype) or {}
         t.add_row(Text(etype), _pct(rate), Text(f"[{_pct(lo)}, {_pct(hi)}]"), str(c[etype]),
-                  f"{_pct(conf['rate'])} of {conf['queries_with_twin']}" if conf.get("rate") is not None else "",
+                  Text(f"{_pct(conf['rate'])} of {conf['queries_with_twin']}"
+                       + (f" ({conf['twin_ties_gold']} tied)" if conf.get("twin_ties_gold") else ""))
+                  if conf.get("rate") is not None else "",
                   f"{conf['mean_cosine_gap']:.4f}" if conf.get("mean_cosine_gap") is not None else "")
     console.print(t)
     b = profile["broad_retrieval"]
     console.print(Text(f"broad retrieval (no twins): nDCG@10 {b['ndcg_at_10']:.3f} "
                        f"[{b['ndcg_at_10_ci95'][0]:.3f}, {b['ndcg_at_10_ci95'][1]:.3f}], recall@10 "
                        f"{_pct(b['recall_at_10'])}"))
+    if profile.get("panel"):
+        render_panel(profile["panel"], console)
+    if profile.get("contrast_pairs"):
+        cp = profile["contrast_pairs"]
+        t = Table(title=Text(f"Your contrast pairs ({cp['pairs']} from {cp['file']})"), title_justify="left")
+        for col in ("type", "pairs", "contrast outranks original", "95% CI", "ties", "paired accuracy"):
+            t.add_column(col, justify="left" if col == "type" else "right")
+        for typ, v in cp["by_type"].items():
+            t.add_row(Text(typ), str(v["pairs"]), _pct(v["rate"]), Text(_interval(v["rate_ci95"], _pct)),
+                      str(v["ties"]), _pct(v["paired_accuracy"]))
+        console.print(t)
     e = profile["embeddings"]
     console.print(Text(f"embeddings: {e['computed']} computed, {e['texts'] - e['computed']} from the cache",
                        style="dim"))
     if profile["corpus"].get("truncated_to_model"):  # profiles written before this count have none
         console.print(Text(f"{profile['corpus']['truncated_to_model']} passage(s) longer than the model reads were "
                            "cut to what it reads before twins were made"))
+
+
+def render_panel(sets: list[dict[str, Any]], console: Console) -> None:
+    """Broad retrieval per panel set (a profile's `panel`): nDCG@10, recall@100, MRR@10 with 95% CIs."""
+    t = Table(title="Broad retrieval on the panel", title_justify="left")
+    for col in ("set", "domain", "queries", "nDCG@10", "recall@100", "MRR@10"):
+        t.add_column(col, justify="left" if col in ("set", "domain") else "right")
+    for s in sets:
+        t.add_row(Text(s["name"]), s["domain"], str(s["queries"]), *[
+            Text(f"{s[m]['mean']:.3f} {_interval(s[m]['ci95'], lambda x: f'{x:.3f}')}")
+            for m in ("ndcg_at_10", "recall_at_100", "mrr_at_10")])
+    console.print(t)
+
+
+def render_finetune(result: dict[str, Any], console: Console) -> None:
+    """The fine-tuning trade-off, both axes first: what the tuning bought (twin confusion per type on held-out
+    topics) and what it cost (nDCG@10 per panel set, paired against the base model). The published figure
+    appears only on unrelated-domain rows, the only ones it compares with."""
+    models = result["models"]
+    names = list(models)
+    bought = Table(title=f"What the tuning bought: twin outranks gold on held-out topics "
+                         f"{result['held_out_topics']} (lower is better)", title_justify="left")
+    bought.add_column("twin type")
+    for n in names:
+        bought.add_column(n, justify="right")
+    for t in models["base"]["twin_outranks_gold"]:
+        cells = []
+        for n in names:
+            v = models[n]["twin_outranks_gold"].get(t)
+            change = "" if n == "base" or v is None else \
+                f" ({100 * result['changes_vs_base'][n]['bought_twin_confusion_change'][t]:+.1f} pts)"
+            cells.append("" if v is None else f"{_pct(v['rate'])}{change}")
+        bought.add_row(Text(t), *map(Text, cells))
+    console.print(bought)
+    cost = Table(title="What it cost: broad retrieval nDCG@10 per panel set (change vs base, paired 95% CI)",
+                 title_justify="left")
+    for col in ("set", "domain", *names, "published (comparable)"):
+        cost.add_column(col, justify="left" if col in ("set", "domain") else "right")
+    published = "-8% to -9% (NanoBEIR, small encoders)"
+    for s in models["base"]["panel"]:
+        cells = []
+        for n in names:
+            mean = models[n]["panel"][s]["ndcg_at_10"]["mean"]
+            if n == "base":
+                cells.append(f"{mean:.3f}")
+                continue
+            c = result["changes_vs_base"][n]["cost_broad_retrieval"][s]["ndcg_at_10"]
+            rel = "" if c["relative"] is None else f" {100 * c['relative']:+.1f}%"
+            ci = c["relative_ci95"]
+            cells.append(f"{mean:.3f}{rel}" + ("" if ci is None else f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"))
+        domain = models["base"]["panel"][s]["domain"]
+        cost.add_row(Text(s), domain, *map(Text, cells), Text(published if domain == "unrelated" else ""))
+    console.print(cost)
+    if "warning" in result:
+        console.print(Text(result["warning"], style="bold"))
 
 
 def _agent_lines(agent: dict[str, Any], console: Console) -> None:

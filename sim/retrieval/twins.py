@@ -110,10 +110,45 @@ _SUBJECT_AFTER = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)$")
+# "How do I ...", "Where can I ...": negating the auxiliary of a wh-question makes broken text ("How don't I
+# turn on ...?"), not the opposite question. "Why" is the exception ("Why can't I log in?").
+_WH_BEFORE = re.compile(r"\b(?:how|what|where|when|which|who|whom|whose)(?:['’]s)?\s+$", re.IGNORECASE)
+# Real negations often use an antonym rather than "not" (open / closed, turn on / turn off). A particle only
+# counts after its verb ("turn on", not "on Sundays").
+_NEGATION_ANTONYM_PAIRS = (
+    ("open", "closed"), ("opened", "closed"), ("enabled", "disabled"), ("enable", "disable"),
+    ("activate", "deactivate"), ("activated", "deactivated"), ("locked", "unlocked"), ("lock", "unlock"),
+    ("available", "unavailable"), ("allowed", "forbidden"), ("possible", "impossible"),
+    ("accepted", "rejected"), ("approved", "declined"), ("included", "excluded"), ("include", "exclude"),
+    ("valid", "invalid"), ("legal", "illegal"), ("visible", "hidden"), ("always", "never"),
+    ("successful", "unsuccessful"), ("correct", "incorrect"), ("agree", "disagree"), ("like", "dislike"),
+)
+_NEGATION_ANTONYM = dict(_NEGATION_ANTONYM_PAIRS) | {b: a for a, b in _NEGATION_ANTONYM_PAIRS if b != "closed"}
+_ANTONYM_WORD = re.compile(r"(?<![\w'’-])(" + "|".join(sorted(_NEGATION_ANTONYM, key=len, reverse=True))
+                           + r")(?![\w-])", re.IGNORECASE)
+_PARTICLE = re.compile(r"\b(?P<verb>turn(?:s|ed|ing)?|switch(?:es|ed|ing)?|log(?:s|ged|ging)?|sign(?:s|ed|ing)?)"
+                       r"\s+(?P<p>on|off|in|out)\b", re.IGNORECASE)
+_PARTICLE_ANTONYM = {"on": "off", "off": "on", "in": "out", "out": "in"}
 _CONTRACTED = {"will": "won't", "can": "can't"} | {
     aux: aux + "n't" for aux in ("is", "are", "was", "were", "does", "do", "did", "has", "have", "should",
                                  "would", "could", "must")
 }
+
+
+def _antonym_sites(text: str) -> list[tuple[str, _Span]]:
+    """("antonym", span) for each word or verb particle a lexicon can replace by its opposite, outside a
+    clause that is already negated (an antonym there makes a double negative)."""
+    sites = []
+    for m in _PARTICLE.finditer(text):
+        sites.append(("antonym", (m.start("p"), m.end("p"), _match_case(m["p"], _PARTICLE_ANTONYM[m["p"].lower()]))))
+    for m in _ANTONYM_WORD.finditer(text):
+        if m[0].lower() == "like" and not re.search(r"\b(?:i|you|we|they|he|she|[a-z]+s)\s+$", text[:m.start()],
+                                                     re.IGNORECASE):
+            continue  # "like" as a verb only, not "a card like this"
+        sites.append(("antonym", (m.start(), m.end(), _match_case(m[0], _NEGATION_ANTONYM[m[0].lower()]))))
+    return [site for site in sites
+            if not _NEGATION_BEFORE.search(text, max(0, site[1][0] - 60), site[1][0])
+            and not _NEGATION_AFTER.match(text, site[1][1])]
 
 
 def _negation_sites(text: str) -> list[tuple[str, _Span]]:
@@ -142,8 +177,8 @@ def _negation_sites(text: str) -> list[tuple[str, _Span]]:
         inverted = _SUBJECT_AFTER.match(text, m.end()) or _SENTENCE_START.search(text, max(0, m.start() - 8),
                                                                                   m.start())
         if inverted:
-            if aux not in _CONTRACTED:
-                continue  # "May I ..." has no natural negated form
+            if aux not in _CONTRACTED or _WH_BEFORE.search(text, max(0, m.start() - 10), m.start()):
+                continue  # "May I ..." has no natural negated form; "How don't I ..." is broken text
             new = _CONTRACTED[aux].replace("'", apostrophe)
         else:
             new = "cannot" if aux == "can" else aux + " not"
@@ -152,12 +187,14 @@ def _negation_sites(text: str) -> list[tuple[str, _Span]]:
 
 
 def _negation_flip(text: str, rng: np.random.Generator) -> Twin | None:
-    """Remove or add one negation, at a modal ("shall", "may", "must", "will") when the text has one."""
+    """Remove or add one negation: at a modal ("shall", "may", "must", "will") when the text has one, else by
+    an antonym when a lexicon has one (open -> closed, turn on -> turn off), else at another auxiliary."""
     sites = _negation_sites(text)
-    if not sites:
+    antonyms = _antonym_sites(text)
+    if not sites and not antonyms:
         return None
     modal = [site for site in sites if site[0] in _MODALS]
-    start, end, new = _pick(rng, modal or sites)[1]
+    start, end, new = _pick(rng, modal or antonyms or sites)[1]
     edit = f"{text[start:end].strip()} -> {new or '(removed)'}"
     return Twin("negation_flip", _apply(text, [(start, end, new)]), edit)
 
@@ -191,11 +228,48 @@ _ACTOR = re.compile(
 _NOT_ACTORS = frozenset(
     "agreement agreements party parties section affiliate affiliates product products services group "
     "entity entities term territory notice this such each either neither any all both nothing event exhibit "
-    "schedule licensed llc inc ltd corp one customers audits marks specifications applications".split()
+    "schedule licensed llc inc ltd corp one customers audits marks specifications applications "
+    "what who where when why how which that there here it let he she you we they".split()
 )
 _DETERMINER = r"(?:my|your|our|their|his|her|its|the|a|an|another|one|[A-Z0-9$£€])"
 # A source/destination pair with a short plain phrase between; "to" must start a noun phrase, not a verb.
 _FROM_TO = re.compile(rf"\b(?P<a>[Ff]rom)\s+(?:[^\s.,;:!?]+\s+){{1,5}}?(?P<b>to)\b(?=\s+{_DETERMINER})")
+
+
+# Plain subject-verb-object sentences ("Bob likes Alice", "The dog chased the cat"): two participants, a name
+# or a determiner with a lower-case noun (and at most one adjective), around one verb.
+_NOT_NOUN = (r"(?!(?:in|on|at|of|to|for|with|from|by|into|about|over|under|after|before|as|than|and|or|but|"
+             r"yesterday|today|tomorrow|again|too|very)\b)")
+_PARTICIPANT = (rf"(?:(?i:the|a|an|my|your|his|her|our|their|this|that)\s+(?:{_NOT_NOUN}[a-z]+\s+)?{_NOT_NOUN}"
+                r"[a-z]+(?<!ly)"
+                r"|(?!(?:The|A|An|My|Your|His|Her|Our|Their|This|That|What|Who|Where|When|Why|How|Which|It|I|"
+                r"We|You|They|He|She|There|Here|Please|If|Can|Could|Do|Does|Did|Is|Are|Was|Were)\b)[A-Z][a-z]+)")
+_VERB = (r"(?:(?:will|can|could|would|should|must|may|might|did|does|do|has|have|had)\s+[a-z]+"
+         r"|[a-z]+(?:ed|es|s)|saw|met|hit|told|taught|paid|sent|left|beat|caught|bought|sold|kept|found|gave|"
+         r"took|won|lost|chose|drove|ate|bit|ran|heard|knew|led|held|brought|fought|felt|read|made|hired|fired)")
+_SVO = re.compile(rf"(?<![\w'’])(?P<a>{_PARTICIPANT})\s+(?P<verb>{_VERB})\s+(?P<b>{_PARTICIPANT})(?![\w'’])")
+_NOT_VERBS = frozenset("is was has does as this his its thus plus always perhaps yes less unless".split())
+_DETERMINERS = frozenset("the a an my your his her our their this that".split())
+
+
+def _participant_as(participant: str, starts_sentence: bool) -> str:
+    """A participant written where another stood: a determiner capitalised at a sentence start only."""
+    if participant.split()[0].lower() in _DETERMINERS:
+        participant = participant[:1].lower() + participant[1:]
+    return participant[:1].upper() + participant[1:] if starts_sentence else participant
+
+
+def _svo_swap(text: str, rng: np.random.Generator) -> Twin | None:
+    """Swap subject and object of a plain subject-verb-object sentence."""
+    found = [m for m in _SVO.finditer(text) if m["verb"].split()[-1].lower() not in _NOT_VERBS
+             and m["verb"].split()[-1].lower() not in _FUNCTION_WORDS
+             and " ".join(m["a"].lower().split()) != " ".join(m["b"].lower().split())]
+    if not found:
+        return None
+    m = _pick(rng, found)
+    spans = [(m.start(x), m.end(x), _participant_as(m[y], bool(_SENTENCE_START.search(text[:m.start(x)]))))
+             for x, y in (("a", "b"), ("b", "a"))]
+    return Twin("role_swap", _apply(text, spans), f"{m['a']} <-> {m['b']}")
 
 
 def _role_sites(text: str) -> list[tuple[str, re.Match]]:
@@ -222,7 +296,8 @@ def _party_as(template: str, party: str) -> str:
 
 
 def _role_swap(text: str, rng: np.random.Generator) -> Twin | None:
-    """Swap two parties everywhere they occur; failing two parties, swap a "from ... to ..." pair."""
+    """Swap two parties everywhere they occur; failing two parties, swap a "from ... to ..." pair; failing that,
+    the subject and object of a plain subject-verb-object sentence."""
     sites = _role_sites(text)
     parties = list(dict.fromkeys(key for key, _ in sites))
     if len(parties) >= 2:
@@ -234,7 +309,7 @@ def _role_swap(text: str, rng: np.random.Generator) -> Twin | None:
         return Twin("role_swap", _apply(text, spans), f"{_party_name(a)} <-> {_party_name(b)}")
     pairs = list(_FROM_TO.finditer(text))
     if not pairs:
-        return None
+        return _svo_swap(text, rng)
     m = _pick(rng, pairs)
     spans = [(m.start("a"), m.end("a"), _match_case(m["a"], "to")), (m.start("b"), m.end("b"), "from")]
     return Twin("role_swap", _apply(text, spans), "from <-> to")

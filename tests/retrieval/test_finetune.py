@@ -4,19 +4,24 @@ tuned model confuses less than the base model, and the broad-retrieval change is
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from rich.console import Console
 from sentence_transformers import SentenceTransformer
 from typer.testing import CliRunner
 
 from sim.cli import app
+from sim.output.console import render_finetune
+from sim.retrieval.beir import read_beir
 from sim.retrieval.corpora.builtin import contract_corpus
 from sim.retrieval.embedding import resolve_model
 from sim.retrieval.finetune import FinetuneSettings, finetune, split, train, triplets
 
 runner = CliRunner()
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "retrieval"
 PROBE = ["Supplier shall indemnify Customer against third-party claims.",
          "Supplier shall not indemnify Customer against third-party claims."]
 
@@ -40,21 +45,62 @@ def test_a_tiny_training_run_changes_the_model_and_is_reproducible(tmp_path):
     assert not np.allclose(_embed(first), _embed(base), atol=1e-4)
     np.testing.assert_allclose(_embed(first), _embed(second), atol=1e-6)
     assert any((tmp_path / "a" / "tuned-checkpoints").glob("checkpoint-*"))
+    # Trained at 48 tokens, the saved model still reads as much as the base model (256 tokens).
+    assert SentenceTransformer(str(first), device="cpu").max_seq_length == \
+        SentenceTransformer(str(base), device="cpu").max_seq_length == 256
 
 
-def test_tuned_model_confuses_fewer_held_out_twins(tmp_path):
+def test_tuned_model_confuses_fewer_held_out_twins_and_states_its_cost_on_an_unrelated_domain(tmp_path):
     corpus = contract_corpus(contracts=30)
     settings = FinetuneSettings(max_steps=25, batch_size=8, max_seq_length=64, seed=0, probes=60, minutes=10)
-    result = finetune(corpus, tmp_path / "ft", settings, control=False, cache_dir=tmp_path / "cache")
+    result = finetune(corpus, tmp_path / "ft", settings, control=False, cache_dir=tmp_path / "cache",
+                      panel_sets=[read_beir(SHARED / "dbpedia")])
     base = result["models"]["base"]["twin_outranks_gold"]
     tuned = result["models"]["tuned"]["twin_outranks_gold"]
     mean = {name: np.mean([v["rate"] for v in table.values()]) for name, table in (("base", base), ("tuned", tuned))}
     assert mean["tuned"] < mean["base"], mean
-    change = result["changes_vs_base"]["tuned"]
-    assert "broad retrieval" in change["statement"] and "-8% to -9%" in change["statement"]
+
+    # The cost on DBpedia (never seen): a paired nDCG@10 difference with its CI, whatever its sign.
+    cost = result["changes_vs_base"]["tuned"]["cost_broad_retrieval"]
+    dbpedia = cost["dbpedia"]["ndcg_at_10"]
+    low, high = dbpedia["difference_ci95"]
+    assert low <= dbpedia["difference"] <= high and low < high
+    assert dbpedia["difference"] == pytest.approx(dbpedia["after"] - dbpedia["before"])
+    assert cost["dbpedia"]["queries"] == 40 and result["unrelated_domain_sets"] == ["dbpedia"]
+    # The published figure stands only beside the comparable (unrelated-domain) measurement.
+    assert "-8% to -9%" in cost["dbpedia"]["statement"]
+    in_domain = cost[f"{corpus.name}-heldout"]
+    assert "in-domain" in in_domain["statement"] and "-8%" not in in_domain["statement"]
+
+    console = Console(record=True, width=400)
+    render_finetune(result, console)
+    lines = console.export_text().splitlines()
+    cost_rows = [line for line in lines if "heldout" in line or "dbpedia" in line]
+    assert any("dbpedia" in line and "unrelated" in line and "-8% to -9%" in line for line in cost_rows)
+    assert all("-8%" not in line for line in lines if "heldout" in line or "in-domain" in line)
+    assert lines.index(next(x for x in lines if x.startswith("What the tuning bought"))) < \
+        lines.index(next(x for x in lines if x.startswith("What it cost")))
+
     saved = yaml.safe_load((tmp_path / "ft" / "comparison.yaml").read_text())
-    assert saved["models"]["tuned"]["ndcg_at_10"] == pytest.approx(result["models"]["tuned"]["ndcg_at_10"])
+    assert saved["changes_vs_base"]["tuned"]["cost_broad_retrieval"]["dbpedia"]["ndcg_at_10"]["difference"] == \
+        pytest.approx(dbpedia["difference"])
     assert (tmp_path / "ft" / "profiles" / "tuned.yaml").is_file()
+    # --no-control: what was written is what is said, and no control/ folder is claimed.
+    assert result["written"] == ["tuned/", "tuned-checkpoints/", "profiles/base.yaml", "profiles/tuned.yaml",
+                                 "comparison.yaml"]
+    assert all((tmp_path / "ft" / w).exists() for w in result["written"])
+    assert not (tmp_path / "ft" / "control").exists()
+
+
+def test_without_an_unrelated_set_the_output_says_the_cost_there_is_not_measured(tmp_path):
+    corpus = contract_corpus(contracts=6)
+    settings = FinetuneSettings(max_steps=2, batch_size=4, max_seq_length=32, seed=0, probes=20, minutes=5)
+    result = finetune(corpus, tmp_path / "ft", settings, control=False, cache_dir=tmp_path / "cache")
+    assert result["unrelated_domain_sets"] == [] and "not measured" in result["warning"]
+    console = Console(record=True, width=400)
+    render_finetune(result, console)
+    text = console.export_text()
+    assert "-8%" not in text and "not measured" in text
 
 
 def test_unknown_holdout_topic_exits_2(tmp_path):

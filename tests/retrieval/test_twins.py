@@ -56,6 +56,14 @@ def _word_changes(a: str, b: str) -> list[tuple[str, str]]:
     ("I dont see my refund", "I do see my refund"),
     # "May" before a day is the month, so the only site is "is".
     ("Payment is due on May 1, 2024.", "Payment is not due on May 1, 2024."),
+    # Negation by antonym where the lexicon has one, as real negations often are.
+    ("The store is open on Sundays.", "The store is closed on Sundays."),
+    ("Contactless payments are enabled.", "Contactless payments are disabled."),
+    ("Why did you switch off my card?", "Why did you switch on my card?"),
+    # A clause that is already negated is not given an antonym (a double negative); its "not" goes instead.
+    ("The branch is not open today.", "The branch is open today."),
+    # A modal still comes first in a clause with one.
+    ("The Supplier may make the Software available.", "The Supplier may not make the Software available."),
 ])
 def test_negation_flip_single_site(text, expected):
     assert _outputs(text, "negation_flip") == {expected}
@@ -301,3 +309,45 @@ def test_real_twins_differ_and_stay_minimal(real_twins):
                     assert len(text) - prefix - suffix <= 40, (text, twin)
                 if twin.error_type == "negation_flip":
                     assert not re.search(r"\bnot\s+not\b", twin.text, re.IGNORECASE), twin
+
+
+# --- realistic twins (issue 15) -----------------------------------------------------------------------------
+
+PLAIN_TWO_PARTICIPANTS = [
+    "Bob likes Alice.", "The dog chased the cat.", "Mary called John yesterday.", "The teacher praised the student.",
+    "My brother hired a lawyer.", "The police arrested the suspect.", "Alice sent Bob a letter.",
+    "The company acquired the startup in 2019.", "Tom hates Jerry.", "The cat bit the dog.", "A lion attacked a zebra.",
+    "The manager fired the assistant.", "Sarah married David.", "The student thanked the professor.",
+    "Germany defeated Brazil.", "The doctor examined the patient.", "Anna will call Peter tomorrow.",
+    "The bank sued the customer.", "The landlord evicted the tenant.", "The goalkeeper blocked the striker.",
+    "Emma admires her sister.", "The mother hugged the child.",
+]
+
+
+def test_role_swap_of_plain_subject_object_sentences():
+    made = {t: _twin(t, "role_swap") for t in PLAIN_TWO_PARTICIPANTS}
+    assert sum(v is not None for v in made.values()) >= 0.8 * len(PLAIN_TWO_PARTICIPANTS)
+    assert made["Bob likes Alice."].text == "Alice likes Bob."
+    assert made["The dog chased the cat."].text == "The cat chased the dog."
+    assert made["Emma admires her sister."].text == "Her sister admires Emma."
+    assert made["The company acquired the startup in 2019."].text == "The startup acquired the company in 2019."
+    for text, twin in made.items():
+        if twin is not None:  # the same words, two participants exchanged
+            assert sorted(re.findall(r"\w+", twin.text.lower())) == sorted(re.findall(r"\w+", text.lower()))
+
+
+@pytest.mark.parametrize(("text", "broken", "now"), [
+    # A negated wh-question auxiliary is broken text; the antonym of the particle is a real flip.
+    ("How do I turn on contactless payments?", "How don't I turn on contactless payments?",
+     "How do I turn off contactless payments?"),
+    ("Where can I find my PIN?", "Where can't I find my PIN?", None),
+    ("What is the fee for a transfer?", "What isn't the fee for a transfer?", None),
+])
+def test_previously_broken_negations_are_now_correct_or_skipped(text, broken, now):
+    assert _outputs(text, "negation_flip") == {now}
+    assert broken not in _outputs(text, "negation_flip")
+
+
+def test_previously_broken_role_swap_is_now_skipped():
+    # "What's" is no party: swapping it with Mary made "Mary's What's phone number?".
+    assert _outputs("What's Mary's phone number?", "role_swap") == {None}
