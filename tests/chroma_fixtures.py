@@ -92,3 +92,19 @@ def chroma_server(tmp_path):
         yield server
     finally:
         server.end()
+
+
+def strike_during(process: subprocess.Popen, server, fault: str, log: Path, timeout: float) -> int:
+    """Kill (`fault` "kill") or SIGSTOP ("stop") the server once `process` has created its first collection
+    (it is indexing then), and return the process's exit code; the process never outlives the call. `log` is
+    the file its output goes to, shown if it ended before the fault."""
+    try:
+        while process.poll() is None and not server.collections():
+            time.sleep(0.05)
+        assert process.poll() is None, f"the run ended before the fault: {log.read_text(errors='replace')}"
+        server.kill() if fault == "kill" else server.stop()
+        return process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

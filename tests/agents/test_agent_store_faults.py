@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.chroma_fixtures import chroma_server  # noqa: F401
+from tests.chroma_fixtures import chroma_server, strike_during  # noqa: F401
 from tests.conftest import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,18 +34,8 @@ def test_a_server_killed_or_frozen_during_an_agent_run_ends_in_exit_2(chroma_ser
                                 "--store-timeout", "3", "--store-connect-timeout", "2", "--out", str(tmp_path / "run"),
                                 "--quiet"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
-    try:
-        # Strike once the engine has created its first collection: it is indexing the contracts then.
-        while process.poll() is None and not chroma_server.collections():
-            time.sleep(0.05)
-        text = (tmp_path / "out.log").read_text(errors="replace")
-        assert process.poll() is None, f"the run ended before the fault: {text}"
-        chroma_server.kill() if fault == "kill" else chroma_server.stop()
-        code = process.wait(timeout=CLI_SECONDS)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    # Strike once the engine has created its first collection: it is indexing the contracts then.
+    code = strike_during(process, chroma_server, fault, tmp_path / "out.log", CLI_SECONDS)
     text = " ".join((tmp_path / "out.log").read_text(errors="replace").split())
     assert code == 2, text
     expected = "lost the Chroma server at" if fault == "kill" else "the Chroma server at"

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from sim.retrieval.embedding import Embedder
 from sim.retrieval.measure import ProbeSettings, measure
 from sim.retrieval.sources import open_corpus
 from sim.retrieval.store import StoreLocation, StoreTimeouts, VectorIndex, connect
-from tests.chroma_fixtures import chroma_server  # noqa: F401
+from tests.chroma_fixtures import chroma_server, strike_during  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -217,17 +216,8 @@ def test_a_server_killed_or_frozen_mid_measure_ends_in_exit_2(chroma_server, war
     corpus, cache = warm
     process = cli_measure("--store", chroma_server.url, "--store-timeout", "3", "--store-connect-timeout", "2",
                           cache=cache, corpus=corpus, out=tmp_path, popen=True)
-    try:
-        # Strike once the run has created its collection: it is indexing 1500 records then (seconds).
-        while process.poll() is None and not chroma_server.collections():
-            time.sleep(0.05)
-        assert process.poll() is None, f"the run ended before the fault: {read_log(tmp_path)}"
-        chroma_server.kill() if fault == "kill" else chroma_server.stop()
-        code = process.wait(timeout=CLI_SECONDS)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    # Strike once the run has created its collection: it is indexing 1500 records then (seconds).
+    code = strike_during(process, chroma_server, fault, tmp_path / "out.log", CLI_SECONDS)
     text = read_log(tmp_path)
     assert code == 2, text
     expected = "lost the Chroma server at" if fault == "kill" else "the Chroma server at"
