@@ -162,12 +162,40 @@ def render_profile(profile: dict[str, Any], console: Console) -> None:
             t.add_row(Text(typ), str(v["pairs"]), _pct(v["rate"]), Text(_interval(v["rate_ci95"], _pct)),
                       str(v["ties"]), _pct(v["paired_accuracy"]))
         console.print(t)
+        if cp.get("twin_realism"):
+            render_twin_realism(cp["twin_realism"], console)
     e = profile["embeddings"]
     console.print(Text(f"embeddings: {e['computed']} computed, {e['texts'] - e['computed']} from the cache",
                        style="dim"))
     if profile["corpus"].get("truncated_to_model"):  # profiles written before this count have none
         console.print(Text(f"{profile['corpus']['truncated_to_model']} passage(s) longer than the model reads were "
                            "cut to what it reads before twins were made"))
+
+
+def render_twin_realism(by_type: dict[str, Any], console: Console) -> None:
+    """Cosine of each original to its real contrast vs to its rule twin, per pair type (`sim.retrieval.realism`)."""
+    t = Table(title="Twin realism: cosine to the original, real contrast vs rule twin (median [5%, 95%])",
+              title_justify="left")
+    for col in ("type", "rule", "twins made", "real contrast", "rule twin", "twin - real [95% CI]", "twin closer",
+                "KS"):
+        t.add_column(col, justify="left" if col in ("type", "rule") else "right", no_wrap=col in ("type", "rule"))
+
+    def spread(q: dict[str, float]) -> Text:
+        return Text(f"{q['p50']:.3f} [{q['p05']:.3f}, {q['p95']:.3f}]")
+
+    for typ, v in by_type.items():
+        if not v.get("twins_made"):
+            t.add_row(Text(typ), v["rule"] or "no rule", f"0 of {v['pairs']}", "", "", "", "", "")
+            continue
+        lo, hi = v["mean_difference_ci95"]
+        t.add_row(Text(typ), v["rule"], f"{v['twins_made']} of {v['pairs']}", spread(v["real_cosine"]),
+                  spread(v["twin_cosine"]), Text(f"{v['mean_difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]"),
+                  _pct(v["twin_closer_share"]),
+                  f"{v['ks_statistic']:.2f}" if v["ks_statistic"] is not None else "")
+    console.print(t)
+    console.print(Text("A rule twin closer to its original than the real contrast is harder to tell apart: rates "
+                       "measured with such twins overstate what real contrasts of that type would cause.",
+                       style="dim"))
 
 
 def render_panel(sets: list[dict[str, Any]], console: Console) -> None:

@@ -33,6 +33,7 @@ from sim.retrieval.corpus import Corpus, Query
 from sim.retrieval.embedding import Embedder
 from sim.retrieval.pairs import PairSet, score_pairs
 from sim.retrieval.panel import evaluate, summary
+from sim.retrieval.realism import twin_realism
 from sim.retrieval.retrievers import FullScorer, RetrieverSpec
 from sim.retrieval.store import StoreLocation, StoreTimeouts, VectorIndex, collection_name, connect
 from sim.retrieval.twins import TWIN_MARK, TWIN_TYPES, twin_id, twins_of
@@ -182,7 +183,9 @@ def measure(corpus: Corpus, embedder: Embedder | None, location: StoreLocation |
         **({"panel": panel_rows} if panel_rows else {}),
         **({"contrast_pairs": {"file": pairs.file, "fingerprint": pairs.fingerprint, "pairs": len(pairs.pairs),
                                "queries": "the file's, else keyword rewrites of the texts",
-                               "by_type": score_pairs(pairs.pairs, retriever, embedder, self_query, settings.seed)}}
+                               "by_type": score_pairs(pairs.pairs, retriever, embedder, self_query, settings.seed),
+                               **({"twin_realism": twin_realism(pairs.pairs, embedder, settings.seed)}
+                                  if embedder is not None else {})}}
            if pairs is not None else {}),
         "embeddings": {"computed": (embedder.computed if embedder is not None else 0) - computed_before,
                        "texts": len(ids) + n if retriever.needs_embeddings else 0},

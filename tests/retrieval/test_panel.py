@@ -290,6 +290,46 @@ def test_pairs_counts_with_the_dense_retriever_equal_a_brute_force_ranking(tmp_p
     for typ, counts in expected.items():
         assert {k: recorded["by_type"][typ][k] for k in counts} == counts, typ
     assert "Your contrast pairs" in result.output
+    realism = recorded["twin_realism"]
+    assert realism["negation"]["rule"] == "negation_flip" and realism["negation"]["pairs"] == 3
+    assert "Twin realism" in result.output
+
+
+@pytest.mark.embedding
+def test_twin_realism_compares_each_original_to_its_real_contrast_and_to_its_rule_twin(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from sim.retrieval.embedding import Embedder, resolve_model
+    from sim.retrieval.pairs import read_pairs
+    from sim.retrieval.realism import twin_realism
+    from sim.retrieval.twins import make_twin
+
+    extra = [{"original": "Pay the invoice.", "contrast": "Do not pay the invoice.", "type": "sarcasm"}]
+    pair_set = read_pairs(write_pairs(tmp_path / "pairs.jsonl", PAIRS + extra))
+    got = twin_realism(pair_set.pairs, Embedder(None, tmp_path / "cache"), seed=3)
+    assert got["sarcasm"] == {"pairs": 1, "rule": None, "twins_made": 0}  # no rule makes that type
+
+    model = SentenceTransformer(str(resolve_model(None)[1]), device="cpu")
+    for typ, rule in (("negation", "negation_flip"), ("role_swap", "role_swap")):
+        real, twin = [], []
+        for p in pair_set.pairs:
+            if p.type != typ:
+                continue
+            made = make_twin(p.original, rule, stream(3, f"twins/{rule}/pair-line-{p.line}", 0))
+            if made is None:
+                continue
+            o, c, t = model.encode([p.original, p.contrast, made.text], normalize_embeddings=True)
+            real.append(float(o @ c))
+            twin.append(float(o @ t))
+        entry = got[typ]
+        assert entry["twins_made"] == len(real) > 0
+        assert entry["real_cosine"]["p50"] == pytest.approx(float(np.median(real)), abs=1e-4)
+        assert entry["twin_cosine"]["mean"] == pytest.approx(float(np.mean(twin)), abs=1e-4)
+        diff = np.array(twin) - np.array(real)
+        assert entry["mean_difference"] == pytest.approx(float(diff.mean()), abs=1e-4)
+        lo, hi = entry["mean_difference_ci95"]
+        assert diff.min() - 1e-6 <= lo <= entry["mean_difference"] <= hi <= diff.max() + 1e-6
+        assert entry["twin_closer_share"] == pytest.approx(float((diff > 0).mean()))
 
 
 def test_a_bad_pairs_file_is_refused_naming_the_line(tmp_path):
