@@ -452,7 +452,7 @@ def export(
 
 @app.command("import")
 def import_(
-    traces: Annotated[Path, typer.Argument(help="Spans as OTLP JSON (one document, or one per line), e.g. written by `cascade export` or an OpenTelemetry collector's file exporter.", show_default=False)],
+    traces: Annotated[Path, typer.Argument(help="Spans as OTLP JSON (one document, or one per line), e.g. written by `cascade export` or an OpenTelemetry collector's file exporter; or a Langfuse export (a trace or session downloaded as JSON, the observations table as JSON / JSON lines).", show_default=False)],
     workflow: Annotated[Path, typer.Option("--workflow", help="Scenario file whose workflow the traces ran: span names are its step ids; its costs price the actions.", show_default=False)],
     labels: Annotated[Path, typer.Option("--labels", help="Ground truth, CSV / TSV / JSONL: trace_id, step, label for every retrieve and decide step; label is correct, wrong, or a wrong retrieval's error type (wrong: topical_miss).", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to write (default: runs/<scenario name>-imported).")] = None,

@@ -1,6 +1,7 @@
 """`cascade import`: traces a user already collects (OpenInference spans in OTLP JSON) plus their ground-truth
 labels -> a recorded Result (engine `recorded`, as `agents.bridge` makes), so `cascade calibrate` turns
-production traces into the step parameters of a scenario.
+production traces into the step parameters of a scenario. Langfuse's own exports (a trace or session
+downloaded as JSON, an observations table as JSON / JSON lines) are read too (`sim.otel.langfuse_json`).
 
 Spans map to workflow steps by name (the span name is the step id). Per trace (one instance):
 - retrieve and decide steps need a label (`trace_id,step,label`): `correct`, `wrong`, or for a wrong retrieval
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ from sim.core.errors import CascadeError
 from sim.core.table_source import Limits, read_table
 from sim.model.plan import compile_plan
 from sim.otel import conventions as c
-from sim.otel.otlp_json import hex_id, read_otlp_json
+from sim.otel.langfuse_json import is_langfuse, observations, span_fields
+from sim.otel.otlp_json import hex_id, parse_documents, read_json_documents
 from sim.output.recorded import recorded_result
 from sim.output.result import Result
 from sim.scenario.load import load_scenario
@@ -65,7 +68,7 @@ class Imported:
 
 
 def import_traces(traces_file: str | Path, workflow: str | Path, labels: str | Path) -> Imported:
-    """Read `traces_file` (OTLP JSON), map its spans onto the steps of the scenario file `workflow`, join the
+    """Read `traces_file` (OTLP JSON or a Langfuse export), map its spans onto the steps of the scenario file `workflow`, join the
     labels file (CSV / TSV / JSONL) and return the recorded Result with what was left out."""
     file = Path(traces_file)
     scenario = load_scenario(workflow, measure=False)
@@ -121,16 +124,23 @@ def import_traces(traces_file: str | Path, workflow: str | Path, labels: str | P
 
 
 def _read_spans(file: Path) -> dict[str, list[Span]]:
-    """Every span of the file, by trace id (in the order traces first appear)."""
+    """Every span of the file (OTLP JSON, or a Langfuse export), by trace id (in the order traces first
+    appear)."""
+    docs = read_json_documents(file)
+    spans = _langfuse_spans(file, docs) if is_langfuse(docs) else _otlp_spans(file, docs)
     by_trace: dict[str, list[Span]] = {}
-    count = 0
-    for n, request in enumerate(read_otlp_json(file)):
+    for count, span in enumerate(spans, 1):
+        if count > limits.MAX_IMPORT_SPANS:
+            raise CascadeError(f"{file}: more than {limits.MAX_IMPORT_SPANS:,} spans; split the file")
+        by_trace.setdefault(span.trace_id, []).append(span)
+    return by_trace
+
+
+def _otlp_spans(file: Path, docs) -> Iterator[Span]:
+    for n, request in enumerate(parse_documents(file, docs)):
         for i, rs in enumerate(request.resource_spans):
             for j, ss in enumerate(rs.scope_spans):
                 for k, sp in enumerate(ss.spans):
-                    count += 1
-                    if count > limits.MAX_IMPORT_SPANS:
-                        raise CascadeError(f"{file}: more than {limits.MAX_IMPORT_SPANS:,} spans; split the file")
                     path = f"{'document ' + str(n + 1) + ', ' if n else ''}resourceSpans[{i}].scopeSpans[{j}]" \
                            f".spans[{k}]"
                     where = f"{file}: {path} (span {sp.name!r}, id {hex_id(sp.span_id)})"
@@ -138,10 +148,13 @@ def _read_spans(file: Path) -> dict[str, list[Span]]:
                         raise CascadeError(f"{where}: the span has no name; spans map to steps by name")
                     if not sp.trace_id or not sp.span_id:
                         raise CascadeError(f"{where}: the span has no traceId or spanId")
-                    span = Span(sp.name, hex_id(sp.trace_id), hex_id(sp.span_id), hex_id(sp.parent_span_id),
-                                sp.start_time_unix_nano, _attributes(sp.attributes), where)
-                    by_trace.setdefault(span.trace_id, []).append(span)
-    return by_trace
+                    yield Span(sp.name, hex_id(sp.trace_id), hex_id(sp.span_id), hex_id(sp.parent_span_id),
+                               sp.start_time_unix_nano, _attributes(sp.attributes), where)
+
+
+def _langfuse_spans(file: Path, docs) -> Iterator[Span]:
+    for where, obs in observations(str(file), docs):
+        yield Span(**span_fields(where, obs))
 
 
 def _attributes(attributes) -> dict[str, Any]:

@@ -46,6 +46,11 @@ def read_otlp_json(file: Path) -> list[ExportTraceServiceRequest]:
     """The requests in an OTLP JSON file: one document, or one per line (a collector's file exporter writes
     JSON lines), or Phoenix's span export (`GET /v1/projects/NAME/spans/otlpv1`: `{"data": [span, ...]}`,
     protobuf field names). A CascadeError names the file, the line and the span path when the shape is wrong."""
+    return parse_documents(file, read_json_documents(file))
+
+
+def read_json_documents(file: Path) -> list[tuple[int, Any]]:
+    """The JSON documents of a trace file, with their line: the whole file as one, else one per line."""
     try:
         size = file.stat().st_size
     except OSError as exc:
@@ -67,10 +72,16 @@ def read_otlp_json(file: Path) -> list[ExportTraceServiceRequest]:
                 try:
                     docs.append((n, json.loads(line)))
                 except ValueError as exc:
-                    raise CascadeError(f"{file}:{n}: not JSON ({exc.msg} at column {exc.colno}); an OTLP JSON "
+                    raise CascadeError(f"{file}:{n}: not JSON ({exc.msg} at column {exc.colno}); a trace "
                                        "file is one document or one document per line") from None
     if not docs:
-        raise CascadeError(f"{file}: empty; give an OTLP JSON file ({{\"resourceSpans\": [...]}})")
+        raise CascadeError(f"{file}: empty; give an OTLP JSON file ({{\"resourceSpans\": [...]}}) or a Langfuse "
+                           "export")
+    return docs
+
+
+def parse_documents(file: Path, docs: list[tuple[int, Any]]) -> list[ExportTraceServiceRequest]:
+    """OTLP requests from the documents `read_json_documents` returned."""
     return [_parse(file, line, doc, len(docs) > 1) for line, doc in docs]
 
 

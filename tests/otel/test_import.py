@@ -248,3 +248,62 @@ def test_traces_of_several_variants_are_refused(files):
     traces.write_text(json.dumps(doc))
     result = _import(traces, scenario, _labels(truth, tmp / "labels.csv"), tmp / "run")
     assert result.exit_code == 2 and "traces of several variants (base, better" in " ".join(result.output.split())
+
+
+LANGFUSE_TYPE = {"RETRIEVER": "RETRIEVER", "LLM": "GENERATION", "TOOL": "TOOL", "GUARDRAIL": "GUARDRAIL",
+                 "CHAIN": "CHAIN", "AGENT": "AGENT"}
+
+
+def as_langfuse_observations(doc):
+    """The observations Langfuse stores for the spans of an OTLP JSON document: the span id as `id`,
+    openinference.span.kind as `type`, ISO times, input.value / output.value moved to input / output (parsed when
+    JSON), every other attribute under metadata.attributes (integers as text, as Langfuse may keep them)."""
+    out = []
+    for span in doc["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        attrs = {}
+        for a in span.get("attributes", []):
+            (kind, value), = a["value"].items()
+            attrs[a["key"]] = str(value) if kind == "intValue" else value
+        io = {k: attrs.pop(f"{k}.value", None) for k in ("input", "output")}
+        for k, v in io.items():
+            try:
+                io[k] = json.loads(v) if v is not None else None
+            except ValueError:
+                pass
+        start = pd.Timestamp(int(span["startTimeUnixNano"]), unit="ns", tz="UTC")
+        end = pd.Timestamp(int(span["endTimeUnixNano"]), unit="ns", tz="UTC")
+        out.append({"id": span["spanId"], "traceId": span["traceId"], "parentObservationId":
+                    span.get("parentSpanId"), "name": span["name"],
+                    "type": LANGFUSE_TYPE.get(attrs.get("openinference.span.kind"), "SPAN"),
+                    "startTime": start.isoformat().replace("+00:00", "Z"),
+                    "endTime": end.isoformat().replace("+00:00", "Z"), **io,
+                    "metadata": {"attributes": attrs, "resourceAttributes": {"service.name": "my-app"}}})
+    return out
+
+
+def test_langfuse_exports_import_as_their_otlp_spans_do(files):
+    tmp, doc, truth, scenario, traces = files
+    labels = _labels(truth, tmp / "labels.csv")
+    assert _import(traces, scenario, labels, tmp / "otlp").exit_code == 0
+    obs = as_langfuse_observations(doc)
+    by_trace = {}
+    for o in obs:
+        by_trace.setdefault(o["traceId"], []).append(o)
+    session = tmp / "session.json"  # a session downloaded from the UI: traces, each with its observations
+    session.write_text(json.dumps({"id": "s1", "traces": [{"id": t, "name": "agent run", "observations": o,
+                                                            "scores": []} for t, o in by_trace.items()]}))
+    table = tmp / "observations.jsonl"  # the observations table exported as JSON lines
+    table.write_text("".join(json.dumps(o) + "\n" for o in obs))
+    for source in (session, table):
+        result = _import(source, scenario, labels, tmp / source.stem)
+        assert result.exit_code == 0, result.output
+        for first, second in zip(_tables(tmp / "otlp"), _tables(tmp / source.stem), strict=True):
+            pd.testing.assert_frame_equal(first, second)
+
+    trace = tmp / "trace.json"  # one trace downloaded from the UI
+    first = next(iter(by_trace.values()))
+    broken = copy.deepcopy(first)
+    broken[2]["startTime"] = "yesterday"
+    trace.write_text(json.dumps({"id": first[0]["traceId"], "observations": broken}))
+    result = _import(trace, scenario, labels, tmp / "bad")
+    assert result.exit_code == 2 and "observations[2]" in result.output and "ISO 8601" in result.output
