@@ -143,13 +143,15 @@ class SpanBuilder:
                 step_ns = max(1, int((completed - arrival) * DAY_NS) // max(1, len(self.steps)))
         root_step, root_type = str(row.root_cause_step or ""), str(row.root_cause_error_type or "")
         kept = kept or {}
+        named = getattr(row, "failed_acts", None)  # which acts failed (run folders written before: unknown)
+        failed_acts = set(str(named).split(",")) - {""} if isinstance(named, str) else None
         children = []
         for k, (step, kind, retriever) in enumerate(self.steps):
             ctx = SpanContext(trace_id, _id(trace_id, step, size=8), is_remote=False,
                               trace_flags=_SAMPLED)
             start = t0 + k * step_ns
             children.append(self._step(ctx, root, step, kind, retriever, kept.get(step), root_step, root_type,
-                                       start, start + step_ns))
+                                       start, start + step_ns, failed_acts is not None and step in failed_acts))
         failed = bool(row.failed)
         outcome = "action_failure" if failed else "escalated" if (row.caught or row.false_alarm) else "ok"
         attributes = {
@@ -167,7 +169,7 @@ class SpanBuilder:
         events = []
         if root_step:
             attributes.update({c.ROOT_CAUSE_STEP: root_step, c.ROOT_CAUSE_TYPE: root_type})
-        if failed and not kept:  # no per-step trace: which acts failed is not known, only how many
+        if failed and not kept and failed_acts is None:  # which acts failed is not known, only how many
             events.append(Event(c.ACTION_FAILURE_EVENT, {c.N_FAILED_ACTIONS: int(row.n_failed_actions),
                                                          c.ROOT_CAUSE_STEP: root_step, c.ROOT_CAUSE_TYPE: root_type},
                                 timestamp=t0))
@@ -180,7 +182,9 @@ class SpanBuilder:
         return [span, *children]
 
     def _step(self, ctx: SpanContext, parent: SpanContext, step: str, kind: str, retriever: str | None, kept,
-              root_step: str, root_type: str, start: int, end: int) -> ReadableSpan:
+              root_step: str, root_type: str, start: int, end: int, act_failed: bool = False) -> ReadableSpan:
+        """One step's span; without a per-step trace (`kept` None), `act_failed` says that this act failed
+        (instances.parquet's failed_acts)."""
         span_kind = c.LLM_DECIDE if kind == "decide" and self.llm else c.OPENINFERENCE_KIND[kind]
         attributes: dict = {c.SPAN_KIND: span_kind, c.STEP_ID: step, c.STEP_KIND: kind}
         if kind in c.GEN_AI_OPERATION_OF:
@@ -222,6 +226,10 @@ class SpanBuilder:
                                                              c.ROOT_CAUSE_TYPE: str(kept["error_type"])},
                                     timestamp=start))
                 status = Status(StatusCode.ERROR, "wrong action: root cause {error_type} at {root_cause_step}".format(**kept))
+        elif act_failed:
+            attributes[c.STEP_OUTCOME] = "error"
+            events.append(Event(c.ACTION_FAILURE_EVENT, {}, timestamp=start))
+            status = Status(StatusCode.ERROR, "wrong action")
         here = kept["outcome"] == "error" and kept["root_cause_step"] == step if kept is not None else step == root_step
         if here:  # the chain started here (with a per-step trace: also root errors that were masked later)
             root_type = str(kept["error_type"]) if kept is not None else root_type

@@ -22,7 +22,7 @@ from sim.core.atomic import recover_folder, write_folder
 from sim.core.errors import CascadeError
 from sim.metrics.sensitivity import COLUMNS as SENSITIVITY_COLUMNS
 from sim.output.stored_summary import check_summary
-from sim.trace.schema import INSTANCE_SCHEMA, STEP_COLUMNS
+from sim.trace.schema import INSTANCE_SCHEMA, OPTIONAL_INSTANCE_COLUMNS, STEP_COLUMNS
 
 MANIFEST = "manifest.json"
 FORMAT = "cascadesim run folder"
@@ -33,7 +33,8 @@ _KNOWN = frozenset(REQUIRED) | {"attribution.csv", "cascade.csv", "sensitivity.c
                                 "agent_trace.parquet", "uncertainty.parquet", "sobol.csv", "counterfactuals.csv", "importance.csv", "report.html", "report.md", "calibrated.yaml",
                                 "calibration.csv"}
 """Names a run folder of any version may hold (the run's files, and what `report` and `calibrate` add)."""
-_COLUMNS = {"instances.parquet": INSTANCE_SCHEMA.names, "steps.parquet": list(STEP_COLUMNS)}
+_COLUMNS = {"instances.parquet": [c for c in INSTANCE_SCHEMA.names if c not in OPTIONAL_INSTANCE_COLUMNS],
+            "steps.parquet": list(STEP_COLUMNS)}
 _TIMELINE_COLUMNS = ("variant", "replication", "day", "loss", "backlog")
 _SENSITIVITY_NUMBERS = ("reference_loss", "value", "low", "high", "loss_at_low", "loss_at_high", "importance",
                         "importance_per_point",

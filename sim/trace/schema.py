@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from sim.model.plan import Plan
@@ -33,7 +34,10 @@ INSTANCE_SCHEMA = pa.schema([
     ("caught", pa.bool_()),
     ("false_alarm", pa.bool_()),
     ("difficulty", pa.int16()),
+    ("failed_acts", pa.dictionary(pa.int32(), pa.string())),
 ])
+OPTIONAL_INSTANCE_COLUMNS = ("failed_acts",)
+"""Columns run folders written before them lack (readers take them as unknown)."""
 
 STEP_COLUMNS = ("variant", "step", "kind", "outcome", "error_type", "root_cause_step", "count")
 
@@ -71,6 +75,8 @@ class InstanceOutcomes:
     flagged: np.ndarray
     first_root: np.ndarray
     """Root of the first failed action in canonical step order (-1: no failure)."""
+    act_failed: np.ndarray
+    """(n, acts) bool: which act steps failed, in the workflow's act order."""
 
     @property
     def loss(self) -> np.ndarray:
@@ -88,9 +94,11 @@ def instance_outcomes(plan: Plan, trace: BlockTrace) -> InstanceOutcomes:
     failure_loss = np.zeros(n)
     escalation = np.zeros(n)
     first_root = np.full(n, -1, dtype=np.int32)
-    for s in plan.acts:
+    act_failed = np.zeros((n, len(plan.acts)), dtype=bool)
+    for a, s in enumerate(plan.acts):
         tok = trace.tokens[s.pos]
         fail = is_error(tok)
+        act_failed[:, a] = fail
         detected = trace.detected[s.pos] & fail
         n_failed += fail
         failure_loss += np.where(fail, np.where(detected, s.detected_loss, s.failure_loss), 0.0)
@@ -107,7 +115,7 @@ def instance_outcomes(plan: Plan, trace: BlockTrace) -> InstanceOutcomes:
         if s.kind in ("retrieve", "decide"):
             n_roots += (code_root_step == s.pos)[trace.tokens[s.pos]]
     return InstanceOutcomes(failed_any, n_failed, n_roots, failure_loss, escalation, silent, caught, flagged,
-                            first_root)
+                            first_root, act_failed)
 
 
 def instance_table(plan: Plan, trace: BlockTrace, outcome: InstanceOutcomes, first_instance: int,
@@ -136,5 +144,32 @@ def instance_table(plan: Plan, trace: BlockTrace, outcome: InstanceOutcomes, fir
         "caught": outcome.caught[k],
         "false_alarm": outcome.flagged[k],
         "difficulty": level.astype(np.int16),
+        "failed_acts": _failed_acts(plan, outcome.act_failed[k]),
     }
     return pa.table(cols, schema=INSTANCE_SCHEMA)
+
+
+def _failed_acts(plan: Plan, act_failed: np.ndarray) -> pa.DictionaryArray:
+    """The act steps that failed on each instance, comma-separated in workflow order ('' where none did).
+
+    The dictionary is in order of first appearance: blocks concatenated (Arrow appends each block's new
+    entries in its dictionary's order) then give the same dictionary whatever the block sizes."""
+    n, acts = act_failed.shape
+    if acts == 0:
+        return pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32), [""])
+    packed = np.packbits(act_failed, axis=1)  # one key per pattern of failed acts: its bits as bytes
+    if packed.shape[1] <= 8:  # up to 64 acts: the key is one integer, factorised by hashing (fast)
+        width = np.zeros((n, 8), dtype=np.uint8)
+        width[:, : packed.shape[1]] = packed
+        code, uniques = pd.factorize(width.view(np.uint64).reshape(-1))
+        patterns = np.unpackbits(np.asarray(uniques, dtype=np.uint64).view(np.uint8).reshape(-1, 8),
+                                 axis=1)[:, :acts].astype(bool)
+    else:
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        code, patterns = rank[inverse.reshape(-1)], act_failed[first[order]]
+    names = [",".join(s.id for s, f in zip(plan.acts, row, strict=True) if f) for row in patterns]
+    return pa.DictionaryArray.from_arrays(np.asarray(code, dtype=np.int32), names)

@@ -144,3 +144,17 @@ def test_variant_overrides_by_step_id():
     step = next(s for s in changed["workflow"]["steps"] if s["id"] == "legal_review")
     assert step["catch"]["default"] == 0.9
     assert next(s for s in data["workflow"]["steps"] if s["id"] == "legal_review")["catch"]["default"] != 0.9
+
+
+@pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
+def test_each_instance_names_the_acts_that_failed_as_the_steps_table_counts_them(path):
+    result = run(load_scenario(path), instances=30_000)
+    inst = result.instances
+    assert result.summary["instance_rows"]["mode"] == "all"  # every instance kept: the counts must match exactly
+    named = inst.failed_acts.astype(str).str.split(",").map(lambda acts: [a for a in acts if a])
+    assert (named.map(len) == inst.n_failed_actions).all()
+    acts = named.explode().dropna()
+    counted = acts.groupby(inst.variant.astype(str).loc[acts.index]).value_counts()
+    steps = result.steps[(result.steps.kind == "act") & (result.steps.outcome == "error")]
+    expected = steps.groupby([steps.variant.astype(str), steps.step.astype(str)])["count"].sum()
+    assert {k: int(v) for k, v in counted.items()} == {k: int(v) for k, v in expected.items() if v}

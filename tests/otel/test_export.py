@@ -89,6 +89,11 @@ def test_each_instance_is_a_trace_with_a_span_per_step_and_its_outcome(mc_run, t
             event = next(e for e in steps[row.root_cause_step][0].events if e.name == c.ROOT_CAUSE_EVENT)
             assert {x.key: x.value.string_value for x in event.attributes}[c.ROOT_CAUSE_TYPE] == \
                 row.root_cause_error_type
+            # a Monte Carlo run keeps no per-step trace, yet names the act that failed (instances' failed_acts)
+            act, act_attrs = steps["apply"]
+            assert row.failed_acts == "apply" and act.status.code == 2 and act_attrs[c.STEP_OUTCOME] == "error"
+            assert [e.name for e in act.events] == [c.ACTION_FAILURE_EVENT]
+            assert not any(e.name == c.ACTION_FAILURE_EVENT for e in root.events)
         else:
             assert with_event == [] and c.ROOT_CAUSE_STEP not in a
     assert failed_seen == int(instances.failed.sum()) > 30
