@@ -98,7 +98,21 @@ _LOOSE_NOT = re.compile(r"(?<!\bbut )(?<!\bor )\b(?:not\s+(?!only\b)(?:yet\s+)?(
 _POSITIVE = re.compile(rf"(?<!\bto )\b(?P<aux>{_AUXILIARIES})\b(?!['’]\w|-)(?=\s+[A-Za-z])", re.IGNORECASE)
 # "Neither party shall ...", "Why is my card not working?", "will have no obligation": adding a second
 # negation to a clause that already has one makes a double negative, not a flip.
-_NEGATION_BEFORE = re.compile(r"\b(?:no|not|neither|nor|never)\b[^.,;:!?]*$", re.IGNORECASE)
+# A contraction counts too, with or without its apostrophe ("I still don't have my PIN": not "don't haven't").
+_NEGATION_BEFORE = re.compile(
+    r"\b(?:no|not|neither|nor|never|cannot|\w+n['’]t|(?:do|does|did|ca|wo|is|are|was|were|has|have|had)nt)\b"
+    r"[^.,;:!?]*$", re.IGNORECASE)
+# Words that need a negation in their clause ("I haven't received it yet", "it isn't working anymore"):
+# removing the negation before them leaves broken text ("I have received it yet").
+_NEEDS_NEGATION_AFTER = re.compile(r"[^.,;:!?]*?\b(?:yet|anymore|any\s+more|any\s+longer|at\s+all|either|ever)\b",
+                                   re.IGNORECASE)
+# "have", "has", "had" and "do" are main verbs before their object ("it has all my details", "I did a
+# top-up"): "hasn't all my details" is not the natural negation, so those are left alone unless inverted.
+_MAIN_VERB_AUXILIARIES = frozenset({"has", "have", "had", "do", "does", "did"})
+# An auxiliary before its subject is inverted at the start of a sentence or after a question word or a
+# conjunction ("Why did my card ...", "so can you help me ..."); elsewhere a following determiner is its object.
+_INVERTING_BEFORE = re.compile(r"\b(?:why|how|what|where|when|which|who|whom|whose|so|and|but|or|then|please)"
+                               r"\s+$", re.IGNORECASE)
 _NEGATION_AFTER = re.compile(
     r"(?:\s+[^\s.,;:!?]+){0,4}?\s+(?:(?:not|never|no|none|nothing|neither|nor)\b|\w+n['’]t\b)", re.IGNORECASE
 )
@@ -145,7 +159,8 @@ def _antonym_sites(text: str) -> list[tuple[str, _Span]]:
         if m[0].lower() == "like" and not re.search(r"\b(?:i|you|we|they|he|she|[a-z]+s)\s+$", text[:m.start()],
                                                      re.IGNORECASE):
             continue  # "like" as a verb only, not "a card like this"
-        sites.append(("antonym", (m.start(), m.end(), _match_case(m[0], _NEGATION_ANTONYM[m[0].lower()]))))
+        sites.append(("antonym", _with_article(text, m.start(), m.end(),
+                                               _match_case(m[0], _NEGATION_ANTONYM[m[0].lower()]))))
     return [site for site in sites
             if not _NEGATION_BEFORE.search(text, max(0, site[1][0] - 60), site[1][0])
             and not _NEGATION_AFTER.match(text, site[1][1])]
@@ -166,6 +181,7 @@ def _negation_sites(text: str) -> list[tuple[str, _Span]]:
     for m in _LOOSE_NOT.finditer(text):
         if not any(start <= m.start() < end for start, end, _ in negated):
             sites.append(("not", (m.start(), m.end(), _match_case(m[0], "always") if m["never"] else "")))
+    sites = [site for site in sites if not _NEEDS_NEGATION_AFTER.match(text, site[1][1])]
     apostrophe = "’" if "’" in text else "'"
     for m in _POSITIVE.finditer(text):
         aux = m["aux"].lower()
@@ -174,8 +190,11 @@ def _negation_sites(text: str) -> list[tuple[str, _Span]]:
         if (_NEGATION_BEFORE.search(text, max(0, m.start() - 60), m.start())
                 or _NEGATION_AFTER.match(text, m.end())):
             continue
-        inverted = _SUBJECT_AFTER.match(text, m.end()) or _SENTENCE_START.search(text, max(0, m.start() - 8),
-                                                                                  m.start())
+        subject_after = _SUBJECT_AFTER.match(text, m.end())
+        inverted = _SENTENCE_START.search(text, max(0, m.start() - 8), m.start()) or (
+            subject_after and _INVERTING_BEFORE.search(text, max(0, m.start() - 10), m.start()))
+        if subject_after and not inverted and aux in _MAIN_VERB_AUXILIARIES:
+            continue  # a main verb before its object: "it has all my details", "I did a top-up"
         if inverted:
             if aux not in _CONTRACTED or _WH_BEFORE.search(text, max(0, m.start() - 10), m.start()):
                 continue  # "May I ..." has no natural negated form; "How don't I ..." is broken text
