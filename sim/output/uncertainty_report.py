@@ -130,6 +130,8 @@ def sobol_chart(summary: dict[str, Any]) -> Chart | None:
     title = f"Which input drives the loss: Sobol indices by {s['by']}"
     layout(fig, title, height=max(360, len(outputs) * (26 * len(groups) + 70) + 140))
     fig.update_layout(barmode="group")
+    _every_label(fig)
+    _legend_on_top(fig)
     fig.update_xaxes(title_text="share of the output's variance", row=len(outputs), col=1)
     caption = (f"First-order (S1: the input alone) and total (ST: with its interactions) Sobol indices of each "
                f"output's variance over the uncertain inputs (SALib, {s['base_draws']:,} base draws, 95% bootstrap "
@@ -144,22 +146,35 @@ def value_of_information_chart(summary: dict[str, Any]) -> Chart | None:
         return None
     cur, evpi = summary["currency"], words.PER * voi["evpi_per_instance"]
     shown = [g for g in GROUPINGS if voi["evppi_per_instance"].get(g)]
-    fig = make_subplots(rows=len(shown), cols=1, vertical_spacing=0.08,
+    sizes = [len(voi["evppi_per_instance"][g]) for g in shown]
+    fig = make_subplots(rows=len(shown), cols=1, vertical_spacing=0.3 / len(shown),
+                        row_heights=[n / sum(sizes) for n in sizes],
                         subplot_titles=[f"by {g.replace('_', ' ')}" for g in shown])
     for r, grouping in enumerate(shown, start=1):
         ranked = sorted(voi["evppi_per_instance"][grouping].items(), key=lambda kv: kv[1])
         fig.add_bar(y=[g for g, _ in ranked], x=[words.PER * v for _, v in ranked], orientation="h",
-                    marker_color=PALETTE[2], name="EVPPI", showlegend=r == 1, row=r, col=1,
+                    marker_color=PALETTE[2], name="EVPPI", showlegend=False, row=r, col=1,
                     hovertemplate=f"%{{y}}: up to %{{x:,.2f}} {cur} per {words.PER:,} instances<extra></extra>")
         fig.add_vline(x=evpi, line_dash="dash", line_color=PALETTE[1], row=r, col=1, annotation_text="EVPI")
-    rows = sum(len(voi["evppi_per_instance"][g]) for g in shown)
     title = "What a measurement is worth before choosing: EVPPI per input group"
-    layout(fig, title, height=max(380, 24 * rows + 90 * len(shown) + 120))
+    layout(fig, title, height=max(380, 26 * sum(sizes) + 80 * len(shown) + 120))
+    _every_label(fig)
     fig.update_xaxes(title_text=f"{cur} per {words.PER:,} instances", row=len(shown), col=1)
     fig.update_xaxes(rangemode="tozero")
     caption = (" ".join(words.value_of_information_lines(summary)) + f" The dashed line is EVPI ({voi['method']}; "
                "biased upward by cell noise).")
     return Chart("value_of_information", title, caption, fig)
+
+
+def _every_label(fig: go.Figure) -> None:
+    """A label on every bar of a horizontal bar chart (plotly would skip some when they crowd)."""
+    fig.update_yaxes(tickmode="linear", tick0=0, dtick=1, automargin=True)
+
+
+def _legend_on_top(fig: go.Figure) -> None:
+    """The legend above the plot, right-aligned: below a tall chart it would sit far from its bars."""
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"},
+                      margin={"t": 90})
 
 
 def counterfactual_chart(summary: dict[str, Any]) -> Chart | None:
@@ -182,7 +197,8 @@ def counterfactual_chart(summary: dict[str, Any]) -> Chart | None:
                     hovertemplate=f"%{{x}}: expected loss %{{customdata:,.2f}} {cur} per instance<extra></extra>")
     title = "Where the loss comes from, counterfactually: expected loss as is and with each change alone"
     layout(fig, title, y=f"expected loss per instance ({cur})", height=560)
-    fig.update_layout(barmode="group", legend={"y": 1.0, "yanchor": "bottom", "x": 0.01}, margin={"t": 90, "b": 140})
+    fig.update_layout(barmode="group", margin={"t": 90, "b": 140})
+    _legend_on_top(fig)
     fig.update_xaxes(tickangle=-25)
     caption = ("The first bar is the expected loss as is; each other bar runs from it to the loss with one change "
                "alone (they do not add up). " + " ".join(words.counterfactual_lines(summary)[1:]))

@@ -72,7 +72,8 @@ class Verdict:
                 first += f", {self.volume_per_month * d:+,.0f} {cur} per month at the scenario's volume"
         verdict = {"lower": "lower", "higher": "higher",
                    "not distinguishable": "not distinguishable from the base at this sample size"}[self.direction]
-        first += f": {verdict}{' (exact)' if exact else ''}."
+        exactly = " (exact at each input's mean)" if self.loss_band else " (exact)"
+        first += f": {verdict}{exactly if exact else ''}."
         if exact and d == 0:
             first = f"{self.variant} against the base: the same expected loss."
         out = [first]
