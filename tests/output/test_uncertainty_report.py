@@ -232,3 +232,16 @@ def test_the_uncertainty_report_renders_in_a_browser_and_exports_every_chart(bro
                                    words.metric_format("expected_loss_per_instance", "USD")) + " over the inputs"
     images = {p.stem for p in (out / "report_images").glob("*.svg")}
     assert images == figure_ids((out / "report.html").read_text()) and NEW_FIGURES <= images
+
+
+def test_every_string_of_the_new_sections_is_escaped(full):
+    """Variant, retriever, input, group and counterfactual names come from users: none may open a tag in the page.
+    The names are changed everywhere in the summary at once, so that it stays consistent."""
+    mark = "<u>pwned</u>"
+    text = json.dumps(full.summary)
+    for name in ("tuned", "docs", "check"):  # the variant, the retriever (inputs, groups, events), the verifier
+        text = text.replace(name, name + mark)
+    page = render_html(json.loads(text))
+    body = page[page.index("</head>"):]
+    assert f"tuned{html.escape(mark)}" in body and f"verifier check{html.escape(mark)}" in body
+    assert mark not in body and "<u>" not in body and "\\u003cu\\u003epwned" in body  # charts: unicode escapes
