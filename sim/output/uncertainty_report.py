@@ -25,6 +25,10 @@ EXCEEDANCE_CURVES = ("loss_exceedance",)
 GROUPINGS = ("input", "retriever", "step", "error_type")
 """EVPPI groupings shown, in this order (`uncertainty.value_of_information.evppi_per_instance.<grouping>`)."""
 
+BANDS_BESIDE_HEADLINE = ("analytic", "monte_carlo")
+"""Engines whose headline is the per-instance expectation the draws evaluate; a timeline's (queues) or an agent's
+(real text) headline is another quantity, so its bands stay in their own table, labelled."""
+
 IMPORTANCE_TOP = 12
 """Basic events shown per variant in the importance table (importance.csv holds them all)."""
 
@@ -32,7 +36,8 @@ IMPORTANCE_TOP = 12
 def headline_band_html(summary: dict[str, Any], variant: str, metric: str) -> str:
     """The band of one headline cell (empty unless the run propagated input uncertainty)."""
     u = summary.get("uncertainty")
-    if not u or metric not in dict(words.METRICS) or variant not in u["results"]:
+    if (not u or summary["engine"] not in BANDS_BESIDE_HEADLINE or metric not in dict(words.METRICS)
+            or variant not in u["results"]):
         return ""
     text = words.band_text(u["results"][variant][metric], words.metric_format(metric, summary["currency"]))
     return f"<div class='band' data-band='{metric}'>{html.escape(text)} over the inputs</div>"
@@ -44,12 +49,14 @@ def section_html(summary: dict[str, Any]) -> str:
     if not u:
         return ""
     cur = summary["currency"]
+    at_means = words.at_means(u)
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in words.METRICS)
     rows = []
     for name, r in u["results"].items():
         cells = "".join(
             f"<td data-band='{m}'>{html.escape(words.band_text(r[m], words.metric_format(m, cur)))}"
-            f"<div class='ci'>point {html.escape(words.metric_format(m, cur)(r[m]['point']))}</div></td>"
+            f"<div class='ci'>{html.escape(at_means)} {html.escape(words.metric_format(m, cur)(r[m]['point']))}</div>"
+            "</td>"
             for m, _ in words.METRICS)
         rows.append(f"<tr data-variant='{html.escape(name)}'><th scope='row'>{html.escape(name)}</th>{cells}"
                     "<td></td></tr>")
@@ -63,9 +70,12 @@ def section_html(summary: dict[str, Any]) -> str:
         f"<tr><td>{html.escape(i['name'])}</td><td>{html.escape(_distribution(i['distribution']))}</td>"
         f"<td>{i['mean']:.4g}</td><td>{html.escape(str(i['source']))}</td>"
         f"<td>{html.escape(', '.join(i['variants']))}</td></tr>" for i in u["inputs"])
+    other = ("" if summary["engine"] in BANDS_BESIDE_HEADLINE else
+             f" The headline is the {summary['engine']} engine's; these bands are the per-instance model's "
+             f"({u['computed_by']}), a different quantity, so they are not shown beside it.")
     return (f"<section id='uncertainty'><h2>Input uncertainty</h2><p>{html.escape(words.header_line(u))}. The "
             "headline uses each input's mean; these are the figures over the inputs' uncertainty, and each "
-            "difference is paired draw by draw (the same input values for both).</p>"
+            f"difference is paired draw by draw (the same input values for both).{html.escape(other)}</p>"
             f"<table class='headline uncertainty'><thead><tr><th></th>{head}<th>P(lower expected loss than base)"
             f"</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
             "<details><summary>The uncertain inputs</summary><table class='sensitivity'><thead><tr><th>input</th>"

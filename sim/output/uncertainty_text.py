@@ -71,13 +71,18 @@ def header_line(u: dict[str, Any]) -> str:
             f"{u['computed_by']}): median [5%, 95%]")
 
 
+def at_means(u: dict[str, Any]) -> str:
+    """How the point value of a band is labelled: each input at its mean, and by which engine."""
+    return f"at the inputs' means ({u['computed_by'].split(' ')[0]})"
+
+
 def band_lines(summary: dict[str, Any]) -> list[str]:
     """Each variant's banded metrics, then each paired difference with P(better)."""
     u, cur = summary["uncertainty"], summary["currency"]
     lines = [header_line(u)]
     for name, r in u["results"].items():
         lines.append(f"{name}: " + "; ".join(
-            f"{label} {band_text(r[m], metric_format(m, cur))} (point {metric_format(m, cur)(r[m]['point'])})"
+            f"{label} {band_text(r[m], metric_format(m, cur))} ({at_means(u)} {metric_format(m, cur)(r[m]['point'])})"
             for m, label in METRICS))
     for name, d in (u.get("differences") or {}).items():
         lines.append(f"{name} - base: " + "; ".join(

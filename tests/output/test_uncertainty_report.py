@@ -245,3 +245,17 @@ def test_every_string_of_the_new_sections_is_escaped(full):
     body = page[page.index("</head>"):]
     assert f"tuned{html.escape(mark)}" in body and f"verifier check{html.escape(mark)}" in body
     assert mark not in body and "<u>" not in body and "\\u003cu\\u003epwned" in body  # charts: unicode escapes
+
+
+def test_a_timeline_headline_gets_no_band_of_the_per_instance_model():
+    """The timeline's expected loss counts queues; the draws evaluate the per-instance model: a band beside that
+    headline would show two values for one label. The bands keep their own table, which says so."""
+    from tests.conftest import with_timeline
+
+    data = trade_off()
+    data["timeline"] = with_timeline()["timeline"]
+    summary = run(scenario_from_dict(data), engine="timeline", uncertainty=16).summary
+    page = render_html(summary)
+    assert "class='band'" not in page and "<section id='uncertainty'>" in page
+    assert "The headline is the timeline engine&#x27;s; these bands are the per-instance model&#x27;s" in page
+    assert "at the inputs&#x27; means (analytic)" in page
