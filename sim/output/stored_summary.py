@@ -296,13 +296,12 @@ def _uncertainty_inconsistencies(summary: StoredSummary):
         compared = set(u.differences or {})
         for name in sorted((compared - variants) | (compared & {"base"})):
             yield f"uncertainty.differences.{name}: not a variant compared with base ({expected}, not base)"
-        if u.loss_exceedance is not None:
-            for name, points in u.loss_exceedance.variants.items():
+        for key, curve in u:  # every exceedance curve (per instance; a per-period one is one more field)
+            for name, points in (curve.variants.items() if isinstance(curve, ExceedanceCurve) else ()):
                 if name not in variants:
-                    yield f"uncertainty.loss_exceedance.variants.{name}: not a variant ({expected})"
-                if len(points) != len(u.loss_exceedance.amounts):
-                    yield (f"uncertainty.loss_exceedance.variants.{name}: {len(points)} points for "
-                           f"{len(u.loss_exceedance.amounts)} amounts")
+                    yield f"uncertainty.{key}.variants.{name}: not a variant ({expected})"
+                if len(points) != len(curve.amounts):
+                    yield f"uncertainty.{key}.variants.{name}: {len(points)} points for {len(curve.amounts)} amounts"
         voi = u.value_of_information
         if voi is not None:
             if voi.choice_on_current_information not in variants:

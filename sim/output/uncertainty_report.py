@@ -104,12 +104,12 @@ def exceedance_band_chart(summary: dict[str, Any], key: str) -> Chart | None:
         fig.add_scatter(x=x, y=[p["median"] for p in points], mode="lines", name=f"{name}: median",
                         line={"shape": "hv", "color": color}, legendgroup=name)
     title = f"Loss exceedance per {per}, with the band the inputs' uncertainty gives"
-    layout(fig, title, x=f"loss per {per} ({cur}, log scale)", y=f"probability the {per}'s loss is exceeded")
+    layout(fig, title, x=f"loss per {per} ({cur}, log scale)", y=f"probability the loss per {per} is exceeded")
     fig.update_xaxes(type="log")
     fig.update_yaxes(tickformat=".0%")
     base = curve["variants"].get("base") or next(iter(curve["variants"].values()))
     first = base[0]
-    caption = (f"At each of {len(curve['amounts'])} amounts, P(an {per}'s loss > amount) at each of the first "
+    caption = (f"At each of {len(curve['amounts'])} amounts, P(loss per {per} > amount) at each of the first "
                f"{curve['draws']} draws ({curve['computed_by']}, {curve['instances_per_draw']:,} instances per draw), "
                f"then the median and the 5-95% band over the draws. Base: P(loss > {first['loss']:,.0f} {cur}) "
                f"{words.band_text(first, words.pct)}.")

@@ -259,3 +259,16 @@ def test_a_timeline_headline_gets_no_band_of_the_per_instance_model():
     assert "class='band'" not in page and "<section id='uncertainty'>" in page
     assert "The headline is the timeline engine&#x27;s; these bands are the per-instance model&#x27;s" in page
     assert "at the inputs&#x27; means (analytic)" in page
+
+
+def test_another_exceedance_curve_is_one_more_key(full, monkeypatch):
+    """A curve per period (same shape, its own `per`) gets its chart by naming its key in EXCEEDANCE_CURVES."""
+    from sim.output import uncertainty_report
+
+    summary = copy.deepcopy(full.summary)
+    summary["uncertainty"]["loss_exceedance_per_month"] = {**summary["uncertainty"]["loss_exceedance"], "per": "month"}
+    monkeypatch.setattr(uncertainty_report, "EXCEEDANCE_CURVES", ("loss_exceedance", "loss_exceedance_per_month"))
+    page = render_html(summary)
+    assert {"uncertainty_loss_exceedance", "uncertainty_loss_exceedance_per_month"} <= figure_ids(page)
+    assert figures(page)["uncertainty_loss_exceedance_per_month"]["layout"]["xaxis"]["title"]["text"].startswith(
+        "loss per month")
