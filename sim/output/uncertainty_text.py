@@ -105,7 +105,9 @@ def value_of_information_lines(summary: dict[str, Any], top: int = SOBOL_TOP) ->
         lines += [f"Measuring {g} precisely is worth up to {per_period(v, cur, volume)} before choosing (EVPPI)."
                   for g, v in worth]
     else:
-        lines.append("No single input, measured precisely, would change the choice (EVPPI 0 for each).")
+        draws = summary["uncertainty"]["draws"]
+        lines.append(f"No single input, measured precisely, changes the choice within these {draws:,} draws "
+                     "(EVPPI 0 for each; the estimate needs many draws per cell, so more draws may find some).")
     return lines
 
 
