@@ -145,7 +145,8 @@ def sobol_chart(summary: dict[str, Any]) -> Chart | None:
     fig.update_xaxes(title_text="share of the output's variance", row=len(outputs), col=1)
     caption = (f"First-order (S1: the input alone) and total (ST: with its interactions) Sobol indices of each "
                f"output's variance over the uncertain inputs (SALib, {s['base_draws']:,} base draws, 95% bootstrap "
-               f"error bars from {s['resamples']} resamples). " + " ".join(words.sobol_lines(summary)[1:]))
+               f"error bars from {s['resamples']} resamples). Largest total indices: "
+               + ". ".join(words.sobol_lines(summary)[1:]) + ".")
     return Chart("sobol", title, caption, fig)
 
 
@@ -211,7 +212,7 @@ def counterfactual_chart(summary: dict[str, Any]) -> Chart | None:
     _legend_on_top(fig)
     fig.update_xaxes(tickangle=-25)
     caption = ("The first bar is the expected loss as is; each other bar runs from it to the loss with one change "
-               "alone (they do not add up). " + " ".join(words.counterfactual_lines(summary)[1:]))
+               "alone (they do not add up). " + ". ".join(words.counterfactual_lines(summary)[1:]) + ".")
     return Chart("counterfactuals", title, caption, fig, importance_table_html(summary))
 
 
