@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sim.output.uncertainty_text import lines as uncertainty_lines
 from sim.output.verdict import verdicts
 
 # Every line is a Text (never a markup string): names, paths and ids come from users, and `[/x]` in a scenario
@@ -107,28 +108,12 @@ def render_summary(summary: dict[str, Any], console: Console, top: int = 8) -> N
         for sid in tl["utilisation"]:
             console.print(Text(f"  {sid}: utilisation {_pct(tl['utilisation'][sid])} of opening hours, mean wait "
                                f"{tl['mean_wait_hours'][sid]:.1f} h, reviews bypassed {_pct(tl['bypass_rate'][sid])}"))
-    if summary.get("uncertainty"):
-        _uncertainty_lines(summary["uncertainty"], cur, console)
+    for line in uncertainty_lines(summary):
+        console.print(Text(line))
     rows = summary.get("instance_rows")
     if rows and rows["mode"] == "sampled":
         console.print(Text(f"instances.parquet holds a sample of {rows['rows']:,} of {rows['of']:,} instances per "
                            "variant; the figures above use all of them.", style="dim"))
-
-
-def _uncertainty_lines(u: dict[str, Any], cur: str, console: Console) -> None:
-    """Input uncertainty: each variant's expected loss (median and 5-95% band), and P(lower loss than base)."""
-    console.print(Text(f"Input uncertainty ({u['draws']:,} draws of {len(u['inputs'])} uncertain inputs, "
-                       f"{u['design']}, {u['computed_by']}): median [5%, 95%]"))
-    for name, r in u["results"].items():
-        b, p = r["expected_loss_per_instance"], r["p_failure"]
-        console.print(Text(f"  {name}: expected loss {b['median']:,.2f} {cur} [{b['p05']:,.2f}, {b['p95']:,.2f}] "
-                           f"(point {b['point']:,.2f}); P(wrong action) {_pct(p['median'])} "
-                           f"[{_pct(p['p05'])}, {_pct(p['p95'])}]"))
-    for name, d in u.get("differences", {}).items():
-        b = d["expected_loss_per_instance"]
-        console.print(Text(f"  {name} - base: expected loss {b['median']:+,.2f} {cur} [{b['p05']:+,.2f}, "
-                           f"{b['p95']:+,.2f}]; P({name} has lower expected loss) "
-                           f"{_pct(d['p_lower_expected_loss'])}"))
 
 
 def render_profile(profile: dict[str, Any], console: Console) -> None:

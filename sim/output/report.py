@@ -8,7 +8,6 @@ JSON with `<`, `>` and `&` as unicode escapes, so no scenario name, seed or step
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,12 @@ import plotly.graph_objects as go
 import yaml
 
 from sim.core.atomic import write_text
+from sim.output import uncertainty_report
+from sim.output.chart import PALETTE, Chart
+from sim.output.chart import layout as _layout
 from sim.output.run_folder import open_run_folder
+from sim.output.uncertainty_text import lines as uncertainty_lines
 from sim.output.verdict import verdicts
-
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-
-
-@dataclass
-class Chart:
-    key: str
-    title: str
-    caption: str
-    figure: go.Figure
-    table_html: str = ""
 
 
 def _pct(x: float | None) -> str:
@@ -38,16 +30,6 @@ def _pct(x: float | None) -> str:
 
 def _blocks(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"base": summary, **summary.get("variant_results", {})}
-
-
-def _layout(fig: go.Figure, title: str, x: str | None = None, y: str | None = None, height: int = 420) -> go.Figure:
-    fig.update_layout(title={"text": title, "x": 0.01}, height=height, template="plotly_white",
-                      margin={"l": 70, "r": 30, "t": 60, "b": 60}, legend={"orientation": "h", "y": -0.2})
-    if x:
-        fig.update_xaxes(title_text=x)
-    if y:
-        fig.update_yaxes(title_text=y)
-    return fig
 
 
 def sankey_chart(summary: dict[str, Any]) -> Chart:
@@ -251,7 +233,7 @@ def charts(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None,
     v = variants_chart(summary) if summary["engine"] != "timeline" else None
     if v:
         out.append(v)
-    return out
+    return out + uncertainty_report.charts(summary)
 
 
 def _figure_json(fig: go.Figure) -> str:
@@ -269,10 +251,11 @@ def _headline_html(summary: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(n)}</th>" for n in blocks)
     for label, key, fmt in metrics:
         cells = []
-        for b in blocks.values():
+        for name, b in blocks.items():
             ci = b.get(key + "_ci95")
             ci_text = "" if not ci or ci[0] == ci[1] else f"<div class='ci'>[{fmt(ci[0])}, {fmt(ci[1])}]</div>"
-            cells.append(f"<td data-metric='{key}'><span class='value'>{fmt(b[key])}</span>{ci_text}</td>")
+            band = uncertainty_report.headline_band_html(summary, name, key)
+            cells.append(f"<td data-metric='{key}'><span class='value'>{fmt(b[key])}</span>{ci_text}{band}</td>")
         rows.append(f"<tr><th scope='row'>{label}</th>{''.join(cells)}</tr>")
     return f"<table class='headline'><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -330,6 +313,8 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } .sub { color: #555; margin-top: 
 table.headline { border-collapse: collapse; margin: 1rem 0; } .headline th, .headline td { padding: .4rem .9rem;
   border-bottom: 1px solid #ddd; text-align: right; } .headline th[scope=row] { text-align: left; }
 .value { font-size: 1.25rem; font-weight: 600; } .ci { color: #666; font-size: .85rem; }
+.band { color: #1f4e79; font-size: .85rem; } table.uncertainty td { font-size: .9rem; }
+table.importance td:nth-child(2) { text-align: left; } table.importance caption { caption-side: top; text-align: left; color: #444; padding: .3rem 0; }
 figure { margin: 2rem 0; } figcaption { color: #444; margin: .3rem 0 0 .5rem; }
 table.sensitivity { border-collapse: collapse; margin: .8rem 0 0 .5rem; font-size: .85rem; }
 .sensitivity th, .sensitivity td { padding: .2rem .6rem; border-bottom: 1px solid #eee; text-align: right; }
@@ -358,7 +343,7 @@ def render_html(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None
         _verdict_html(summary), "<section><h2>Headline</h2>", _headline_html(summary),
         "<p>P(wrong action): probability that an instance ends with at least one action executed on wrong input. "
         "Silent: no audit detected it. Amplification: action failures per root error. 95% CIs in brackets.</p>"
-        "</section>", _retrievers_html(summary), _agent_html(summary)]
+        "</section>", uncertainty_report.section_html(summary), _retrievers_html(summary), _agent_html(summary)]
     for chart in made:
         parts.append(f"<figure id='{chart.key}'><div class='chart' id='chart-{chart.key}'></div>"
                      f"<figcaption>{html.escape(chart.caption)}</figcaption>{chart.table_html}</figure>")
@@ -402,6 +387,9 @@ def render_markdown(summary: dict[str, Any], top: int = 5) -> str:
         dl = d["expected_loss_per_instance"]
         lines.append(f"\n{name} vs base (paired): expected loss {dl['difference']:+,.2f} {cur} per instance "
                      f"[{dl['ci95'][0]:+,.2f}, {dl['ci95'][1]:+,.2f}]")
+    said = uncertainty_lines(summary)
+    if said:
+        lines += ["", "**Input uncertainty, sensitivity and counterfactuals**", "", *(f"- {line}" for line in said)]
     text = "\n".join(lines) + "\n"
     return text.replace("<", "&lt;").replace(">", "&gt;")  # markdown renders inline HTML: keep it text
 

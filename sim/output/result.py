@@ -60,11 +60,11 @@ class Result:
     """Uncertainty runs only: one row per parameter draw x variant, its metrics and every uncertain input's value
     (`sim.metrics.uncertainty`; the summary's `uncertainty` block summarises it)."""
     sobol: pd.DataFrame | None = None
+    """Sobol runs only: first-order and total indices per output x input group (`sim.metrics.sobol.COLUMNS`)."""
     counterfactuals: pd.DataFrame | None = None
     """`--importance` only: the loss each counterfactual removes, per variant (`sim.metrics.importance`)."""
     importance: pd.DataFrame | None = None
     """`--importance` only: Birnbaum, Fussell-Vesely, RAW and RRW per basic event, per variant."""
-    """Sobol runs only: first-order and total indices per output x input group (`sim.metrics.sobol.COLUMNS`)."""
 
     @cached_property
     def instances(self) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sim.core.errors import CascadeError
 
@@ -126,6 +126,107 @@ class AgentBlock(_Checked):
     invalid_replies: dict[str, int] = {}
 
 
+class Band(_Checked):
+    """One metric over the uncertainty draws: the point run's value, mean, median and 5-95% band."""
+
+    point: float
+    mean: float
+    median: float
+    p05: float
+    p95: float
+
+
+class BandedMetrics(_Checked):
+    p_failure: Band
+    expected_loss_per_instance: Band
+    silent_failure_rate: Band
+
+
+class BandedDifference(BandedMetrics):
+    p_lower_expected_loss: float = Field(ge=0, le=1)
+
+
+class UncertainInput(_Checked):
+    name: str
+    path: str
+    distribution: dict[str, list[float]]
+    mean: float
+    source: str
+    variants: list[str]
+
+
+class ExceedanceBand(_Checked):
+    loss: float
+    median: float
+    p05: float
+    p95: float
+
+
+class ExceedanceCurve(_Checked):
+    """A loss-exceedance curve with its band over the draws (per instance, or per period)."""
+
+    per: str
+    draws: int
+    instances_per_draw: int
+    computed_by: str
+    amounts: list[float]
+    variants: dict[str, list[ExceedanceBand]]
+
+
+class ValueOfInformation(_Checked):
+    choice_on_current_information: str
+    evpi_per_instance: float
+    evppi_per_instance: dict[str, dict[str, float]]
+    method: str
+
+
+class UncertaintyBlock(_Checked):
+    """`--uncertainty N`: the bands, P(better), the exceedance band and the value of information."""
+
+    draws: int
+    design: str
+    computed_by: str
+    inputs: list[UncertainInput]
+    results: dict[str, BandedMetrics]
+    differences: dict[str, BandedDifference] | None = None
+    loss_exceedance: ExceedanceCurve | None = None
+    value_of_information: ValueOfInformation | None = None
+
+
+class SobolRow(_Checked):
+    output: str
+    group: str
+    S1: float
+    S1_conf: float
+    ST: float
+    ST_conf: float
+
+
+class SobolBlock(_Checked):
+    base_draws: int
+    by: str
+    resamples: int
+    indices: list[SobolRow]
+
+
+class CounterfactualRow(_Checked):
+    variant: str
+    counterfactual: str
+    expected_loss_per_instance: float
+    loss_removed: float
+    share_removed: float | None
+
+
+class ImportanceRow(_Checked):
+    variant: str
+    event: str
+    value: float
+    birnbaum: float | None
+    fussell_vesely: float | None
+    raw: float | None
+    rrw: float | None
+
+
 class StoredSummary(Block):
     """The whole summary.json as the report reads it."""
 
@@ -140,6 +241,10 @@ class StoredSummary(Block):
     differences: dict[str, VariantDifference] | None = None
     retrievers: dict[str, Retriever] | None = None
     agent: AgentBlock | None = None
+    uncertainty: UncertaintyBlock | None = None
+    sobol: SobolBlock | None = None
+    counterfactuals: list[CounterfactualRow] | None = None
+    importance: list[ImportanceRow] | None = None
 
 
 def check_summary(text: str, file: Path) -> None:
@@ -176,6 +281,47 @@ def _inconsistencies(summary: StoredSummary):
     for name, r in (summary.retrievers or {}).items():
         if r.kind == "measured" and r.measured_with is None:
             yield f"retrievers.{name}.measured_with: missing (the retriever is measured)"
+    yield from _uncertainty_inconsistencies(summary)
+
+
+def _uncertainty_inconsistencies(summary: StoredSummary):
+    """The uncertainty, Sobol and counterfactual sections name the run's variants, and each has what its chart
+    reads (the base block to compare with, a band at every amount, an 'as is' row per variant)."""
+    variants = {"base", *summary.variant_results}
+    expected = f"one of {', '.join(sorted(variants))}"
+    u = summary.uncertainty
+    if u is not None:
+        if set(u.results) != variants:
+            yield f"uncertainty.results: has {sorted(u.results)}, needs exactly the run's variants {sorted(variants)}"
+        compared = set(u.differences or {})
+        for name in sorted((compared - variants) | (compared & {"base"})):
+            yield f"uncertainty.differences.{name}: not a variant compared with base ({expected}, not base)"
+        for key, curve in u:  # every exceedance curve (per instance; a per-period one is one more field)
+            for name, points in (curve.variants.items() if isinstance(curve, ExceedanceCurve) else ()):
+                if name not in variants:
+                    yield f"uncertainty.{key}.variants.{name}: not a variant ({expected})"
+                if len(points) != len(curve.amounts):
+                    yield f"uncertainty.{key}.variants.{name}: {len(points)} points for {len(curve.amounts)} amounts"
+        voi = u.value_of_information
+        if voi is not None:
+            if voi.choice_on_current_information not in variants:
+                yield f"uncertainty.value_of_information.choice_on_current_information: not a variant ({expected})"
+            if "input" not in voi.evppi_per_instance:
+                yield "uncertainty.value_of_information.evppi_per_instance.input: missing"
+    for i, row in enumerate(summary.sobol.indices if summary.sobol else []):
+        kind, _, name = row.output.partition("@")
+        if kind not in ("expected_loss_per_instance", "difference") or name not in variants:
+            yield (f"sobol.indices.{i}.output: {row.output!r} is not expected_loss_per_instance@VARIANT or "
+                   f"difference@VARIANT ({expected})")
+    rows = summary.counterfactuals or []
+    for i, row in enumerate(rows):
+        if row.variant not in variants:
+            yield f"counterfactuals.{i}.variant: {row.variant!r} is not a variant ({expected})"
+    for name in sorted({r.variant for r in rows} - {r.variant for r in rows if r.counterfactual == "as is"}):
+        yield f"counterfactuals: no 'as is' row for {name}"
+    for i, row in enumerate(summary.importance or []):
+        if row.variant not in variants:
+            yield f"importance.{i}.variant: {row.variant!r} is not a variant ({expected})"
 
 
 def _where(loc: tuple[Any, ...]) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.output.uncertainty_text import band_text, metric_format, p_better_text
+
 MOVERS = 3
 """Root causes named per direction."""
 NOTABLE = 0.005
@@ -45,6 +47,9 @@ class Verdict:
     higher: list[Mover] = field(default_factory=list)
     p_lower_loss: float | None = None
     """P(the variant has the lower expected loss) over the uncertainty of the inputs, when it was propagated."""
+    loss_band: dict[str, float] | None = None
+    """The paired change in expected loss per instance over the inputs' uncertainty (median, p05, p95), when
+    it was propagated (`uncertainty.differences.<variant>.expected_loss_per_instance`)."""
 
     @property
     def direction(self) -> str:
@@ -67,7 +72,8 @@ class Verdict:
                 first += f", {self.volume_per_month * d:+,.0f} {cur} per month at the scenario's volume"
         verdict = {"lower": "lower", "higher": "higher",
                    "not distinguishable": "not distinguishable from the base at this sample size"}[self.direction]
-        first += f": {verdict}{' (exact)' if exact else ''}."
+        exactly = " (exact at each input's mean)" if self.loss_band else " (exact)"
+        first += f": {verdict}{exactly if exact else ''}."
         if exact and d == 0:
             first = f"{self.variant} against the base: the same expected loss."
         out = [first]
@@ -85,8 +91,10 @@ class Verdict:
         if self.higher:
             out.append("It raises " + _movers(self.higher, cur) + ".")
         if self.p_lower_loss is not None:
-            out.append(f"Over the uncertainty of the inputs, P({self.variant} has the lower expected loss) = "
-                       f"{100 * self.p_lower_loss:.0f}%.")
+            fmt = metric_format("expected_loss_per_instance", cur, signed=True)
+            band = (f"the change in expected loss per instance is {band_text(self.loss_band, fmt)}, and "
+                    if self.loss_band else "")
+            out.append(f"Over the uncertainty of the inputs, {band}{p_better_text(self.variant, self.p_lower_loss)}.")
         return out
 
 
@@ -114,9 +122,9 @@ def verdicts(summary: dict[str, Any]) -> list[Verdict]:
             p_change, p_ci = (dp["difference"], tuple(dp["ci95"])) if dp else (None, None)
         lower, higher = _root_movers(summary["attribution"], block["attribution"], NOTABLE * base_loss)
         drawn = ((summary.get("uncertainty") or {}).get("differences") or {}).get(name) or {}
-        p_better = drawn.get("p_lower_expected_loss")
         out.append(Verdict(name, summary["currency"], loss, (ci[0], ci[1]), per, p_change, p_ci,
-                           summary.get("volume_per_month"), lower, higher, p_better))
+                           summary.get("volume_per_month"), lower, higher, drawn.get("p_lower_expected_loss"),
+                           drawn.get("expected_loss_per_instance")))
     return out
 
 
