@@ -15,7 +15,7 @@ import pandas as pd
 
 from sim.core.errors import CascadeError
 from sim.core.seeding import stream_key
-from sim.metrics.uncertainty import UncertainInput, evaluate_points, group_of, uncertain_inputs
+from sim.metrics.uncertainty import UncertainInput, evaluate_points, group_of, input_values, uncertain_inputs
 from sim.model.plan import Plan
 from sim.scenario.model import Scenario
 
@@ -65,7 +65,8 @@ def sobol_indices(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], b
 
 
 def _losses(plan: Plan, variant: str, inputs: list[UncertainInput], u: np.ndarray, instances: int) -> np.ndarray:
-    points = {i.path: i.distribution.ppf(u[:, j]) for j, i in enumerate(inputs) if variant in i.variants}
+    values = input_values(inputs, u)
+    points = {i.path: values[i.name] for i in inputs if variant in i.variants}
     return evaluate_points(plan, points, instances).values["expected_loss_per_instance"].to_numpy()
 
 

@@ -51,10 +51,20 @@ class UncertainInput:
     path: str
     """The parameter it sets (`Plan.parameters` path) in the variants that use it."""
     distribution: Distribution
+    """What its design column draws (see `breaks`)."""
     source: str
     """`scenario` (written in the file) or the measurement it is the posterior of."""
     variants: tuple[str, ...]
     """The variants whose plans read it."""
+    breaks: tuple[str, ...] = ()
+    """Inputs (by name) whose draws it is broken after: its value is its draw times (1 - each of theirs), the
+    stick-breaking of a measured retriever's Dirichlet posterior."""
+    marginal: Distribution | None = None
+    """Its value's own distribution when that is not what is drawn."""
+
+    @property
+    def own(self) -> Distribution:
+        return self.marginal or self.distribution
 
 
 @dataclass(frozen=True)
@@ -76,17 +86,33 @@ class UncertaintyResult:
 
 def uncertain_inputs(variants: Mapping[str, Scenario]) -> list[UncertainInput]:
     """The uncertain inputs of a scenario's variants (`base` first), in the order first met."""
-    found: dict[tuple[str, Distribution], list] = {}
+    found: dict[tuple, list] = {}
     for vname, scenario in variants.items():
-        for path, (dist, source) in uncertain_parameters(scenario).items():
-            found.setdefault((path, dist), [source, []])[1].append(vname)
+        for path, p in uncertain_parameters(scenario).items():
+            found.setdefault((path, p.distribution, p.breaks), [p, []])[1].append(vname)
     names: set[str] = set()
+    named: dict[tuple[str, str], str] = {}  # (variant, path) -> input name
     out = []
-    for (path, dist), (source, users) in found.items():
+    for (path, _, _), (p, users) in found.items():
         name = path if path not in names else f"{path}@{users[0]}"
         names.add(name)
-        out.append(UncertainInput(name, path, dist, source, tuple(users)))
+        named.update({(v, path): name for v in users})
+        breaks = tuple(named[(users[0], b)] for b in p.breaks)
+        out.append(UncertainInput(name, path, p.distribution, p.source, tuple(users), breaks, p.marginal))
     return out
+
+
+def input_values(inputs: list[UncertainInput], u: np.ndarray) -> dict[str, np.ndarray]:
+    """Each input's values at the design points `u` (one column per input): its quantile function at its
+    column, times (1 - the draw) of each input it is broken after."""
+    drawn = {i.name: i.distribution.ppf(u[:, j]) for j, i in enumerate(inputs)}
+    values = {}
+    for i in inputs:
+        v = drawn[i.name]
+        for b in i.breaks:
+            v = v * (1.0 - drawn[b])
+        values[i.name] = v
+    return values
 
 
 def group_of(path: str, by: str) -> str:
@@ -165,7 +191,7 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
         raise CascadeError("nothing in this scenario is uncertain: write a distribution in place of a probability "
                            "or cost (role_swap: {beta: [12, 88]}) or use a measured profile with counts")
     u = design(settings.draws, len(inputs), seed, settings.design)
-    values = {inp.name: inp.distribution.ppf(u[:, j]) for j, inp in enumerate(inputs)}
+    values = input_values(inputs, u)
     per_variant: dict[str, pd.DataFrame] = {}
     points: dict[str, dict[str, float]] = {}
     computed_by = set()
@@ -183,9 +209,9 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
     summary = {
         "draws": settings.draws, "design": settings.design, "seed": seed,
         "computed_by": " / ".join(sorted(computed_by)),
-        "inputs": [{"name": i.name, "path": i.path, "distribution": i.distribution.model_dump(exclude_none=True,
-                                                                                              mode="json"),
-                    "mean": i.distribution.mean, "source": i.source, "variants": list(i.variants)} for i in inputs],
+        "inputs": [{"name": i.name, "path": i.path, "distribution": i.own.model_dump(exclude_none=True, mode="json"),
+                    "mean": i.own.mean, "source": i.source, "variants": list(i.variants),
+                    **({"drawn_jointly_with": list(i.breaks)} if i.breaks else {})} for i in inputs],
         "results": {v: {m: band(df[m].to_numpy(), points[v][m]) for m in METRICS} for v, df in per_variant.items()},
     }
     shown = min(settings.draws, EXCEEDANCE_DRAWS)
@@ -235,4 +261,4 @@ def band(x: np.ndarray, point: float) -> dict[str, float]:
 
 
 __all__ = ["METRICS", "GROUPINGS", "group_of", "value_of_information", "UncertainInput", "Evaluation", "UncertaintyResult", "uncertain_inputs", "design",
-           "evaluate_points", "propagate", "band"]
+           "evaluate_points", "propagate", "band", "input_values"]

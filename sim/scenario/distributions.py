@@ -1,6 +1,6 @@
 """Distributions written in place of numbers (`role_swap: {beta: [12, 88]}`): where they may stand, how loading
 takes them out (the number in place becomes their mean, the distribution goes to `Scenario.distributions` by
-parameter path), how a dump puts them back, and the Beta posteriors of measured rates.
+parameter path), how a dump puts them back, and the Dirichlet posteriors of measured rates.
 
 Only probabilities (retriever rates, base_error_rate, susceptibility, susceptibility_by_input, catch,
 false_alarm) and costs (failure_loss, detected_loss, escalation_cost) may be uncertain; paths are those of
@@ -10,7 +10,7 @@ false_alarm) and costs (failure_loss, detected_loss, escalation_cost) may be unc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -19,8 +19,9 @@ from sim.core.errors import Problem
 from sim.core.yaml_source import Path_, SourceMap
 from sim.scenario.model import DISTRIBUTION_KINDS, Distribution, Scenario
 
-PRIOR = "Jeffreys Beta(1/2, 1/2)"
-"""The prior of a measured rate: its posterior after k errors in n probe queries is Beta(k + 1/2, n - k + 1/2)."""
+PRIOR = "Jeffreys Dirichlet(1/2, ..., 1/2)"
+"""The prior of a measured retriever's rates (error types and `ok`): after k errors of a type in n probe queries,
+that rate's posterior marginal is Beta(k + 1/2, n - k + K/2) for K types counted."""
 
 
 def _slots(data: dict[str, Any]) -> Iterator[tuple[Path_, str, bool, dict, str]]:
@@ -116,18 +117,47 @@ def place_distributions(data: dict[str, Any], distributions: dict[str, Any]) -> 
     return data
 
 
-def uncertain_parameters(scenario: Scenario) -> dict[str, tuple[Distribution, str]]:
-    """Every uncertain parameter of one resolved scenario (one variant) by path, with where it comes from: the
-    distributions written in the file, then the Jeffreys posteriors of measured rates with counts."""
-    out = {path: (d, "scenario") for path, d in scenario.distributions.items()}
+class UncertainParameter(NamedTuple):
+    """How one parameter is uncertain: `distribution` is drawn from one design column; with `breaks`, the
+    parameter is that draw times (1 - the draw) of each parameter in `breaks` (stick-breaking), and `marginal`
+    is the parameter's own distribution."""
+
+    distribution: Distribution
+    source: str
+    breaks: tuple[str, ...] = ()
+    marginal: Distribution | None = None
+
+    @property
+    def own(self) -> Distribution:
+        """The parameter's own (marginal) distribution."""
+        return self.marginal or self.distribution
+
+
+def uncertain_parameters(scenario: Scenario) -> dict[str, UncertainParameter]:
+    """Every uncertain parameter of one resolved scenario (one variant) by path: the distributions written in
+    the file, then the posteriors of measured rates with counts.
+
+    A measured retriever's rates are one multinomial measurement (each probe query ends in exactly one outcome),
+    so their posterior is one Dirichlet, Jeffreys prior Dirichlet(1/2, ..., 1/2) over the error types and `ok`,
+    drawn by stick-breaking: independent Betas, one per error type, so every design column stays an independent
+    input, and drawn rates never sum past 1. Each rate's marginal is Beta(k + 1/2, A - k - 1/2), A = n + (K+1)/2
+    for K error types counted."""
+    out = {path: UncertainParameter(d, "scenario") for path, d in scenario.distributions.items()}
     for name, r in scenario.retrievers.items():
         n = r.counts.get("queries", 0) if r.kind == "measured" else 0
-        for t in r.rates if n else ():
-            k = r.counts.get(t)
-            if k is not None and k <= n:
-                out[f"retrievers.{name}.rates.{t}"] = (Distribution(beta=(k + 0.5, n - k + 0.5)),
-                                                       f"measured: {k} of {n} probes, {PRIOR} prior")
+        counted = [(t, r.counts[t]) for t in r.rates if n and r.counts.get(t) is not None]
+        if not counted or sum(k for _, k in counted) > n:
+            continue
+        alpha = [k + 0.5 for _, k in counted]
+        total = sum(alpha) + (n - sum(k for _, k in counted)) + 0.5  # the `ok` outcome and the types not counted
+        rest, before = total, []
+        for (t, k), a in zip(counted, alpha, strict=True):
+            path = f"retrievers.{name}.rates.{t}"
+            rest -= a
+            out[path] = UncertainParameter(Distribution(beta=(a, rest)), f"measured: {k} of {n} probes, {PRIOR} "
+                                           "prior", tuple(before), Distribution(beta=(a, total - a)))
+            before.append(path)
     return out
 
 
-__all__ = ["take_distributions", "place_distributions", "uncertain_parameters", "PRIOR"]
+__all__ = ["take_distributions", "place_distributions", "uncertain_parameters", "UncertainParameter", "PRIOR"]

@@ -172,7 +172,7 @@ class MeasuredRetriever(Strict):
     """Filled from the profile: model, corpus and date of the measurement."""
     counts: dict[str, Annotated[int, Field(ge=0)]] = {}
     """Filled from the profile: probe queries (`queries`) and errors of each type; an uncertainty run turns
-    each rate into its Jeffreys Beta posterior (do not write them)."""
+    the rates into their Jeffreys Dirichlet posterior (do not write them)."""
 
     @property
     def error_rate(self) -> float:

@@ -29,7 +29,7 @@ CONCENTRATION = 400
 
 def uncertain_builtin(name: str):
     """A built-in scenario with every injected retrieval rate a Beta around its value and every failure loss a
-    PERT from half to twice its value (measured rates carry their Jeffreys posteriors already)."""
+    PERT from half to twice its value (measured rates carry their Jeffreys Dirichlet posteriors already)."""
     raw = yaml.safe_load((SCENARIOS / f"{name}.yaml").read_text())
     for r in raw["retrievers"].values():
         if r["kind"] == "injected":
@@ -50,8 +50,17 @@ def brute_force(variants, plans, draws: int, seed: int) -> dict[str, pd.DataFram
         drawn: dict = {}
         for vname, plan in plans.items():
             changes = {}
-            for path, (dist, _) in uncertain_parameters(variants[vname]).items():
+            uncertain = uncertain_parameters(variants[vname])
+            for path, p in uncertain.items():
+                dist = p.distribution
                 key = (path, dist)
+                if p.marginal is not None and key not in drawn:  # a measured retriever: its rates together
+                    retriever = path.rsplit(".", 1)[0]
+                    group = [(q, u) for q, u in uncertain.items() if q.rsplit(".", 1)[0] == retriever]
+                    alpha = [u.marginal.args[0] for _, u in group]
+                    total = sum(p.marginal.args)  # a Dirichlet's marginal Beta(a_t, A - a_t)
+                    for (q, u), x in zip(group, rng.dirichlet([*alpha, total - sum(alpha)])[:-1], strict=True):
+                        drawn[(q, u.distribution)] = x
                 if key not in drawn:
                     a = dist.args
                     if dist.kind == "beta":

@@ -10,6 +10,7 @@ from scipy import stats
 
 import sim
 from sim.core.errors import ScenarioError
+from sim.core.seeding import stream
 from sim.engines.analytic import solve
 from sim.model.plan import compile_plan
 from sim.scenario.distributions import uncertain_parameters
@@ -134,11 +135,39 @@ def test_measured_rates_become_jeffreys_posteriors_only_for_uncertainty():
     for name in measured:
         r = scenario.retrievers[name]
         n = r.counts["queries"]
+        kinds = len(r.rates)
         for t, rate in r.rates.items():
-            dist, source = uncertain[f"retrievers.{name}.rates.{t}"]
+            p = uncertain[f"retrievers.{name}.rates.{t}"]
             k = r.counts[t]
             assert rate == pytest.approx(k / n)  # the point value stays the measured rate
-            assert dist == Distribution(beta=(k + 0.5, n - k + 0.5)) and "Jeffreys" in source
+            # One Dirichlet over the outcomes of a probe: each rate's marginal is Beta(k + 1/2, n - k + K/2).
+            assert p.own == Distribution(beta=(k + 0.5, n - k + kinds / 2)) and "Jeffreys" in p.source
+
+
+def test_measured_rates_are_drawn_jointly_and_never_sum_past_one():
+    """The stick-breaking draws are a Dirichlet: moments equal numpy's own Dirichlet sampler's, and no draw of
+    a retriever's rates sums past 1 (independent Betas did, and broke finetune_tradeoff's Sobol run)."""
+    from sim.metrics.uncertainty import design, input_values, uncertain_inputs
+
+    scenario = sim.load_scenario(SCENARIOS / "finetune_tradeoff.yaml")
+    inputs = uncertain_inputs({"base": scenario})
+    values = input_values(inputs, design(4096, len(inputs), 7))
+    for name, r in scenario.retrievers.items():
+        if r.kind != "measured":
+            continue
+        mine = [i for i in inputs if i.path.startswith(f"retrievers.{name}.rates.")]
+        assert len(mine) == len(r.rates)
+        total = sum(values[i.name] for i in mine)
+        assert total.max() < 1.0
+        n = r.counts["queries"]
+        alpha = np.array([r.counts[t] + 0.5 for t in r.rates] + [n - sum(r.counts[t] for t in r.rates) + 0.5])
+        reference = stream(3, "test/dirichlet", 0).dirichlet(alpha, 200_000)[:, :-1]
+        for j, i in enumerate(mine):
+            drawn = values[i.name]
+            assert drawn.mean() == pytest.approx(reference[:, j].mean(), rel=0.02, abs=2e-4)
+            assert drawn.std() == pytest.approx(reference[:, j].std(), rel=0.06, abs=2e-4)
+        both = np.corrcoef(values[mine[0].name], values[mine[1].name])[0, 1]
+        assert both == pytest.approx(np.corrcoef(reference[:, 0], reference[:, 1])[0, 1], abs=0.06)
 
 
 def test_the_json_schema_accepts_distributions_where_the_loader_does():
