@@ -212,7 +212,8 @@ def counterfactual_chart(summary: dict[str, Any]) -> Chart | None:
     _legend_on_top(fig)
     fig.update_xaxes(tickangle=-25)
     caption = ("The first bar is the expected loss as is; each other bar runs from it to the loss with one change "
-               "alone (they do not add up). " + ". ".join(words.counterfactual_lines(summary)[1:]) + ".")
+               "alone (they do not add up). " + " ".join(line if line.endswith(".") else line + "."
+                                                         for line in words.counterfactual_lines(summary)[1:]))
     return Chart("counterfactuals", title, caption, fig, importance_table_html(summary))
 
 

@@ -137,6 +137,10 @@ def counterfactual_lines(summary: dict[str, Any]) -> list[str]:
     for variant in dict.fromkeys(r["variant"] for r in rows):
         mine = [r for r in rows if r["variant"] == variant and r["loss_removed"] != 0]
         lines.append(f"{variant}: " + "; ".join(removed_text(r, cur) for r in mine))
+    if any(r["loss_removed"] < 0 and "removed" not in r["counterfactual"] for r in rows):
+        lines.append("A change that makes something perfect can add loss: an error a verifier catches escalates "
+                     "the whole instance, which also stops that instance's other errors from reaching an action; "
+                     "with the caught error gone, those other errors act.")
     return lines
 
 
