@@ -120,6 +120,14 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
                 r["profile"] = str((base_dir / r["profile"]).resolve())
             if isinstance(r.get("corpus"), str) and (base_dir / r["corpus"]).exists():
                 r["corpus"] = str((base_dir / r["corpus"]).resolve())
+    agent = _mapping(out.get("agent"))
+    for key, holder in (("cases", agent), ("path", _mapping(agent.get("corpus")))):
+        if isinstance(holder.get(key), str) and holder[key]:
+            where = ("agent", key) if key == "cases" else ("agent", "corpus", key)
+            holder[key] = str((base_dir / holder[key]).resolve())
+            if not Path(holder[key]).exists():
+                problems.append(source.problem(where, f"no such file or folder: {holder[key]} (paths are relative "
+                                                      "to the scenario file)"))
     for v in out.get("variants") if isinstance(out.get("variants"), list) else []:
         for key, value in _mapping(v.get("set") if isinstance(v, dict) else None).items():
             if key.endswith(".profile") and isinstance(value, str):
@@ -274,6 +282,8 @@ def dump_scenario_yaml(scenario: Scenario) -> str:
     import yaml
 
     data = {**base_dict(scenario), "variants": [v.model_dump(mode="json") for v in scenario.variants]}
+    if data.get("agent") is None:
+        data.pop("agent", None)
     for r in data["retrievers"].values():
         if r["kind"] == "measured":  # rates are re-read from the profile when the file is loaded
             r.pop("rates", None)
