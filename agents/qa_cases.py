@@ -83,8 +83,8 @@ def read_cases(path: str | Path, agent: Agent, decide_steps: list[str], act_step
     for r in table.records:
         v = r.values
 
-        def bad(column: str, message: str) -> DataFileError:
-            return DataFileError(Problem(file, r.line, column, message))
+        def bad(column: str, message: str, line: int = r.line) -> DataFileError:
+            return DataFileError(Problem(file, line, column, message))
 
         case_id = v.get("id") or f"case-{r.line}"
         if case_id in seen:
