@@ -72,10 +72,11 @@ variants:
 """
 
 
-def write_cuad(folder: Path, contracts: int = 12, variants: bool = False) -> Path:
+def write_cuad(folder: Path, contracts: int = 12, variants: bool = False, outdated: bool = False) -> Path:
     """A corpus of the clauses of the first `contracts` CUAD contracts that cap liability and are governed by one
     of LAWS (one group per contract), a case per contract (does it cap liability: yes; which law), and the
-    scenario; returns the scenario's path."""
+    scenario; returns the scenario's path. `outdated`: each cap clause replaces an older draft of itself
+    (the `replaces` column), which is what a stale fault makes the agent read."""
     table = pd.read_csv(CUAD)
     passages, cases = [], []
     for _, row in table.iterrows():
@@ -85,7 +86,11 @@ def write_cuad(folder: Path, contracts: int = 12, variants: bool = False) -> Pat
         for key, column in CLAUSES.items():
             texts = ast.literal_eval(row[column])  # a Python list literal of strings (see the data's README)
             if texts:
-                passages.append({"id": f"{c}/{key}", "contract": c, "text": " ".join(texts)})
+                passages.append({"id": f"{c}/{key}", "contract": c, "text": " ".join(texts), "replaces": ""})
+                if outdated and key == "cap":
+                    passages[-1]["replaces"] = f"{c}/cap-draft"
+                    passages.append({"id": f"{c}/cap-draft", "contract": c, "replaces": "",
+                                     "text": "Superseded draft, not signed. " + " ".join(texts)})
         cases.append({"id": c, "group": c, "decide_cap.question": CAP_QUESTION, "decide_cap.gold": f"{c}/cap",
                       "decide_cap.answer": "yes", "decide_law.question": LAW_QUESTION,
                       "decide_law.gold": f"{c}/law", "decide_law.answer": row["Governing Law-Answer"]})
@@ -94,7 +99,10 @@ def write_cuad(folder: Path, contracts: int = 12, variants: bool = False) -> Pat
     pd.DataFrame(passages).to_csv(folder / "clauses.csv", index=False)
     pd.DataFrame(cases).to_csv(folder / "cases.csv", index=False)
     path = folder / "scenario.yaml"
-    path.write_text(SCENARIO + (VARIANTS if variants else ""), encoding="utf-8")
+    text = SCENARIO + (VARIANTS if variants else "")
+    if outdated:
+        text = text.replace("group_column: contract}", "group_column: contract, replaces_column: replaces}")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -136,6 +144,27 @@ def test_faults_on_real_clauses_become_wrong_decisions_and_actions_at_their_rate
     drawn = (retrieved["fault"] == "negation_flip").mean()
     assert abs(drawn - 0.3) < 4 * math.sqrt(0.3 * 0.7 / n)  # the injected rate, within 4 standard errors
     assert 0.8 * drawn <= wrong.mean() <= drawn
+
+
+def test_a_stale_fault_reads_the_outdated_version_the_corpus_names(tmp_path):
+    """Outdated drafts are never found by a search; a stale fault puts the draft its `replaces` column names in
+    place of the current clause, and the stand-in reader, finding no current clause, decides wrongly."""
+    path = write_cuad(tmp_path, contracts=6, outdated=True)
+    path.write_text(path.read_text(encoding="utf-8") + "variants:\n  - name: stale\n    set: "
+                    "{retrievers.cap_clauses.rates.stale: 1.0}\n", encoding="utf-8")
+    result = run(load_scenario(path), instances=40, engine="agent")
+    trace = result.agent_trace
+    base, stale = trace[trace["variant"] == "base"], trace[trace["variant"] == "stale"]
+    assert (base["outcome"] == "ok").all()
+    assert not any(p.endswith("-draft") for ps in base["passages"] for p in ps)
+    retrieved = stale[stale["step"] == "retrieve_cap"]
+    assert retrieved["fault_applied"].all() and all(any(p.endswith("/cap-draft") for p in ps)
+                                                    for ps in retrieved["passages"])
+    act = stale[stale["step"] == "record_cap"]
+    assert set(zip(act["outcome"], act["root_cause_step"], act["error_type"], strict=True)) == {
+        ("error", "retrieve_cap", "stale")}
+    assert result.summary["agent"]["faults"]["stale"]["retrieve_cap"] == {"drawn": {"stale": 40},
+                                                                          "applied": {"stale": 40}}
 
 
 def test_concurrency_changes_no_byte_of_a_document_qa_run(llm_server, tmp_path):  # noqa: F811
@@ -209,18 +238,20 @@ BAD_FILES = [
     ("cases.csv", _drop_column("decide_law.question"), "cases.csv:1", "missing column(s) ['decide_law.question']"),
     ("cases.csv", _cell(3, "decide_cap.question", " "), "cases.csv:3", "decide_cap.question: is empty"),
     ("cases.csv", _cell(2, "decide_cap.gold", "c999/cap"), "cases.csv:2", "gold passage 'c999/cap' is not in the corpus"),
+    ("cases.csv", _cell(2, "decide_cap.gold", "c000/cap-draft"), "cases.csv:2", "is an outdated version"),
     ("cases.csv", _cell(4, "decide_law.gold", "c000/law"), "cases.csv:4", "is in group 'c000', not in the case's group"),
     ("cases.csv", _cell(4, "decide_law.answer", "Nevada"), "cases.csv:4", "'Nevada' is not one of the labels"),
     ("cases.csv", _cell(5, "decide_cap.answer", "maybe"), "cases.csv:5", "'maybe' is not yes or no"),
     ("cases.csv", _cell(6, "id", "c000"), "cases.csv:6", "case id 'c000' appears twice (lines 2 and 6)"),
     ("cases.csv", _cell(2, "group", "c0"), "cases.csv:2", "group 'c0' is not a group of the corpus"),
     ("clauses.csv", _cell(3, "id", "c000/law"), "clauses.csv:3", "passage id 'c000/law' appears twice"),
+    ("clauses.csv", _cell(3, "replaces", "c000/nothing"), "clauses.csv:3", "replaces 'c000/nothing', which is not"),
 ]
 
 
 @pytest.mark.parametrize("name,change,where,message", BAD_FILES, ids=[b[3][:40] for b in BAD_FILES])
 def test_bad_case_and_corpus_files_exit_2_naming_file_and_line(tmp_path, name, change, where, message):
-    path = write_cuad(tmp_path, contracts=6)
+    path = write_cuad(tmp_path, contracts=6, outdated=True)
     _rewrite(tmp_path / name, change)
     res = runner.invoke(app, ["run", str(path), "--engine", "agent", "-n", "2", "--out", str(tmp_path / "out")])
     assert res.exit_code == 2, res.output
