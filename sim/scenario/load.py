@@ -103,8 +103,9 @@ def _expand_builtin(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
 
 
 def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceMap) -> dict[str, Any]:
-    """Make profile paths absolute (in retrievers and in variant overrides), so the scenario can be resolved
-    and re-run from anywhere; and refuse rates written on a measured retriever."""
+    """Make profile paths absolute (in retrievers and in variant overrides) and the agent block's corpus and
+    case file paths too (they must exist), so the scenario can be resolved and re-run from anywhere; and refuse
+    rates written on a measured retriever."""
     out = copy.deepcopy(raw)
     problems = []
     for name, r in _mapping(out.get("retrievers")).items():
@@ -124,8 +125,13 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
     for key, holder in (("cases", agent), ("path", _mapping(agent.get("corpus")))):
         if isinstance(holder.get(key), str) and holder[key]:
             where = ("agent", key) if key == "cases" else ("agent", "corpus", key)
-            holder[key] = str((base_dir / holder[key]).resolve())
-            if not Path(holder[key]).exists():
+            try:
+                holder[key] = str((base_dir / holder[key]).resolve())
+                found = Path(holder[key]).exists()
+            except (OSError, ValueError) as exc:  # a name too long, a character no file system takes
+                problems.append(source.problem(where, f"not a usable path ({exc})"))
+                continue
+            if not found:
                 problems.append(source.problem(where, f"no such file or folder: {holder[key]} (paths are relative "
                                                       "to the scenario file)"))
     for v in out.get("variants") if isinstance(out.get("variants"), list) else []:
