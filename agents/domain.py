@@ -14,7 +14,8 @@ Records of what each node did are plain frozen dataclasses, so the trace can be 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from agents.policy import ReadingTask
@@ -27,6 +28,8 @@ FIELD_NATURE: Mapping[str, str] = {
     **dict.fromkeys(("cap_usd", "cap_months", "notice_days", "figures", "renewal_notice_days",
                      "termination_notice_days"), "numeric_swap"),
     **dict.fromkeys(("law", "jurisdiction", "intent", "priority", "team"), "modifier_swap"),
+    # The document-QA agent's decisions are keyed by their answer type (`agents.document_qa`).
+    "yes_no": "negation_flip", "number": "numeric_swap", "party": "role_swap", "label": "modifier_swap",
 }
 
 
@@ -97,6 +100,12 @@ class Domain:
     """(retriever, passage) -> an outdated version of that passage, or None."""
     queries: tuple[str, ...] = ()
     """Every query text the workflow can send (embedded once, before the run)."""
+    reader: Callable[[], Any] | None = None
+    """The offline policy that reads this domain's tasks (None: the simulated reader)."""
+    fingerprint: str = ""
+    """A hash of the text the episodes come from, when it is the user's (part of the checkpoint's key)."""
+    about: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """What the summary's agent block says about the domain's sources (files read)."""
 
 
 # --- records: what each node did -------------------------------------------------------------------------------

@@ -118,6 +118,13 @@ def build_domain(scenario: Scenario, settings: AgentSettings):
     from agents.contract_review import contract_review_domain
     from agents.ticket_triage import ticket_triage_domain
 
+    if scenario.agent is not None:  # the user's own workflow, corpus and cases
+        from agents.document_qa import document_qa_domain
+
+        if settings.tickets is not None:
+            raise CascadeError(f"--tickets {settings.tickets}: scenario '{scenario.name}' reads its cases from "
+                               f"{scenario.agent.cases} (remove --tickets)")
+        return document_qa_domain(scenario)
     name = scenario.workflow.builtin or _builtin_with_steps(scenario)
     if settings.tickets is not None and name != "ticket_triage":
         raise CascadeError(f"--tickets {settings.tickets}: tickets are the text of the ticket_triage workflow; "
@@ -128,8 +135,9 @@ def build_domain(scenario: Scenario, settings: AgentSettings):
         return ticket_triage_domain(settings.tickets)
     where = f"the built-in workflow '{name}'" if name else "an inline workflow"
     raise CascadeError(f"scenario '{scenario.name}' uses {where}; the agent engine runs the built-in workflows "
-                       f"{' and '.join(AGENT_WORKFLOWS)} over real text. For your own LangGraph app, record its "
-                       "runs with agents.bridge and calibrate from them.")
+                       f"{' and '.join(AGENT_WORKFLOWS)} over real text, or an inline workflow as a document-QA "
+                       "agent over your corpus and cases (add an `agent:` block: corpus, cases, answers). For your "
+                       "own LangGraph app, record its runs with agents.bridge and calibrate from them.")
 
 
 def _builtin_with_steps(scenario: Scenario) -> str | None:
@@ -145,7 +153,10 @@ def _builtin_with_steps(scenario: Scenario) -> str | None:
     return None
 
 
-def make_policy(settings: AgentSettings):
+def make_policy(settings: AgentSettings, domain=None):
+    """The policy of `settings`; "simulated" is the domain's own offline reader when it has one."""
+    if settings.policy == "simulated" and getattr(domain, "reader", None) is not None:
+        return domain.reader()
     if settings.policy == "simulated":
         from agents.reader import SimulatedReader
 
@@ -220,7 +231,7 @@ class AgentEngine:
         self.location = StoreLocation.parse(settings.store, cache, settings.store_timeouts)
         self.embedder = Embedder(settings.model, cache_dir=cache)
         self.search = LiveSearch(self.domain, self.embedder, self.location)
-        self.policy = make_policy(settings)
+        self.policy = make_policy(settings, self.domain)
         self.plans = plans or {name: compile_plan(s, name, all_roots=True) for name, s in variants.items()}
         self.graphs = {name: build_graph(s, self.domain, self.search, self.policy) for name, s in variants.items()}
         self.kernels = {name: Kernel(plan) for name, plan in self.plans.items()}
@@ -248,7 +259,8 @@ class AgentEngine:
         return {"scenario": self.scenario.model_dump(mode="json"), "workflow": self.domain.workflow,
                 "policy": self.policy.name, "llm": getattr(getattr(self.policy, "settings", None), "temperature", None),
                 "tickets": hashlib.sha256(tickets).hexdigest(), "contracts": s.contracts,
-                "episodes": len(self.domain.episodes), "embedding": self.embedder.key}
+                "episodes": len(self.domain.episodes), "embedding": self.embedder.key,
+                **({"files": self.domain.fingerprint} if self.domain.fingerprint else {})}
 
     def run_instance(self, variant: str, episode, chance) -> dict:
         """The records of one episode run through the variant's graph (a fresh state)."""
@@ -364,7 +376,7 @@ class AgentEngine:
     def _describe(self, faults: dict, invalid: Counter) -> dict:
         return {
             "workflow": self.domain.workflow, "policy": self.policy.name, "episodes": len(self.domain.episodes),
-            "tickets": str(self.settings.tickets) if self.settings.tickets else None,
+            "tickets": str(self.settings.tickets) if self.settings.tickets else None, **self.domain.about,
             "embedding_model": self.embedder.name, "store": self.location.describe(),
             "live_searches": self.search.searches,
             "faults": {name: {step: {k: dict(sorted(c.items())) for k, c in counts.items()}

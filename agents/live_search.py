@@ -30,7 +30,9 @@ class LiveSearch:
             ids = list(texts)
             vectors = embedder.embed([texts[i] for i in ids])
             self.indexes[name] = VectorIndex(
-                chroma, collection_name(f"cs-agent-{domain.workflow[:12]}", embedder.key, ids, texts),
+                # The groups are part of the name: a collection's records carry them (`where` filters on them).
+                chroma, collection_name(f"cs-agent-{domain.workflow[:12]}", embedder.key, ids,
+                                        {i: f"{store.groups.get(i, '')}\x00{texts[i]}" for i in ids}),
                 embedder.key, dict(zip(ids, vectors, strict=True)), dict(store.groups))
         queries = list(domain.queries)
         self.query_vectors = dict(zip(queries, embedder.embed(queries), strict=True)) if queries else {}

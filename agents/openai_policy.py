@@ -39,7 +39,8 @@ SYSTEM_PROMPT = ("You are a careful reader. Answer only from the passages in the
 class LLMSettings:
     """Where the model is and how far to trust it: `timeout` in seconds per request, `max_attempts` per read
     (first try included), budgets over the policy's life (`max_calls` requests reaching the server,
-    `max_tokens_total` tokens as reported in `usage`; None: unlimited)."""
+    `max_tokens_total` tokens as reported in `usage`, the requests in flight counted at their estimate, so a
+    run stops sending where it would one request at a time; None: unlimited)."""
 
     base_url: str | None = None
     model: str
@@ -121,6 +122,7 @@ class OpenAIPolicy:
         self._client = None
         self._lock = threading.Lock()  # one client, consistent counters, one flight per request
         self._flights: dict[Path, Future] = {}
+        self._in_flight_tokens = 0  # estimated tokens of the requests sent and not answered yet (token budget)
         self.stats = dict(calls=0, cached=0, retries=0, invalid_replies=0, prompt_tokens=0, completion_tokens=0,
                           total_tokens=0)
         from sim.retrieval.embedding import default_cache_dir
@@ -209,7 +211,7 @@ class OpenAIPolicy:
         last = ""
         estimate = sum(len(m["content"]) for m in messages) // 4 + 64  # ~4 characters a token, plus the reply
         for attempt in range(1, s.max_attempts + 1):
-            self._reserve_call()
+            self._reserve_call(estimate)
             try:
                 with self.gate.request(estimate) as sent:
                     completion = self._get_client().chat.completions.create(
@@ -244,6 +246,9 @@ class OpenAIPolicy:
                 usage = self._count_usage(completion.usage)
                 self.gate.settle(sent, usage["total_tokens"] or estimate)
                 return (choices[0].message.content if choices else None), usage
+            finally:
+                with self._lock:
+                    self._in_flight_tokens -= estimate  # counted in stats by now, if the server answered
             if self.gate.stopped:
                 raise Stopped("the run was stopped; no further model request is sent")
             if attempt < s.max_attempts:
@@ -265,16 +270,24 @@ class OpenAIPolicy:
                                              timeout=s.timeout, max_retries=0)
             return self._client
 
-    def _reserve_call(self) -> None:
+    def _reserve_call(self, estimate: int) -> None:
+        """Count a request against the budgets before it is sent. The token budget counts the tokens spent
+        plus the estimates of the requests in flight (`estimate` each), so N requests at once stop where one
+        at a time would: a request is sent only while that sum is below the budget, and the total can pass
+        the budget by at most the last request's tokens plus what in-flight requests use beyond their
+        estimates."""
         s = self.settings
         with self._lock:
             if s.max_calls is not None and self.stats["calls"] + 1 > s.max_calls:
                 raise PolicyUnavailable(f"the LLM call budget is spent ({self.stats['calls']} of {s.max_calls} "
                                         "calls); raise it with --llm-max-calls N")
-            if s.max_tokens_total is not None and self.stats["total_tokens"] >= s.max_tokens_total:
+            committed = self.stats["total_tokens"] + self._in_flight_tokens
+            if s.max_tokens_total is not None and committed >= s.max_tokens_total:
                 raise PolicyUnavailable(f"the LLM token budget is spent ({self.stats['total_tokens']} of "
-                                        f"{s.max_tokens_total} tokens); raise it with --llm-max-tokens N")
+                                        f"{s.max_tokens_total} tokens, {self._in_flight_tokens} more estimated for "
+                                        "requests in flight); raise it with --llm-max-tokens N")
             self.stats["calls"] += 1
+            self._in_flight_tokens += estimate
 
     def _count_usage(self, usage) -> dict[str, int]:
         # Some local servers omit `usage`: count zero rather than fail.

@@ -42,6 +42,9 @@ class ReadingTask:
     fields: tuple[Field, ...]
     message: str = ""
     slip: bool = False
+    passage_ids: tuple[str, ...] = ()
+    """The ids of `passages` (a twin's: `original#error_type`): never shown to a model; the offline stand-in
+    of a document-QA agent reads its case's facts by them (`agents.case_reader`)."""
 
     def json_schema(self) -> dict:
         """The JSON Schema of a valid answer: every field required, nothing else allowed."""

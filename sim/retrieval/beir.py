@@ -18,7 +18,7 @@ from types import MappingProxyType
 from sim.core.errors import CascadeError, DataFileError, Problem
 from sim.core.limits import MAX_PASSAGE_CHARS, MAX_PASSAGES
 from sim.core.table_source import Limits, read_table
-from sim.retrieval.corpus import Corpus
+from sim.retrieval.corpus import Corpus, Passage
 
 _LIMITS = Limits(rows=MAX_PASSAGES, chars=MAX_PASSAGE_CHARS)
 MAX_GRADE = 1000
@@ -61,18 +61,9 @@ def read_beir(folder: str | Path, split: str = "test", domain: str = "unrelated"
         have = sorted(p.name for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
         raise CascadeError(f"--panel {folder}: no qrels/{split}.tsv (qrels/ holds {have or 'nothing'})")
 
-    docs = read_table(root / "corpus.jsonl", "corpus", ["_id", "text"], ["title"], limits=_LIMITS,
-                      may_be_empty=("title", "text"))
-    doc_ids, doc_texts, seen = [], [], {}
-    for r in docs.records:
-        did = r.values["_id"]
-        if did in seen:
-            raise DataFileError(Problem(docs.file, r.line, "_id", f"document id {did[:80]!r} appears twice (lines "
-                                        f"{seen[did]} and {r.line}); ids must be unique"))
-        seen[did] = r.line
-        title = r.values.get("title", "")
-        doc_ids.append(did)
-        doc_texts.append(f"{title}\n\n{r.values['text']}".strip() if title else r.values["text"])
+    documents = beir_corpus(root)
+    doc_ids, doc_texts = [p.id for p in documents.passages], [p.text for p in documents.passages]
+    seen = set(doc_ids)
     queries = read_table(root / "queries.jsonl", "queries", ["_id", "text"], limits=_LIMITS)
     query_text = {}
     for r in queries.records:
@@ -107,6 +98,24 @@ def read_beir(folder: str | Path, split: str = "test", domain: str = "unrelated"
                         tuple(query_text[q] for q in kept),
                         MappingProxyType({q: MappingProxyType(qrels[q]) for q in kept}),
                         MappingProxyType({k: v for k, v in left_out.items() if v}))
+
+
+def beir_corpus(folder: str | Path) -> Corpus:
+    """The documents of a BEIR-layout folder (its corpus.jsonl) as a corpus of passages, named after the folder;
+    a passage's text is its title and text joined by a blank line."""
+    root = Path(folder)
+    docs = read_table(root / "corpus.jsonl", "corpus", ["_id", "text"], ["title"], limits=_LIMITS,
+                      may_be_empty=("title", "text"))
+    passages, seen = [], {}
+    for r in docs.records:
+        did = r.values["_id"]
+        if did in seen:
+            raise DataFileError(Problem(docs.file, r.line, "_id", f"document id {did[:80]!r} appears twice (lines "
+                                        f"{seen[did]} and {r.line}); ids must be unique"))
+        seen[did] = r.line
+        title = r.values.get("title", "")
+        passages.append(Passage(did, f"{title}\n\n{r.values['text']}".strip() if title else r.values["text"]))
+    return Corpus(root.resolve().name, tuple(passages))
 
 
 def from_corpus(corpus: Corpus, domain: str = "in-domain") -> RetrievalSet:

@@ -64,15 +64,21 @@ _COLUMN_HINT = " (name the columns with --id-column / --text-column / --query-co
 
 def read_corpus(passages_file: str | Path, id_column: str | None = None, text_column: str = "text",
                 queries_file: str | Path | None = None, query_column: str = "query",
-                gold_column: str = "gold_id") -> Corpus:
+                gold_column: str = "gold_id", replaces_column: str | None = None,
+                group_column: str | None = None) -> Corpus:
     """A user's corpus: passages (id, text) and optionally queries (query text, gold passage id).
 
     Without `id_column`, the first of ID_COLUMNS the file has is used, else the record number (1-based).
     Ids are unique, at most MAX_ID_CHARS long, free of control characters and of the twin-id syntax.
+    With `replaces_column`, a passage may name the id of the passage it replaces (its outdated version, another
+    passage of the file; an empty value: none): kept in `facts["replaces"]`. With `group_column`, each passage's
+    group (the document it is part of) is its `topic`.
     """
     named = [id_column] if id_column is not None else []
-    table = read_table(passages_file, "passages", [*named, text_column],
-                       [] if named else list(ID_COLUMNS), limits=_LIMITS, hint=_COLUMN_HINT)
+    extra = [c for c in (replaces_column, group_column) if c]
+    table = read_table(passages_file, "passages", [*named, text_column, *extra],
+                       [] if named else list(ID_COLUMNS), limits=_LIMITS, hint=_COLUMN_HINT,
+                       may_be_empty=[replaces_column] if replaces_column else [])
     id_column = next((c for c in [*named, *ID_COLUMNS] if c in table.columns), None)
     line_of: dict[str, int] = {}
     passages = []
@@ -84,7 +90,15 @@ def read_corpus(passages_file: str | Path, id_column: str | None = None, text_co
                                         f"passage id {pid!r} appears twice (lines {line_of[pid]} and "
                                         f"{record.line}); ids must be unique"))
         line_of[pid] = record.line
-        passages.append(Passage(pid, record.values[text_column]))
+        replaces = record.values.get(replaces_column, "") if replaces_column else ""
+        passages.append(Passage(pid, record.values[text_column], record.values[group_column] if group_column else "",
+                                MappingProxyType({"replaces": replaces} if replaces else {})))
+    for record, p in zip(table.records, passages, strict=True):
+        old = p.facts.get("replaces")
+        if old is not None and (old not in line_of or old == p.id):
+            raise DataFileError(Problem(table.file, record.line, replaces_column,
+                                        f"replaces {old[:80]!r}, which is {'the passage itself' if old == p.id else 'not a passage id of this file'}; "
+                                        "name the id of its outdated version, or leave the value empty"))
     queries = []
     if queries_file is not None:
         for record in read_table(queries_file, "queries", [query_column, gold_column], limits=_LIMITS,

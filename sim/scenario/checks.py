@@ -39,6 +39,8 @@ def check_scenario(s: Scenario) -> list[Located]:
     if references_ok:
         out += _check_cycle(steps)
     out += _check_steps(s, consumers, references_ok)
+    if references_ok and s.agent is not None:
+        out += _check_agent(s, consumers)
     return out + _check_difficulty(s) + _check_costs(s) + _check_timeline(s) + _check_variants(s)
 
 
@@ -251,6 +253,79 @@ def _check_variants(s: Scenario) -> list[Located]:
             out.append((("variants", i, "name"), f"duplicate variant name '{v.name}'"))
         seen.add(v.name)
     return out
+
+
+def _check_agent(s: Scenario, consumers: dict[str, list[str]]) -> list[Located]:
+    """The document-QA agent's block against the workflow: an answer type per decide step, each decide step
+    reading passages, each retrieve step read by a decide step, actions on act steps and their decisions."""
+    if s.workflow.builtin:
+        return [(("agent",), f"the built-in workflow '{s.workflow.builtin}' has its own agent; the agent block "
+                             "describes a document-QA agent for inline steps (remove it, or write the steps)")]
+    out: list[Located] = []
+    agent, steps = s.agent, s.workflow.steps
+    by_id = {st.id: st for st in steps}
+    decides = [st.id for st in steps if isinstance(st, DecideStep)]
+    for sid in decides:
+        if sid not in agent.answers:
+            out.append((("agent", "answers"), f"decide step '{sid}' has no answer type; add "
+                                              f"answers.{sid}.type (yes_no, label, number or party)"))
+        elif not any(isinstance(by_id[i], RetrieveStep) for i in by_id[sid].inputs):
+            out.append((("agent", "answers", sid), f"decide step '{sid}' reads no retrieve step: a document-QA "
+                                                   "step answers from passages; add a retrieve step to its inputs"))
+    for sid, answer in agent.answers.items():
+        where = ("agent", "answers", sid)
+        if sid not in decides:
+            out.append((where, f"'{sid}' is not a decide step{did_you_mean(sid, decides)}; answers belong to "
+                               "decide steps"))
+        if answer.type == "label" and len(set(answer.labels)) < 2:
+            out.append((where + ("labels",), "a label answer needs at least two distinct labels to choose from"))
+        if answer.type != "label" and answer.labels:
+            out.append((where + ("labels",), f"labels go with type label, not {answer.type}"))
+        if "none" in answer.labels:
+            out.append((where + ("labels",), "'none' is the answer when the passages do not say; not a label"))
+    for st in steps:
+        if isinstance(st, RetrieveStep) and not any(isinstance(by_id[c], DecideStep) for c in consumers[st.id]):
+            out.append((("workflow", "steps", steps.index(st), "id"),
+                        f"retrieve step '{st.id}' is read by no decide step: the agent searches with the question "
+                        "of a decide step that reads it"))
+    acts = _acts(s)
+    for sid, action in agent.actions.items():
+        where = ("agent", "actions", sid)
+        if sid not in acts:
+            out.append((where, f"'{sid}' is not an act step{did_you_mean(sid, acts)}"))
+            continue
+        upstream = [d for d in upstream_steps(by_id, sid) if d in decides]
+        if action.decision is not None and action.decision not in upstream:
+            out.append((where + ("decision",), f"'{action.decision}' is not a decide step upstream of '{sid}'"
+                                               f"{did_you_mean(action.decision, upstream)}"))
+            continue
+        if action.map and action.decision is None:
+            out.append((where + ("map",), "a map turns one decision's answer into an action: name it in decision"))
+        elif action.map:
+            answer = agent.answers.get(action.decision)
+            allowed = {"yes_no": ["yes", "no"], "label": list(answer.labels)}.get(answer.type) if answer else None
+            if answer is not None and allowed is None:
+                out.append((where + ("map",), f"a map takes a yes_no or label answer; '{action.decision}' answers "
+                                              f"a {answer.type}"))
+            for key in action.map if allowed else []:
+                if key not in allowed:
+                    out.append((where + ("map", key), f"'{key}' is not an answer of '{action.decision}'"
+                                                      f"{did_you_mean(key, allowed)}"))
+    return out
+
+
+def upstream_steps(by_id: dict, sid: str) -> list[str]:
+    """Every step whose output reaches `sid`, nearest first (breadth-first over inputs)."""
+    seen: list[str] = []
+    frontier = list(by_id[sid].inputs)
+    while frontier:
+        nxt = []
+        for i in frontier:
+            if i not in seen:
+                seen.append(i)
+                nxt += by_id[i].inputs
+        frontier = nxt
+    return seen
 
 
 def _is_audit(st: object, by_id: dict) -> bool:

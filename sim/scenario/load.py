@@ -103,8 +103,9 @@ def _expand_builtin(raw: dict[str, Any], source: SourceMap) -> dict[str, Any]:
 
 
 def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceMap) -> dict[str, Any]:
-    """Make profile paths absolute (in retrievers and in variant overrides), so the scenario can be resolved
-    and re-run from anywhere; and refuse rates written on a measured retriever."""
+    """Make profile paths absolute (in retrievers and in variant overrides) and the agent block's corpus and
+    case file paths too (they must exist), so the scenario can be resolved and re-run from anywhere; and refuse
+    rates written on a measured retriever."""
     out = copy.deepcopy(raw)
     problems = []
     for name, r in _mapping(out.get("retrievers")).items():
@@ -120,6 +121,19 @@ def _absolute_profile_paths(raw: dict[str, Any], base_dir: Path, source: SourceM
                 r["profile"] = str((base_dir / r["profile"]).resolve())
             if isinstance(r.get("corpus"), str) and (base_dir / r["corpus"]).exists():
                 r["corpus"] = str((base_dir / r["corpus"]).resolve())
+    agent = _mapping(out.get("agent"))
+    for key, holder in (("cases", agent), ("path", _mapping(agent.get("corpus")))):
+        if isinstance(holder.get(key), str) and holder[key]:
+            where = ("agent", key) if key == "cases" else ("agent", "corpus", key)
+            try:
+                holder[key] = str((base_dir / holder[key]).resolve())
+                found = Path(holder[key]).exists()
+            except (OSError, ValueError) as exc:  # a name too long, a character no file system takes
+                problems.append(source.problem(where, f"not a usable path ({exc})"))
+                continue
+            if not found:
+                problems.append(source.problem(where, f"no such file or folder: {holder[key]} (paths are relative "
+                                                      "to the scenario file)"))
     for v in out.get("variants") if isinstance(out.get("variants"), list) else []:
         for key, value in _mapping(v.get("set") if isinstance(v, dict) else None).items():
             if key.endswith(".profile") and isinstance(value, str):
@@ -274,6 +288,8 @@ def dump_scenario_yaml(scenario: Scenario) -> str:
     import yaml
 
     data = {**base_dict(scenario), "variants": [v.model_dump(mode="json") for v in scenario.variants]}
+    if data.get("agent") is None:
+        data.pop("agent", None)
     for r in data["retrievers"].values():
         if r["kind"] == "measured":  # rates are re-read from the profile when the file is loaded
             r.pop("rates", None)

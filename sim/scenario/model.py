@@ -396,6 +396,71 @@ class Uncertainty(Strict):
     """Monte Carlo instances per draw and variant, used only where the analytic engine cannot take the workflow."""
 
 
+ANSWER_TYPES = ("yes_no", "label", "number", "party")
+"""What a document-QA decide step answers: yes or no, one label of a list, a number, or one of the case's parties."""
+FilePath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class AgentCorpus(Strict):
+    """The documents the agent's retrieve steps search (every retriever searches this corpus)."""
+
+    path: FilePath
+    """A CSV / TSV / JSONL passages file, or a BEIR-layout folder (its corpus.jsonl), relative to the scenario."""
+    id_column: ColumnName | None = None
+    """The passage id column (default: `id`, else `_id`, else the record number)."""
+    text_column: ColumnName = "text"
+    """The passage text column."""
+    group_column: ColumnName | None = None
+    """A column grouping passages (the contract a clause belongs to): a case naming its `group` is searched
+    within that group only. Without it, every search covers the whole corpus."""
+    replaces_column: ColumnName | None = None
+    """A column naming the id of the passage this one replaces: that outdated version is what a `stale` fault
+    makes the agent read (outdated versions are not searched otherwise). Without it, `stale` faults are not made."""
+
+
+class AgentAnswer(Strict):
+    """What one decide step answers; the model is asked for it with a JSON schema of this type."""
+
+    type: Literal["yes_no", "label", "number", "party"]
+    """`yes_no`, `label` (one of `labels`), `number`, or `party` (one of the case's `<step>.parties`)."""
+    labels: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
+                      Field(max_length=1000)] = []
+    """With `label`: the labels to choose from (at least two)."""
+    instruction: Text = ""
+    """Told to the model before the case's question (how to read the passages, what the answer means)."""
+
+
+class AgentAction(Strict):
+    """What one act step does with the decisions it acts on."""
+
+    decision: Identifier | None = None
+    """The decide step it acts on (default: every decide step upstream of it, the action being their answers)."""
+    map: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)],
+              Annotated[str, StringConstraints(min_length=1, max_length=200)]] = {}
+    """With `decision` of type yes_no or label: answer -> action (`{"yes": refund, "no": decline}`); an answer
+    not listed takes no action (`none`). Then a case may give the right action in `<act step>.action`."""
+
+
+class Agent(Strict):
+    """The agent engine's document-QA agent for an inline workflow: the user's corpus and cases.
+
+    Each case (one row of `cases`) gives, per decide step D, `D.question`, `D.gold` (the right passage ids,
+    separated by `|`) and `D.answer`; optionally `id`, `group` (with the corpus's group_column: the group its
+    searches stay within), `D.parties` (type party) and, per act step A with a `map`, `A.action`. A retrieve step searches with the question of the first decide step that reads it."""
+
+    corpus: AgentCorpus
+    """The documents searched."""
+    cases: FilePath
+    """The case file (CSV / TSV / JSONL), relative to the scenario file."""
+    k: Annotated[int, Field(ge=1, le=100)] = 3
+    """Passages each retrieve step returns to the decide steps reading it."""
+    answers: dict[Identifier, AgentAnswer]
+    """Per decide step: the type of its answer."""
+    actions: dict[Identifier, AgentAction] = {}
+    """Per act step (optional): which decision it acts on, and how an answer becomes an action."""
+
+
 class Scenario(Strict):
     """One scenario file: a workflow, its retrievers, costs, volume, seed, and optional variants."""
 
@@ -427,6 +492,8 @@ class Scenario(Strict):
     """Alternatives to compare with the scenario itself (a tuned retriever, another reviewer count)."""
     uncertainty: Uncertainty | None = None
     """Run every `cascade run` of this scenario with an uncertainty analysis (`--uncertainty N` does it once)."""
+    agent: Agent | None = None
+    """For `--engine agent` with inline steps: the document-QA agent over your corpus and cases."""
     distributions: dict[str, Distribution] = {}
     """Filled by loading: the distributions written in place of numbers, by parameter path
     (`retrievers.contract.rates.role_swap`); the number in place is their mean (do not write this key)."""

@@ -152,6 +152,35 @@ def test_the_token_budget_stops_calls_once_spent(llm_server, tmp_path):  # noqa:
     assert llm_server.requests() == 1
 
 
+def test_the_token_budget_counts_the_requests_in_flight(llm_server, tmp_path):  # noqa: F811
+    """Eight reads at once (300 ms each) against a budget of two requests' estimated tokens: two are sent, the
+    others are refused before sending, as one at a time would have been (without counting the requests in
+    flight, all eight went out while nothing was spent yet)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agents.openai_policy import SYSTEM_PROMPT
+
+    tasks = [task(i) for i in range(8)]
+    estimates = [(len(SYSTEM_PROMPT) + len(user_message(t))) // 4 + 64 for t in tasks]  # as the policy estimates
+    budget = 2 * min(estimates)
+    assert max(estimates) < budget  # so the second request still fits and the third does not
+    p, _ = policy(llm_server, tmp_path, max_tokens_total=budget, concurrency=8)
+    llm_server.script("ok", latency=0.3)
+
+    def read(t):
+        try:
+            return p.read(t)
+        except PolicyUnavailable as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(read, tasks))
+    refused = [a for a in answers if isinstance(a, str)]
+    assert llm_server.requests() == 2 == len(answers) - len(refused) and p.stats["calls"] == 2
+    assert all("--llm-max-tokens" in a and "in flight" in a for a in refused)
+    assert p.stats["total_tokens"] <= budget  # the server's counts are below the estimates
+
+
 def test_a_wrong_path_names_the_v1_hint(llm_server, tmp_path):  # noqa: F811
     p, _ = policy(llm_server, tmp_path, base_url=llm_server.root)  # without /v1
     with pytest.raises(PolicyUnavailable, match="HTTP 404.*Unknown request URL.*ends in /v1"):
