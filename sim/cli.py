@@ -303,7 +303,7 @@ def report(
 
 @app.command("fit-difficulty")
 def fit_difficulty_command(
-    trials: Annotated[Path, typer.Argument(help="A log of repeated trials: CSV, TSV or JSONL with columns task, trial, success (1/0, true/false, pass/fail).", show_default=False)],
+    trials: Annotated[Path, typer.Argument(help="A log of repeated trials: CSV, TSV or JSONL with columns task, trial, success (1/0, true/false, pass/fail); or tau-bench's results file (.json: runs with task_id, trial, reward).", show_default=False)],
     write: Annotated[Path | None, typer.Option("--write", help="Also write the fitted `difficulty:` block (YAML) to this file, to paste into a scenario.")] = None,
 ) -> None:
     """Estimate difficulty.icc (with its 95% CI) and compare observed with modelled pass^k from repeated trials."""

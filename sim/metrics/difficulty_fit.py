@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from sim.core.errors import CascadeError, DataFileError, Problem
+from sim.core.limits import MAX_DATA_FILE_BYTES
 from sim.core.table_source import Limits, read_table
 
 TRIALS_LIMITS = Limits(rows=10_000_000, chars=512)
@@ -50,21 +51,67 @@ class DifficultyFit:
 
 
 def read_trials(path: str | Path) -> pd.DataFrame:
-    """A trials log (CSV, TSV or JSONL) as task, trial, success; bad rows name file:line."""
-    table = read_table(path, "trials", ("task", "trial", "success"), limits=TRIALS_LIMITS)
-    rows = []
-    for r in table.records:
-        word = r.values["success"].strip().lower()
-        if word not in SUCCESS:
-            raise DataFileError(Problem(table.file, r.line, "success", f"'{r.values['success']}' is not a success "
-                                        "value: use 1/0, true/false or pass/fail"))
-        rows.append((r.values["task"], r.values["trial"], SUCCESS[word]))
+    """A trials log as task, trial, success: CSV, TSV or JSONL with those columns, or tau-bench's results file
+    (`.json`: a list of runs with task_id, trial and reward; success is reward 1, as tau-bench counts it). Bad
+    rows name file:line (or the run's index in a results file)."""
+    if Path(path).suffix.lower() == ".json":
+        rows, where = _tau_bench_runs(Path(path))
+        file = str(path)
+    else:
+        table = read_table(path, "trials", ("task", "trial", "success"), limits=TRIALS_LIMITS)
+        rows, where, file = [], [], table.file
+        for r in table.records:
+            word = r.values["success"].strip().lower()
+            if word not in SUCCESS:
+                raise DataFileError(Problem(table.file, r.line, "success", f"'{r.values['success']}' is not a "
+                                            "success value: use 1/0, true/false or pass/fail"))
+            rows.append((r.values["task"], r.values["trial"], SUCCESS[word]))
+            where.append(r.line)
     trials = pd.DataFrame(rows, columns=["task", "trial", "success"])
     dup = trials.duplicated(["task", "trial"])
     if dup.any():
-        line = table.records[int(np.flatnonzero(dup.to_numpy())[0])].line
-        raise DataFileError(Problem(table.file, line, "trial", "this task and trial appear twice"))
+        at = where[int(np.flatnonzero(dup.to_numpy())[0])]
+        line, field = (at, "trial") if isinstance(at, int) else (None, f"{at}.trial")
+        raise DataFileError(Problem(file, line, field, "this task and trial appear twice"))
     return trials
+
+
+def _tau_bench_runs(file: Path) -> tuple[list[tuple[str, str, bool]], list]:
+    """tau-bench's results file: a JSON list of runs, each with task_id, trial and reward (trajectories and
+    the rest are ignored); success is a reward of 1 (within 1e-6)."""
+    import json
+
+    size = file.stat().st_size if file.is_file() else None
+    if size is None:
+        raise DataFileError(Problem(str(file), None, "", "no such trials file"))
+    if size > MAX_DATA_FILE_BYTES:
+        raise DataFileError(Problem(str(file), None, "", f"{size:,} bytes; at most {MAX_DATA_FILE_BYTES:,}"))
+    try:
+        runs = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataFileError(Problem(str(file), None, "", f"not JSON ({exc}); a .json trials file is tau-bench's "
+                                    "results (a list of runs with task_id, trial, reward)")) from None
+    if not isinstance(runs, list) or not runs:
+        raise DataFileError(Problem(str(file), None, "", "a .json trials file is tau-bench's results: a non-empty "
+                                    "list of runs with task_id, trial and reward"))
+    if len(runs) > TRIALS_LIMITS.rows:
+        raise DataFileError(Problem(str(file), None, "", f"{len(runs):,} runs; at most {TRIALS_LIMITS.rows:,}"))
+    rows, where = [], []
+    for i, run in enumerate(runs):
+        at = f"[{i}]"
+        if not isinstance(run, dict):
+            raise DataFileError(Problem(str(file), None, at, "a run is an object with task_id, trial, reward"))
+        for key, kinds in (("task_id", (int, str)), ("trial", (int, str)), ("reward", (int, float))):
+            value = run.get(key)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise DataFileError(Problem(str(file), None, f"{at}.{key}", f"{value!r}: give the run's {key}"
+                                            + (" as a number in [0, 1]" if key == "reward" else "")))
+        reward = float(run["reward"])
+        if not 0.0 <= reward <= 1.0 + 1e-6:
+            raise DataFileError(Problem(str(file), None, f"{at}.reward", f"{reward} is not in [0, 1]"))
+        rows.append((str(run["task_id"]), str(run["trial"]), reward >= 1.0 - 1e-6))
+        where.append(at)
+    return rows, where
 
 
 def _loglik(failures: np.ndarray, n: np.ndarray, mean: float, icc: float, never: float = 0.0) -> float:

@@ -3,6 +3,8 @@ the second shape when a share of tasks is always solved, and refuses bad logs wi
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,3 +73,24 @@ def test_cli_reads_a_csv_and_writes_the_block(tmp_path):
     assert res.exit_code == 2 and "bad.csv:3" in res.output
     with pytest.raises(CascadeError, match="every trial succeeded"):
         fit_difficulty(pd.DataFrame({"task": ["a", "a", "b", "b"], "trial": ["1", "2"] * 2, "success": [True] * 4}))
+
+
+def test_tau_bench_results_read_as_the_same_trials(tmp_path):
+    """tau-bench writes a JSON list of runs (task_id, trial, reward, plus the trajectory and info); success is a
+    reward of 1. The fit equals the one of the same trials written as CSV."""
+    trials = simulated(0.4, tasks=120, attempts=4)
+    runs = [{"task_id": int(t), "trial": int(k), "reward": 1.0 if ok else 0.0,
+             "info": {"reward_info": {"actions": []}}, "traj": [{"role": "user", "content": "hi"}]}
+            for t, k, ok in trials[["task", "trial", "success"]].itertuples(index=False)]
+    as_json, as_csv = tmp_path / "results.json", tmp_path / "trials.csv"
+    as_json.write_text(json.dumps(runs))
+    trials.to_csv(as_csv, index=False)
+    a, b = fit_difficulty(read_trials(as_json)), fit_difficulty(read_trials(as_csv))
+    assert (a.icc, a.icc_ci95, a.tasks, a.trials) == (b.icc, b.icc_ci95, b.tasks, b.trials)
+    runs[3]["reward"] = "1"
+    as_json.write_text(json.dumps(runs))
+    res = CliRunner().invoke(app, ["fit-difficulty", str(as_json)])
+    assert res.exit_code == 2 and "[3].reward" in res.output
+    as_json.write_text(json.dumps(runs[:2] + runs[:1]))
+    with pytest.raises(DataFileError, match=r"\[2\]\.trial: this task and trial appear twice"):
+        read_trials(as_json)
