@@ -408,6 +408,15 @@ class SweepParameter(Strict):
     range: tuple[float, float] | None = None
     """[low, high] for a random or Latin-hypercube design (`design:`)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _grid_of_three(cls, data: Any) -> Any:
+        grid = data.get("grid") if isinstance(data, dict) else None
+        if isinstance(grid, list | tuple) and len(grid) != 3:
+            raise ValueError(f"grid is [start, stop, count] (e.g. [0, 0.05, 11]), got {len(grid)} value(s)"
+                             + ("; an empty grid sweeps nothing" if not grid else ""))
+        return data
+
     @model_validator(mode="after")
     def _one_shape(self) -> SweepParameter:
         given = [k for k in ("grid", "values", "range") if getattr(self, k) is not None]
