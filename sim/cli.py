@@ -334,7 +334,7 @@ def report(
 ) -> None:
     """Write the cascade report: one self-contained HTML file (charts, sensitivity) and a markdown summary."""
     from sim.output.report import report_from_run_dir, write_images
-    from sim.sweeps.report import is_sweep_folder, report_from_sweep_dir
+    from sim.sweeps.report import is_sweep_folder, sweep_report
 
     with _user_errors():
         if images not in (None, "png", "svg"):
@@ -342,7 +342,7 @@ def report(
         if is_sweep_folder(run_dir):  # a study from `cascade sweep`: lines, heatmaps, break-even frontier
             if images:
                 raise CascadeError("--images applies to run folders; a sweep report is one HTML file")
-            out_console.print(f"wrote {report_from_sweep_dir(run_dir, out)}")
+            out_console.print(f"wrote {sweep_report(run_dir, out)}")
             return
         try:
             path = report_from_run_dir(run_dir, out)

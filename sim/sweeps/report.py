@@ -28,7 +28,7 @@ def is_sweep_folder(folder: str | Path) -> bool:
     return (folder / MARKER).is_file() and (folder / "sweep.parquet").is_file()
 
 
-def report_from_sweep_dir(folder: str | Path, out: str | Path | None = None) -> Path:
+def sweep_report(folder: str | Path, out: str | Path | None = None) -> Path:
     """Render the study in `folder` to `out` (default: folder/report.html)."""
     folder = Path(folder)
     try:
@@ -160,4 +160,4 @@ def render_sweep_html(table: pd.DataFrame, summary: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-__all__ = ["is_sweep_folder", "report_from_sweep_dir", "render_sweep_html", "charts"]
+__all__ = ["is_sweep_folder", "sweep_report", "render_sweep_html", "charts"]
