@@ -10,6 +10,7 @@ holds the same points whatever the workers or what was resumed. Every other poin
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from sim.sweeps.cluster import compute, dask_client
 from sim.sweeps.frontier import break_even
 from sim.sweeps.points import Point, expand
 from sim.sweeps.table import sweep_table
-from sim.sweeps.tasks import empty_row
+from sim.sweeps.tasks import empty_row, run_point
 from sim.sweeps.units import SweepFolder, WorkUnit, unit_key
 
 BATCH_POINTS = 64
@@ -82,8 +83,11 @@ def sweep(scenario: Scenario | str | Path, *, out: str | Path | None = None, eng
         if progress:
             progress(done, total)
         if todo:
+            # An engine that spreads one run over the workers (agent) runs its points from here, one at a time.
+            driven = [u for u in todo if get_engine(u.engine).distributes]
             with dask_client(client, scheduler, workers) as dask:
-                for unit, got, result, keep in compute(dask, todo):
+                finished = compute(dask, [u for u in todo if u not in driven])
+                for unit, got, result, keep in itertools.chain(finished, _driven(driven, dask)):
                     if keep:
                         folder.keep(unit, got, result)
                     _place(rows, unit, got)
@@ -167,6 +171,13 @@ def _batchable(scenario: Scenario, paths: list[str]) -> dict | None:
                   for parameter in scenario.sweep.parameters.values()
                   for v in (parameter.values or []))
     return plans if ok and numeric else None
+
+
+def _driven(units: list[WorkUnit], dask: Any):
+    """Run points whose engine spreads its own work over `dask`'s workers, from the client, one at a time."""
+    for unit in units:
+        got, result = run_point(*unit.payload, options={"client": dask})
+        yield unit, got, result, True
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -75,13 +75,15 @@ def _one(plan: Plan, changes: dict[str, float]) -> dict[str, float] | str:
     return evaluate_points(plan, {p: np.array([v]) for p, v in changes.items()}).values.iloc[0].to_dict()
 
 
-def run_point(scenario: Scenario, engine: str, instances: int | None, point: int,
-              max_instance_rows: int) -> tuple[list[dict[str, Any]], Any]:
-    """One point run whole by `engine` (`sim.run`, one process: the sweep's workers are the parallelism):
-    its rows and its Result (the client writes it as the point's run folder)."""
+def run_point(scenario: Scenario, engine: str, instances: int | None, point: int, max_instance_rows: int,
+              options: Any = None) -> tuple[list[dict[str, Any]], Any]:
+    """One point run whole by `engine` (`sim.run`, one process: the sweep's workers are the parallelism; an
+    engine that spreads its own work gets the Dask client in `options`): its rows and its Result (the client
+    writes it as the point's run folder)."""
     names = ["base", *(v.name for v in scenario.variants)]
     try:
-        result = run(scenario, engine=engine, instances=instances, workers=1, max_instance_rows=max_instance_rows)
+        result = run(scenario, engine=engine, instances=instances, workers=1, max_instance_rows=max_instance_rows,
+                     options=options)
     except CascadeError as exc:
         return [empty_row(point, v, str(exc)) for v in names], None
     rows = []
