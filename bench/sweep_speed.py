@@ -19,9 +19,10 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 
 import sim
 from sim.scenario.load import load_scenario
@@ -41,16 +42,25 @@ def _study(sweep: dict, timeline_days: int | None = None):
 
 
 def timed_sweep(scenario, workers: int) -> tuple[float, float]:
+    """Seconds of the study on a fresh LocalCluster of `workers` processes, and of the cluster's start; prints
+    what Dask's task stream says: tasks per worker and the tasks' own seconds (summed), so a loaded machine
+    (tasks slower, not fewer at once) can be told from a study that does not spread."""
     t0 = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         client.wait_for_workers(workers)
         started = time.perf_counter() - t0
-        with tempfile.TemporaryDirectory() as out:
+        with tempfile.TemporaryDirectory() as out, get_task_stream(client) as stream:
             t1 = time.perf_counter()
+            cpu0 = time.process_time()
             table = sim.sweep(scenario, client=client, out=Path(out) / "s")
             seconds = time.perf_counter() - t1
+            client_cpu = time.process_time() - cpu0
     assert (table["status"] == "ok").all()
+    per_worker = Counter(t["worker"] for t in stream.data)
+    busy = sum(s["stop"] - s["start"] for t in stream.data for s in t["startstops"] if s["action"] == "compute")
+    print(f"  {workers} worker(s): {seconds:.1f} s wall, tasks per worker {sorted(per_worker.values())}, task compute "
+          f"{busy:.1f} s summed ({busy / seconds:.2f} workers busy on average), client CPU {client_cpu:.1f} s")
     return seconds, started
 
 

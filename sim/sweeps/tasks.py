@@ -86,6 +86,10 @@ def run_point(scenario: Scenario, engine: str, instances: int | None, point: int
                      options=options)
     except CascadeError as exc:
         return [empty_row(point, v, str(exc)) for v in names], None
+    # The run folder's sensitivity.csv is computed when first read (one-at-a-time analytic runs: for a short
+    # timeline point several times the run itself); computed here it travels with the result, so the client,
+    # which writes every folder, does not become the study's bottleneck.
+    _ = result.sensitivity
     rows = []
     differences = result.summary.get("differences") or {}
     for record in result.summary_table.to_dict(orient="records"):
