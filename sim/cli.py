@@ -220,10 +220,16 @@ def sweep(
         with Progress(TextColumn("points"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err_console, transient=True, disable=quiet) as bar:
             task = bar.add_task("sweep", total=None)
-            table = run_sweep(loaded, out=folder, scheduler=scheduler, workers=workers or None,
-                              instances=instances, progress=lambda done, total: bar.update(task, completed=done,
-                                                                                          total=total),
-                              log=lambda message: err_console.print(message, style="dim"))
+            try:
+                table = run_sweep(loaded, out=folder, scheduler=scheduler, workers=workers or None,
+                                  instances=instances, progress=lambda done, total: bar.update(
+                                      task, completed=done, total=total),
+                                  log=lambda message: err_console.print(message, style="dim"))
+            except KeyboardInterrupt:
+                bar.stop()
+                err_console.print(f"interrupted: the completed points are kept in {folder}; run the same command "
+                                  "again to continue", style="bold")
+                raise typer.Exit(130) from None
         if quiet:
             out_console.print(str(folder))
             return
