@@ -298,6 +298,8 @@ def dump_scenario_yaml(scenario: Scenario) -> str:
     import yaml
 
     data = {**base_dict(scenario), "variants": [v.model_dump(mode="json") for v in scenario.variants]}
+    if scenario.sweep is not None:  # each swept parameter shows the one shape it was given
+        data["sweep"] = scenario.sweep.model_dump(mode="json", exclude_none=True)
     for r in data["retrievers"].values():
         if r["kind"] == "measured":  # rates are re-read from the profile when the file is loaded
             r.pop("rates", None)

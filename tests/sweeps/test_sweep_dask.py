@@ -125,3 +125,10 @@ def test_a_killed_study_continues_without_recomputing_and_its_workers_end(scenar
     assert reused and int(reused.group(1)) >= kept, err
     assert f"{POINTS - int(reused.group(1))} to compute" in err
     assert (out / "sweep.parquet").read_bytes() == reference
+
+
+def test_an_unreachable_scheduler_exits_2_and_says_so(scenario_file, tmp_path):
+    study = _cascade("sweep", str(scenario_file), "--out", str(tmp_path / "x"), "--scheduler",
+                     f"tcp://127.0.0.1:{_free_port()}")
+    _, err = study.communicate(timeout=DEADLINE)
+    assert study.returncode == 2 and "cannot reach the Dask scheduler" in err, err

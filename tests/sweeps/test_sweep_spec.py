@@ -94,3 +94,20 @@ def test_run_ignores_the_sweep_block(write_scenario):
     with_sweep = sim.run(load_scenario(write_scenario(data)), engine="analytic").summary
     del data["sweep"]
     assert with_sweep == sim.run(load_scenario(write_scenario(data, "b.yaml")), engine="analytic").summary
+
+
+def test_a_scheduler_address_that_is_no_address_exits_2(write_scenario, tmp_path):
+    path = write_scenario(study({"parameters": {RATE: {"values": [0.1]}}}))
+    out = runner.invoke(app, ["sweep", str(path), "--scheduler", "localhost:8786", "--out", str(tmp_path / "x")])
+    assert out.exit_code == 2 and "tcp://HOST:PORT" in out.output
+
+
+def test_the_resolved_scenario_keeps_the_sweep_as_written(write_scenario):
+    from sim.scenario.load import dump_scenario_yaml, scenario_from_dict
+
+    s = load_scenario(write_scenario(study({"parameters": {RATE: {"grid": [0, 0.1, 3]}}})))
+    text = dump_scenario_yaml(s)
+    assert "values" not in text and "range" not in text
+    import yaml
+
+    assert scenario_from_dict(yaml.safe_load(text)).sweep == s.sweep
