@@ -123,7 +123,7 @@ def _heatmaps(rows: pd.DataFrame, paths: list[str], engine: str, cur: str, front
                     fig.add_trace(go.Scatter(x=f[col].tolist(), y=f["other_value"].tolist(), mode="lines+markers",
                                              line={"dash": dash, "color": "black"}, name=col.replace("_", " ")))
         fig.update_layout(title=f"{variant}: {metric} ({engine})", xaxis_title=x, yaxis_title=y,
-                          template="plotly_white")
+                          template="plotly_white", legend={"orientation": "h", "y": -0.25})
         out.append(Chart(f"heatmap-{engine}-{variant}", f"{variant} over {x} and {y}", caption, fig))
     return out
 
