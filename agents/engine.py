@@ -69,6 +69,8 @@ class AgentSettings:
     """Folder where completed instances are kept so that a re-run continues (`agents.checkpoint`); None: none."""
     otlp_endpoint: str | None = None
     """OTLP/HTTP traces URL to send each instance's spans to as it finishes (`sim.otel.live`); None: none."""
+    client: object | None = None
+    """A Dask client: the instances run on its workers (`agents.distribute`), the tables as in one process."""
 
     @classmethod
     def from_options(cls, options) -> AgentSettings:
@@ -80,7 +82,7 @@ class AgentSettings:
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         known = {"policy", "llm_base_url", "llm_model", "llm_timeout", "llm_max_calls", "llm_max_tokens",
                  "llm_concurrency", "llm_rpm", "llm_tpm", "tickets", "model", "store", "store_timeout",
-                 "store_connect_timeout", "checkpoint", "otlp_endpoint"}
+                 "store_connect_timeout", "checkpoint", "otlp_endpoint", "client"}
         if unknown := sorted(set(given) - known):
             raise CascadeError(f"unknown agent engine options {unknown}; known: {sorted(known)}")
         policy = str(given.get("policy", "simulated"))
@@ -111,7 +113,8 @@ class AgentSettings:
             check_endpoint(str(endpoint))
         return cls(policy=policy, llm=llm, model=given.get("model"), store=given.get("store"), store_timeouts=timeouts,
                    tickets=Path(tickets) if tickets is not None else None,
-                   checkpoint=Path(checkpoint) if checkpoint is not None else None, otlp_endpoint=endpoint)
+                   checkpoint=Path(checkpoint) if checkpoint is not None else None, otlp_endpoint=endpoint,
+                   client=given.get("client"))
 
 
 def build_domain(scenario: Scenario, settings: AgentSettings):
@@ -262,6 +265,14 @@ class AgentEngine:
                 "episodes": len(self.domain.episodes), "embedding": self.embedder.key,
                 **({"files": self.domain.fingerprint} if self.domain.fingerprint else {})}
 
+    def picks(self, block: int, lo: int, hi: int) -> list[int]:
+        """The episode of each instance lo..hi-1 of seeding block `block`."""
+        return episode_picks(self.scenario.seed, len(self.domain.episodes), block, lo, hi)
+
+    def chance(self, variant: str, block: int, lo: int, hi: int, attempt: int = 0) -> _Chance:
+        """The chance events of instances lo..hi-1 of `block` for `variant` (attempt > 0: a repeated attempt)."""
+        return draw_chance(self.kernels[variant], block, lo, hi, self.policy.name == "simulated", attempt)
+
     def run_instance(self, variant: str, episode, chance) -> dict:
         """The records of one episode run through the variant's graph (a fresh state)."""
         return self.graphs[variant].invoke({"episode": episode, "chance": chance, "outputs": {}})["outputs"]
@@ -300,8 +311,7 @@ class AgentEngine:
                     detail({"calls": stats["calls"], "cached": stats["cached"], "tokens": stats["total_tokens"]})
 
         for first, block, lo, hi in block_segments(0, n):
-            picks = np.minimum((uniforms(seed, "agent/episode", block, lo, hi).astype(np.float64)
-                                * len(domain.episodes)).astype(np.int64), len(domain.episodes) - 1).tolist()
+            picks = episode_picks(seed, len(domain.episodes), block, lo, hi)
             base_out = None
             for name, plan in plans.items():
                 chance = draw_chance(self.kernels[name], block, lo, hi, slips)
@@ -389,16 +399,29 @@ class AgentEngine:
         }
 
 
+def episode_picks(seed: int, episodes: int, block: int, lo: int, hi: int) -> list[int]:
+    """The episode each instance lo..hi-1 of `block` runs (a slice of a longer draw equals that draw's slice)."""
+    return np.minimum((uniforms(seed, "agent/episode", block, lo, hi).astype(np.float64) * episodes)
+                      .astype(np.int64), episodes - 1).tolist()
+
+
 def run_agent(request: RunRequest) -> EngineOutput:
-    """`--engine agent`: every variant through its LangGraph agent (see AgentEngine.run)."""
-    engine = AgentEngine(request.scenario, request.variants, AgentSettings.from_options(request.options),
-                         request.plans)
-    return engine.run(request.instances, request.max_instance_rows, request.progress)
+    """`--engine agent`: every variant through its LangGraph agent (see AgentEngine.run); with a Dask client in
+    the settings, the instances run on its workers first (`agents.distribute`) and this run reads them back."""
+    settings = AgentSettings.from_options(request.options)
+    engine = AgentEngine(request.scenario, request.variants, settings, request.plans)
+    if settings.client is None:
+        return engine.run(request.instances, request.max_instance_rows, request.progress)
+    from agents.distribute import run_distributed
+
+    return run_distributed(engine, request.variants, request.instances, request.max_instance_rows, request.progress,
+                           AGENT_PASS_K_SAMPLE)
 
 
 ENGINE = EngineSpec("agent", run_agent, "LangGraph agents over real text (simulated reader or an OpenAI-compatible "
                     "model)", all_roots=True,
-                    default_instances=lambda scenario: min(scenario.instances, DEFAULT_AGENT_INSTANCES))
+                    default_instances=lambda scenario: min(scenario.instances, DEFAULT_AGENT_INSTANCES),
+                    distributes=True)
 """Registered under the entry-point group `cascadesim.engines` (pyproject.toml), so `sim` finds it by name."""
 
 

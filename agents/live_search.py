@@ -53,6 +53,11 @@ class LiveSearch:
                         self._memo[key] = found
         return found
 
+    def distinct(self) -> set[tuple]:
+        """Every distinct search made so far, as (store, query, groups, n) (`searches` counts them)."""
+        with self._lock:
+            return set(self._memo)
+
     def _search(self, store: str, query: str, groups: tuple[str, ...] | None, n: int) -> list[Passage]:
         vector = self.query_vectors.get(query)
         if vector is None:

@@ -24,6 +24,14 @@ def measure(corpus="contracts", **options):
     return measure_retriever(corpus, **options)
 
 
+def sweep(scenario, **options):
+    """Run a scenario's `sweep:` study on Dask and return its table (`sim.sweeps.study.sweep`; pass
+    `client=` to use your own Dask client)."""
+    from sim.sweeps.study import sweep as run_study  # Dask is imported only when a study runs
+
+    return run_study(scenario, **options)
+
+
 def calibrate(scenario, result_or_trace, variant: str = "base"):
     """Step parameters estimated from an agent run (a Result of `run(..., engine="agent")` or its
     `agent_trace`), as a `sim.calibration.Calibration`: `.scenario` (runs at Monte Carlo speed) and `.table`."""
@@ -33,5 +41,5 @@ def calibrate(scenario, result_or_trace, variant: str = "base"):
     return estimate(scenario, trace, variant)
 
 
-__all__ = ["load_scenario", "resolve_variants", "run", "measure", "calibrate", "Result", "Scenario",
+__all__ = ["load_scenario", "resolve_variants", "run", "sweep", "measure", "calibrate", "Result", "Scenario",
            "CascadeError", "ScenarioError"]

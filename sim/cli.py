@@ -197,6 +197,59 @@ def run(
 
 
 @app.command()
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with a sweep: block (or give --grid / --values).", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Study folder (default: runs/<scenario name>_sweep); a re-run with the same folder continues.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="A running `dask scheduler`, tcp://HOST:PORT (default: a local cluster on this machine).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=0, max=limits.MAX_WORKERS, help="Local cluster: worker processes (0: one per core). Never changes results.")] = 0,
+    engine: Annotated[list[EngineName] | None, typer.Option("--engine", "-e", help="Engine of every point (repeat for several; default: the sweep block's, else analytic).")] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="PATH=START:STOP:COUNT, e.g. retrievers.contract.rates.role_swap=0:0.05:11 (replaces the file's sweep parameters; repeat to cross).")] = None,
+    values: Annotated[list[str] | None, typer.Option("--values", help="PATH=A,B,C, e.g. timeline.reviewers.legal_review.servers=3,4,5 (with --grid: crossed).")] = None,
+    instances: Annotated[int | None, typer.Option("--instances", "-n", min=1, max=limits.MAX_INSTANCES, help="Instances per variant of each sampled point (default: the sweep block's, else the engine's).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the study folder.")] = False,
+) -> None:
+    """Run a study: every point of the scenario's sweep on Dask, resumable; writes sweep.parquet and sweep.json."""
+    from sim.sweeps.options import scenario_with_sweep
+    from sim.sweeps.study import sweep as run_sweep
+
+    with _user_errors():
+        options = [("grid", g) for g in grid or []] + [("values", v) for v in values or []]
+        loaded = scenario_with_sweep(scenario, options, [e.value for e in engine] if engine else None)
+        folder = out or Path("runs") / ((re.sub(r"[^A-Za-z0-9_.-]+", "_", loaded.name).lstrip(".") or "scenario")
+                                        + "_sweep")
+        with Progress(TextColumn("points"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err_console, transient=True, disable=quiet) as bar:
+            task = bar.add_task("sweep", total=None)
+            try:
+                table = run_sweep(loaded, out=folder, scheduler=scheduler, workers=workers or None,
+                                  instances=instances, progress=lambda done, total: bar.update(
+                                      task, completed=done, total=total),
+                                  log=lambda message: err_console.print(message, style="dim"))
+            except KeyboardInterrupt:
+                bar.stop()
+                err_console.print(f"interrupted: the completed points are kept in {folder}; run the same command "
+                                  "again to continue", style="bold")
+                raise typer.Exit(130) from None
+        if quiet:
+            out_console.print(str(folder))
+            return
+        summary = table.attrs["sweep"]
+        out_console.print(f"{summary['points']:,} points x {len(summary['engines'])} engine(s): {summary['rows']:,} "
+                          f"rows, {summary['failed_rows']:,} failed")
+        for failure in summary["failed"][:5]:
+            out_console.print(f"  failed: point {failure['point']} ({failure['engine']}, {failure['variant']}): "
+                              f"{failure['error']}")
+        for f in summary["frontier"]:
+            if f["break_even"] is not None:
+                out_console.print(f"{f['variant']} beats base {f['variant_better']} {f['parameter']} = "
+                                  f"{f['break_even']:.6g} [{f['break_even_low']:.6g}, {f['break_even_high']:.6g}]"
+                                  + (f" at {f['other_parameter']} = {f['other_value']:g}" if f["other_parameter"]
+                                     and f["other_value"] is not None else "") + f" ({f['engine']})")
+        out_console.print(f"wrote {folder}/ (sweep.parquet, sweep.json, units/, points/); the report: "
+                          f"cascade report {folder}", style="dim")
+
+
+@app.command()
 def validate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
     show: Annotated[bool, typer.Option("--show", help="Print the resolved scenario (built-in steps inline).")] = False,
@@ -281,16 +334,22 @@ def measure(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run`.", show_default=False)],
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run` or `cascade sweep`.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default: RUN_DIR/report.html; a .md summary goes beside it).")] = None,
     images: Annotated[str | None, typer.Option("--images", help="Also write each chart as a static image for slides and PDFs: png or svg (needs Chrome or Chromium), in a folder beside the report.")] = None,
 ) -> None:
     """Write the cascade report: one self-contained HTML file (charts, sensitivity) and a markdown summary."""
     from sim.output.report import report_from_run_dir, write_images
+    from sim.sweeps.report import is_sweep_folder, sweep_report
 
     with _user_errors():
         if images not in (None, "png", "svg"):
             raise CascadeError(f"--images {images}: give png or svg")
+        if is_sweep_folder(run_dir):  # a study from `cascade sweep`: lines, heatmaps, break-even frontier
+            if images:
+                raise CascadeError("--images applies to run folders; a sweep report is one HTML file")
+            out_console.print(f"wrote {sweep_report(run_dir, out)}")
+            return
         try:
             path = report_from_run_dir(run_dir, out)
         except OSError as exc:
@@ -410,7 +469,7 @@ def finetune(
 
 @app.command()
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run`.", show_default=False)],
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `cascade run` or `cascade sweep`.", show_default=False)],
     otlp: Annotated[Path | None, typer.Option("--otlp", help="Write the traces to this OTLP JSON file.")] = None,
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="Send the traces over OTLP/HTTP (protobuf) to this URL, e.g. http://127.0.0.1:6006/v1/traces (Phoenix).")] = None,
     header: Annotated[list[str] | None, typer.Option("--header", help="KEY=VALUE header for --endpoint (repeatable; e.g. authorization=Bearer ...). Also read: $OTEL_EXPORTER_OTLP_HEADERS. Never written anywhere.")] = None,

@@ -13,7 +13,7 @@ ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
 def test_there_are_notebooks():
-    assert {p.stem for p in ALL} >= {"contract_review", "ticket_triage", "finetune_comparison"}
+    assert {p.stem for p in ALL} >= {"contract_review", "ticket_triage", "finetune_comparison", "sweep_study"}
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)

@@ -72,3 +72,7 @@ MAX_IMPORT_SPANS = 10_000_000
 MAX_UNCERTAINTY_DRAWS = 100_000
 """Parameter draws of one uncertainty run (point by point, about 20 minutes for a three-variant contract review;
 the 5% and 95% quantiles of its outputs have settled to about 0.1% long before)."""
+
+MAX_SWEEP_POINTS = 100_000
+"""Points of one sweep, engines included (each sampled point is a whole run; the analytic engine evaluates about
+200 points a second here, so the bound is minutes of exact figures or days of sampled ones)."""

@@ -31,6 +31,9 @@ class EngineSpec:
     """Compile plans with every possible root (errors observed rather than drawn)."""
     default_instances: Callable[[Scenario], int] | None = None
     """Instances per variant when neither the caller nor the CLI says (default: the scenario's)."""
+    distributes: bool = False
+    """Spreads one run's own work over a Dask client given in its options (`client`); a sweep then runs such
+    points from its client, one at a time, instead of as one task each."""
 
 
 BUILTIN = (

@@ -19,6 +19,7 @@ from sim.scenario.checks import check_scenario, did_you_mean
 from sim.scenario.distributions import take_distributions
 from sim.scenario.model import Scenario
 from sim.scenario.overrides import apply_set, base_dict, matching_set_key
+from sim.scenario.sweep import check_sweep, listed_values
 
 BUILTIN_DIR = Path(__file__).parent / "workflows"
 
@@ -63,9 +64,32 @@ def scenario_from_dict(raw: Any, source: SourceMap | None = None, base_dir: Path
                 key = matching_set_key(variant.set, p.path)
                 where = ("variants", i, "set", key) if key else ("variants", i, "set")
                 problems.append(source.problem(where, f"in variant '{variant.name}': {p.path}: {p.message}"))
+    if scenario.sweep is not None:
+        problems += _sweep_problems(scenario, base, source, measure)
     if problems:
         raise ScenarioError(problems)
     return scenario
+
+
+def _sweep_problems(scenario: Scenario, base: dict[str, Any], source: SourceMap, measure: bool) -> list[Problem]:
+    """The sweep's shape, then each parameter's values applied as a variant's `set` would apply them (a grid's
+    two ends, every listed value, a range's two ends), each problem at the parameter's line."""
+    sweep = scenario.sweep
+    problems = [source.problem(("sweep", *path), message) for path, message in check_sweep(sweep)]
+    base = {k: v for k, v in base.items() if k != "sweep"}
+    for path, parameter in sweep.parameters.items():
+        shape = next(k for k in ("grid", "values", "range") if getattr(parameter, k) is not None)
+        values = listed_values(parameter)
+        tried = values[:1] + values[-1:] if shape == "grid" else values if shape == "values" else list(parameter.range)
+        for value in dict.fromkeys(tried):  # each distinct value once, in order
+            try:
+                _validate(apply_set(base, {path: value}, ("sweep", "parameters"), source), SourceMap(), measure)
+            except ScenarioError as exc:
+                problems += [p if p.line else source.problem(("sweep", "parameters", path, shape),
+                                                             f"{path} = {value!r}: {p.path}: {p.message}")
+                             for p in exc.problems]
+                break
+    return problems
 
 
 def resolve_variants(scenario: Scenario) -> dict[str, Scenario]:
@@ -290,6 +314,8 @@ def dump_scenario_yaml(scenario: Scenario) -> str:
     data = {**base_dict(scenario), "variants": [v.model_dump(mode="json") for v in scenario.variants]}
     if data.get("agent") is None:
         data.pop("agent", None)
+    if scenario.sweep is not None:  # each swept parameter shows the one shape it was given
+        data["sweep"] = scenario.sweep.model_dump(mode="json", exclude_none=True)
     for r in data["retrievers"].values():
         if r["kind"] == "measured":  # rates are re-read from the profile when the file is loaded
             r.pop("rates", None)

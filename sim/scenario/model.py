@@ -461,6 +461,65 @@ class Agent(Strict):
     """Per act step (optional): which decision it acts on, and how an answer becomes an action."""
 
 
+class SweepParameter(Strict):
+    """The values one swept parameter takes: exactly one of `grid: [start, stop, count]` (evenly spaced, ends
+    included), `values: [...]` (as written; any value the parameter accepts), `range: [low, high]` (drawn by the
+    sweep's `design`)."""
+
+    grid: tuple[float, float, Annotated[int, Field(ge=1, le=limits.MAX_SWEEP_POINTS)]] | None = None
+    """[start, stop, count]: `count` evenly spaced values from start to stop (`[0, 0.05, 11]`: 0, 0.005, ...)."""
+    values: Annotated[list[Any], Field(min_length=1, max_length=limits.MAX_SWEEP_POINTS)] | None = None
+    """The values in the order written (numbers, or text where the parameter is text)."""
+    range: tuple[float, float] | None = None
+    """[low, high] for a random or Latin-hypercube design (`design:`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _grid_of_three(cls, data: Any) -> Any:
+        grid = data.get("grid") if isinstance(data, dict) else None
+        if isinstance(grid, list | tuple) and len(grid) != 3:
+            raise ValueError(f"grid is [start, stop, count] (e.g. [0, 0.05, 11]), got {len(grid)} value(s)"
+                             + ("; an empty grid sweeps nothing" if not grid else ""))
+        return data
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> SweepParameter:
+        given = [k for k in ("grid", "values", "range") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a swept parameter is exactly one of grid: [start, stop, count], values: [...], "
+                             f"range: [low, high]{'' if not given else ', not ' + ' and '.join(given)}")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range is [low, high] with low < high, got {list(self.range)}")
+        return self
+
+
+class SweepDesign(Strict):
+    """How the `range` parameters of a sweep are drawn together."""
+
+    kind: Literal["random", "lhs"]
+    """`random` (independent uniforms) or `lhs` (a Latin hypercube: every range cut into `points` equal strata)."""
+    points: Annotated[int, Field(ge=1, le=limits.MAX_SWEEP_POINTS)]
+    """How many points the design draws (seeded by the scenario's seed)."""
+
+
+class Sweep(Strict):
+    """A study: the scenario evaluated at many parameter points (`cascade sweep`). Grids and lists are crossed
+    with each other, `zip` groups move together, a `design` draws the `range` parameters; every point runs with
+    every engine and every variant (the point changes the scenario; each variant's `set` applies on top)."""
+
+    parameters: Annotated[dict[str, SweepParameter], Field(min_length=1, examples=[
+        {"retrievers.contract.rates.role_swap": {"grid": [0, 0.05, 11]}}])]
+    """Dotted paths (as in a variant's `set`) and the values each takes."""
+    zip: list[list[str]] = []
+    """Groups of parameters that move together (same number of values), instead of being crossed."""
+    design: SweepDesign | None = None
+    """Draws the `range` parameters (random or Latin hypercube)."""
+    engines: Annotated[list[Identifier], Field(min_length=1)] = ["analytic"]
+    """Engines every point runs with: analytic, monte_carlo, timeline, agent."""
+    instances: Annotated[int, Field(ge=1, le=limits.MAX_INSTANCES)] | None = None
+    """Instances per variant of each sampled point (default: the engine's default for the scenario)."""
+
+
 class Scenario(Strict):
     """One scenario file: a workflow, its retrievers, costs, volume, seed, and optional variants."""
 
@@ -490,6 +549,8 @@ class Scenario(Strict):
     """Time dynamics for `--engine timeline`."""
     variants: Annotated[list[Variant], Field(max_length=limits.MAX_VARIANTS)] = []
     """Alternatives to compare with the scenario itself (a tuned retriever, another reviewer count)."""
+    sweep: Sweep | None = None
+    """A study over parameter points (`cascade sweep`; `cascade run` ignores it)."""
     uncertainty: Uncertainty | None = None
     """Run every `cascade run` of this scenario with an uncertainty analysis (`--uncertainty N` does it once)."""
     agent: Agent | None = None

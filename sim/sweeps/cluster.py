@@ -1,0 +1,109 @@
+"""A Dask client for a study: a `LocalCluster` of worker processes by default, an existing scheduler when given
+(`tcp://HOST:PORT`), or the caller's own client; and the work units run on it, yielded as they complete.
+
+Worker processes of a LocalCluster end with the process that started them: distributed keeps a pipe from each
+worker to its parent and exits the worker when the pipe closes (`distributed.process`), `kill -9` included.
+`sim.core.worker_process.die_with_parent` is not used here: its prctl death signal fires when the *thread* that
+started a process ends, and distributed starts worker processes from short-lived threads.
+
+Dask reschedules the tasks of a worker that dies; a task whose workers died `allowed_failures` times (3, Dask's
+default) is given up with a message. Task keys are the units' content keys, so a unit submitted twice to one
+scheduler (two clients, or a resumed study) is computed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sim.core import limits
+from sim.core.errors import CascadeError
+from sim.sweeps import tasks
+from sim.sweeps.units import WorkUnit
+
+CONNECT_SECONDS = 10
+"""How long to wait for a scheduler to answer, and then for its first worker, in seconds."""
+
+ADDRESS = re.compile(r"^(tcp|tls)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+
+
+@contextmanager
+def dask_client(client: Any = None, scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """The caller's `client` as is; else a client of the scheduler at `scheduler`; else a LocalCluster of
+    `workers` processes (default: one per core), one thread each, closed on exit."""
+    if client is not None:
+        yield client
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        if not ADDRESS.match(scheduler):
+            raise CascadeError(f"--scheduler {scheduler!r}: give the address a `dask scheduler` prints, "
+                               "tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786)")
+        try:
+            remote = Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
+        except (OSError, TimeoutError) as exc:
+            raise CascadeError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_SECONDS} s "
+                               f"({type(exc).__name__}: {exc}); start one with `dask scheduler`, or leave out "
+                               "--scheduler to run on this machine") from None
+        try:
+            try:
+                remote.wait_for_workers(1, timeout=CONNECT_SECONDS)
+            except TimeoutError:
+                raise CascadeError(f"the Dask scheduler at {scheduler} has no worker after {CONNECT_SECONDS} s; "
+                                   f"start some with `dask worker {scheduler}`") from None
+            yield remote
+        finally:
+            remote.close()
+        return
+    n = workers or os.cpu_count() or 1
+    if not 1 <= n <= limits.MAX_WORKERS:
+        raise CascadeError(f"workers must be between 1 and {limits.MAX_WORKERS}, got {n}")
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as local:
+        yield local
+
+
+def compute(client: Any, units: Sequence[WorkUnit]) -> Iterator[tuple[WorkUnit, list[dict], Any, bool]]:
+    """Run `units` on `client`; yield (unit, rows, result or None, keep) as each completes, in completion order.
+    `keep` is False for a unit that failed by a bug (its rows say so; a re-run computes it again)."""
+    from distributed import KilledWorker, as_completed
+
+    futures = {client.submit(_task(u), *u.payload, key=f"cascade-sweep-{u.key}", pure=False): u for u in units}
+    try:
+        for future in as_completed(futures):
+            unit = futures[future]
+            try:
+                rows, result = future.result()
+            except KilledWorker as exc:
+                raise CascadeError(f"the Dask workers computing points {_points(unit)} ({unit.engine}) died "
+                                   f"repeatedly ({exc}); the completed points are kept: run the same command "
+                                   "again to continue") from None
+            except ModuleNotFoundError as exc:
+                raise CascadeError(f"a Dask worker cannot import cascadesim ({exc}): install the same cascadesim "
+                                   "on every worker machine") from None
+            except Exception as exc:  # noqa: BLE001 - a bug in one point is reported with it, not a crash
+                rows = [tasks.empty_row(p, v, f"internal error: {type(exc).__name__}: {exc}")
+                        for p in unit.points for v in unit.variants]
+                yield unit, rows, None, False
+                continue
+            yield unit, rows, result, True
+    finally:
+        for future in futures:
+            future.release()
+
+
+def _task(unit: WorkUnit) -> Callable[..., Any]:
+    return tasks.evaluate_batch if unit.kind == "batch" else tasks.run_point
+
+
+def _points(unit: WorkUnit) -> str:
+    shown = ", ".join(str(p) for p in unit.points[:5])
+    return shown + (", ..." if len(unit.points) > 5 else "")
+
+
+__all__ = ["dask_client", "compute"]
