@@ -35,6 +35,8 @@ class CascadeRow(_Checked):
     error_type: str
     p_root_error: float
     p_action_failure_given_root: float | None
+    p_caught_given_root: float | None
+    p_masked_given_root: float | None
 
 
 class PassK(_Checked):
@@ -173,6 +175,12 @@ def _inconsistencies(summary: StoredSummary):
             yield f"differences.{name}.expected_loss_per_instance: missing"
         if summary.engine == "timeline" and d.horizon_loss is None and d.expected_loss_per_instance is None:
             yield f"differences.{name}: needs horizon_loss or expected_loss_per_instance"
+    for name, block in {"": summary, **{f"variant_results.{k}.": v for k, v in summary.variant_results.items()}}.items():
+        for i, c in enumerate(block.cascade):
+            fates = (c.p_action_failure_given_root, c.p_caught_given_root, c.p_masked_given_root)
+            if (None in fates) != all(f is None for f in fates) or (None not in fates and abs(sum(fates) - 1) > 1e-9):
+                yield (f"{name}cascade.{i}: p_action_failure_given_root, p_caught_given_root and p_masked_given_root "
+                       f"are {list(fates)}; a root error fails, is caught or is masked, so they sum to 1")
     for name, r in (summary.retrievers or {}).items():
         if r.kind == "measured" and r.measured_with is None:
             yield f"retrievers.{name}.measured_with: missing (the retriever is measured)"

@@ -6,7 +6,7 @@ root-cause step) are the only tables metrics, reports and notebooks read, whiche
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +36,10 @@ INSTANCE_SCHEMA = pa.schema([
 ])
 
 STEP_COLUMNS = ("variant", "step", "kind", "outcome", "error_type", "root_cause_step", "count")
+"""Columns of the steps table. A `masked` or `caught` row without a root-cause step counts what the step itself
+did to incoming errors of that type; a `masked` or `caught` row whose root-cause step is the step itself is the
+fate of the root errors that step originated (its `error` row) and that caused no action failure: `caught` (a
+gate stopped it before any action) or `masked` (it reached no action otherwise)."""
 
 PASS_K = 8
 """pass^k is reported for k = 1..PASS_K attempts at the same instance."""
@@ -55,6 +59,9 @@ class BlockTrace:
     """Verify step position -> error type of the first error it caught (-1: none)."""
     detected: dict[int, np.ndarray]
     """Act step position -> True where an audit detected the act's failure."""
+    gate_caught: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    """(gate position, input position) -> True where the gate caught the error that input carried: its root is
+    that input's token minus ERROR (per root, caught and masked are kept apart with this)."""
 
 
 @dataclass

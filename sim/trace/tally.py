@@ -28,6 +28,9 @@ class Tally:
         self.detected = np.zeros((S, R), dtype=np.int64)
         self.failed = self.silent = self.escalated_caught = self.escalated_false_alarm = 0
         self.any_failure_from_root = np.zeros(R, dtype=np.int64)
+        self.caught_from_root = np.zeros(R, dtype=np.int64)
+        """Instances where a gate caught root r's error and it caused no action failure (the rest of the root
+        errors that caused none were masked: `masked_from_root`)."""
         self.failures_from_root_sq = np.zeros(R, dtype=np.int64)
         self.loss_from_root_hist: list[Counter[float]] = [Counter() for _ in range(R)]
         self.loss_hist: Counter[float] = Counter()
@@ -83,7 +86,8 @@ class Tally:
             self.pair_loss_hist[0.0] += int(n - nz.sum())
 
     def _add_per_root(self, trace: BlockTrace) -> None:
-        """Per (instance, root): failures caused and their loss, for P(any failure | root) and CIs."""
+        """Per (instance, root): failures caused and their loss, for P(any failure | root) and CIs; and the root
+        errors a gate caught that caused no failure."""
         plan = self.plan
         R = len(plan.roots)
         inst, root, cost = [], [], []
@@ -94,9 +98,10 @@ class Tally:
                 inst.append(fail)
                 root.append(tok[fail] - ERROR)
                 cost.append(np.where(trace.detected[s.pos][fail], s.detected_loss, s.failure_loss))
+        key = np.concatenate(inst).astype(np.int64) * R + np.concatenate(root) if inst else np.zeros(0, np.int64)
+        self._add_caught(trace, key)
         if not inst:
             return
-        key = np.concatenate(inst).astype(np.int64) * R + np.concatenate(root)
         uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
         loss = np.bincount(inverse.ravel(), weights=np.concatenate(cost))
         r = (uniq % R).astype(np.int64)
@@ -107,6 +112,21 @@ class Tally:
         for root in np.unique(r):
             values, n_values = np.unique(loss[r == root], return_counts=True)
             self.loss_from_root_hist[root].update(dict(zip(values.tolist(), n_values.tolist(), strict=True)))
+
+    def _add_caught(self, trace: BlockTrace, failed_keys: np.ndarray) -> None:
+        """Count (instance, root) pairs a gate caught, once each, unless that root also failed an action
+        (`failed_keys`: instance * R + root of every failed action)."""
+        R = len(self.plan.roots)
+        parts = []
+        for (_, src), caught in trace.gate_caught.items():
+            at = np.flatnonzero(caught)
+            if len(at):
+                parts.append(at.astype(np.int64) * R + (trace.tokens[src][at] - ERROR))
+        if not parts:
+            return
+        key = np.unique(np.concatenate(parts))
+        key = key[~np.isin(key, failed_keys)]
+        self.caught_from_root += np.bincount(key % R, minlength=R)
 
     def merge(self, other: Tally) -> None:
         """Add the counts of `other` (another range of instances of the same plan). Order does not matter:
@@ -129,6 +149,12 @@ class Tally:
         pos = np.array([p for p, _ in self.plan.roots], dtype=np.int64)
         return self.step_codes[pos, ERROR + np.arange(len(pos))] if len(pos) else np.zeros(0, dtype=np.int64)
 
+    @property
+    def masked_from_root(self) -> np.ndarray:
+        """Instances where root r originated, caused no action failure and no gate caught it: a decision
+        neutralised it, or it was outweighed where inputs met, or it reached no action."""
+        return self.originated - self.any_failure_from_root - self.caught_from_root
+
     def add_pass_k(self, successes: np.ndarray) -> None:
         """`successes`: (instances x attempts) booleans, attempt 0 being the main run."""
         all_so_far = np.logical_and.accumulate(successes, axis=1)
@@ -138,6 +164,7 @@ class Tally:
     def step_rows(self):
         """(step, kind, outcome, error type, root-cause step, count) for every non-zero outcome count."""
         plan = self.plan
+        masked_root = self.masked_from_root
         for s in plan.steps:
             codes = self.step_codes[s.pos]
             caught = self.caught[s.pos]
@@ -155,6 +182,11 @@ class Tally:
                 rows.append(("caught", "", "", codes[CAUGHT] - caught.sum()))
                 rows += [("error", plan.types[t], plan.steps[pos].id, codes[ERROR + r])
                          for r, (pos, t) in enumerate(plan.roots)]
+                # the fate of this step's own root errors that caused no action failure (schema.STEP_COLUMNS)
+                for r, (pos, t) in enumerate(plan.roots):
+                    if pos == s.pos:
+                        rows += [("masked", plan.types[t], s.id, masked_root[r]),
+                                 ("caught", plan.types[t], s.id, self.caught_from_root[r])]
             for outcome, etype, root, count in rows:
                 if count:
                     yield s.id, s.kind, outcome, etype, root, int(count)

@@ -127,3 +127,27 @@ def test_monte_carlo_agrees_with_analytic_on_random_workflows(data):
     exact = run(scenario, engine="analytic").summary
     mc = run(scenario, instances=30_000, pass_k_sample=5_000).summary
     assert disagreements(mc, exact) == []
+
+
+def test_caught_and_masked_per_root_match_their_closed_form(write_scenario):
+    """One retrieval feeds two decisions: one through a gate to an action, one straight to another action. A
+    negation there fails an action unless the first path masks or catches it and the second masks it:
+    P(failed) = 1 - (1 - 0.6 * 0.5)(1 - 0.3), P(caught, not failed) = 0.6 * 0.5 * (1 - 0.3) (a catch on one
+    path does not save the other), P(masked) = (1 - 0.6)(1 - 0.3)."""
+    data = chain(retrievers={"docs": {"kind": "injected", "rates": {"negation_flip": 0.2}}},
+                 workflow={"steps": [
+                     {"id": "fetch", "kind": "retrieve", "retriever": "docs"},
+                     {"id": "judge", "kind": "decide", "inputs": ["fetch"], "susceptibility": {"default": 0.6}},
+                     {"id": "check", "kind": "verify", "inputs": ["judge"], "catch": {"default": 0.5}},
+                     {"id": "sign", "kind": "act", "inputs": ["check"]},
+                     {"id": "draft", "kind": "decide", "inputs": ["fetch"], "susceptibility": {"default": 0.3}},
+                     {"id": "send", "kind": "act", "inputs": ["draft"]}]},
+                 costs={"sign": {"failure_loss": 100.0}, "send": {"failure_loss": 10.0}})
+    scenario = load_scenario(write_scenario(data))
+    want = {"p_action_failure_given_root": 1 - (1 - 0.6 * 0.5) * (1 - 0.3),
+            "p_caught_given_root": 0.6 * 0.5 * (1 - 0.3), "p_masked_given_root": (1 - 0.6) * (1 - 0.3)}
+    exact = run(scenario, engine="analytic").summary
+    (root,) = exact["cascade"]
+    assert {k: root[k] for k in want} == pytest.approx(want, abs=1e-12)
+    mc = run(scenario, instances=100_000).summary
+    assert disagreements(mc, exact) == []

@@ -144,3 +144,30 @@ def test_variant_overrides_by_step_id():
     step = next(s for s in changed["workflow"]["steps"] if s["id"] == "legal_review")
     assert step["catch"]["default"] == 0.9
     assert next(s for s in data["workflow"]["steps"] if s["id"] == "legal_review")["catch"]["default"] != 0.9
+
+
+@pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("engine", ["analytic", "monte_carlo"])
+def test_every_root_error_fails_is_caught_or_is_masked(path, engine):
+    """Per root and variant: P(action failure | root) + P(caught | root) + P(masked | root) = 1; for a sampled
+    run, in counts of the steps table: at the root's step, its errors = masked + caught + failed."""
+    result = run(load_scenario(path), engine=engine, instances=20_000)
+    s = result.summary
+    for name, block in {"base": s, **s.get("variant_results", {})}.items():
+        for c in block["cascade"]:
+            fates = [c[f"p_{f}_given_root"] for f in ("action_failure", "caught", "masked")]
+            if c["p_root_error"] == 0:
+                assert fates == [None, None, None]
+                continue
+            assert sum(fates) == pytest.approx(1.0, abs=1e-12) and min(fates) >= 0, (name, c)
+            if engine == "analytic":
+                continue
+            steps = result.steps
+            own = steps[(steps.variant == name) & (steps.step == c["root_cause_step"])
+                        & (steps.root_cause_step == c["root_cause_step"]) & (steps.error_type == c["error_type"])]
+            count = own.groupby("outcome")["count"].sum()
+            errors = round(c["p_root_error"] * s["instances"])
+            failed = round(c["p_action_failure_given_root"] * errors)
+            assert count["error"] == errors
+            assert count.get("masked", 0) + count.get("caught", 0) + failed == errors, (name, c)
+            assert count.get("caught", 0) == round(c["p_caught_given_root"] * errors)

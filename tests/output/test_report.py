@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.output.report import render_markdown
+from sim.output.report import render_markdown, sankey_chart
 from sim.runner import run
-from sim.scenario.load import scenario_from_dict
+from sim.scenario.load import load_scenario, scenario_from_dict
 from tests.conftest import SCENARIOS, chain
 
 runner = CliRunner()
@@ -95,6 +95,49 @@ def test_a_scenario_name_with_script_shows_as_text(browser, tmp_path):
 def test_report_of_a_folder_without_a_run_exits_2(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "no summary.json" in result.output
+
+
+SANKEY_CASES = [("contract_review", "monte_carlo"), ("ticket_triage", "monte_carlo"), ("refund_agent", "monte_carlo"),
+                ("contract_review", "timeline")]
+
+
+@pytest.mark.parametrize("name, engine", SANKEY_CASES, ids=[f"{n}-{e}" for n, e in SANKEY_CASES])
+def test_sankey_masked_and_caught_are_the_steps_tables_fates_per_root(name, engine):
+    """Per root: the Sankey's 'caught by a verifier' and 'masked' bands are the steps table's counts of that
+    root's errors caught and masked (per 1,000 instances), and with 'action failure' they make up its root
+    errors; each node holds the sum of its bands."""
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml")
+    if engine == "timeline":
+        scenario = scenario.model_copy(update={"timeline": scenario.timeline.model_copy(update={"replications": 1})})
+    result = run(scenario, engine=engine, instances=20_000)
+    summary, steps = result.summary, result.steps
+    n = summary["instances"]
+    sankey = sankey_chart(summary).figure.data[0]
+    labels = list(sankey.node.label)
+    bands: dict[tuple[str, str], float] = {}
+    for target, text, value in zip(sankey.link.target, sankey.link.customdata, sankey.link.value, strict=True):
+        bands[(text, labels[target])] = value
+    own = steps[(steps.variant == "base") & (steps.step == steps.root_cause_step)]
+    per_k = {(r.step, r.error_type, r.outcome): 1000 * r.count / n for r in own.itertuples()}
+    totals = dict.fromkeys(("caught by a verifier", "masked"), 0.0)
+    assert any(r.outcome == "caught" for r in own.itertuples()) and any(r.outcome == "masked" for r in own.itertuples())
+    for c in summary["cascade"]:
+        if c["p_root_error"] == 0:
+            continue
+        root = f"{c['error_type']} at {c['root_cause_step']}"
+        got = {end: bands.get((f"{root} -> {end}", end), 0.0) for end in ("action failure", "caught by a verifier",
+                                                                          "masked")}
+        want = {end: per_k.get((c["root_cause_step"], c["error_type"], outcome), 0.0)
+                for end, outcome in (("caught by a verifier", "caught"), ("masked", "masked"))}
+        errors = per_k[(c["root_cause_step"], c["error_type"], "error")]
+        assert got["caught by a verifier"] == pytest.approx(want["caught by a verifier"], rel=1e-12, abs=1e-12), root
+        assert got["masked"] == pytest.approx(want["masked"], rel=1e-12, abs=1e-12), root
+        assert sum(got.values()) == pytest.approx(errors, rel=1e-12), root
+        assert bands[(root, f"step: {c['root_cause_step']}")] == pytest.approx(errors, rel=1e-12)
+        for end in totals:
+            totals[end] += got[end]
+    for end, outcome in (("caught by a verifier", "caught"), ("masked", "masked")):
+        assert totals[end] == pytest.approx(1000 * own[own.outcome == outcome]["count"].sum() / n, rel=1e-12)
 
 
 def test_analytic_report_renders_without_sampled_intervals(browser, tmp_path):
