@@ -75,6 +75,7 @@ class Tally:
         self.failures_by_root_errors += np.bincount(key, minlength=self.fe_shape[0] * self.fe_shape[1]).reshape(
             self.fe_shape)
         self._add_per_root(trace)
+        self._add_caught(trace)
         if base is not None:
             self.pair_n += n
             self.pair_only_variant += int((out.failed & ~base.failed).sum())
@@ -86,8 +87,7 @@ class Tally:
             self.pair_loss_hist[0.0] += int(n - nz.sum())
 
     def _add_per_root(self, trace: BlockTrace) -> None:
-        """Per (instance, root): failures caused and their loss, for P(any failure | root) and CIs; and the root
-        errors a gate caught that caused no failure."""
+        """Per (instance, root): failures caused and their loss, for P(any failure | root) and CIs."""
         plan = self.plan
         R = len(plan.roots)
         inst, root, cost = [], [], []
@@ -98,10 +98,9 @@ class Tally:
                 inst.append(fail)
                 root.append(tok[fail] - ERROR)
                 cost.append(np.where(trace.detected[s.pos][fail], s.detected_loss, s.failure_loss))
-        key = np.concatenate(inst).astype(np.int64) * R + np.concatenate(root) if inst else np.zeros(0, np.int64)
-        self._add_caught(trace, key)
         if not inst:
             return
+        key = np.concatenate(inst).astype(np.int64) * R + np.concatenate(root)
         uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
         loss = np.bincount(inverse.ravel(), weights=np.concatenate(cost))
         r = (uniq % R).astype(np.int64)
@@ -113,20 +112,26 @@ class Tally:
             values, n_values = np.unique(loss[r == root], return_counts=True)
             self.loss_from_root_hist[root].update(dict(zip(values.tolist(), n_values.tolist(), strict=True)))
 
-    def _add_caught(self, trace: BlockTrace, failed_keys: np.ndarray) -> None:
-        """Count (instance, root) pairs a gate caught, once each, unless that root also failed an action
-        (`failed_keys`: instance * R + root of every failed action)."""
-        R = len(self.plan.roots)
-        parts = []
+    def _add_caught(self, trace: BlockTrace) -> None:
+        """Count the (instance, root) pairs a gate caught, once each, unless that root also failed an action."""
+        at, codes = [], []
         for (_, src), caught in trace.gate_caught.items():
-            at = np.flatnonzero(caught)
-            if len(at):
-                parts.append(at.astype(np.int64) * R + (trace.tokens[src][at] - ERROR))
-        if not parts:
+            where = np.flatnonzero(caught)
+            if len(where):
+                at.append(where)
+                codes.append(trace.tokens[src][where])
+        if not at:
             return
-        key = np.unique(np.concatenate(parts))
-        key = key[~np.isin(key, failed_keys)]
-        self.caught_from_root += np.bincount(key % R, minlength=R)
+        at, codes = np.concatenate(at), np.concatenate(codes)
+        # Only the few caught instances are looked at: did an action fail on this same root there?
+        failed = np.zeros(len(at), dtype=bool)
+        for s in self.plan.acts:
+            failed |= trace.tokens[s.pos][at] == codes
+        root = (codes[~failed] - ERROR).astype(np.int64)
+        R = len(self.plan.roots)
+        if len(trace.gate_caught) > 1:  # one root may be caught at several gate inputs of an instance: once
+            root = np.unique(at[~failed].astype(np.int64) * R + root) % R
+        self.caught_from_root += np.bincount(root, minlength=R)
 
     def merge(self, other: Tally) -> None:
         """Add the counts of `other` (another range of instances of the same plan). Order does not matter:
