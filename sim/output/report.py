@@ -64,6 +64,7 @@ def sankey_chart(summary: dict[str, Any]) -> Chart:
     labels = [f"type: {t}" for t in types] + [f"step: {s}" for s in steps] + [end for end, _ in SANKEY_OUTCOMES]
     idx = {label: i for i, label in enumerate(labels)}
     src, dst, val, text = [], [], [], []
+    totals = dict.fromkeys([end for end, _ in SANKEY_OUTCOMES], 0.0)
     for c in rows:
         per_k = 1000 * c["p_root_error"]
         src.append(idx[f"type: {c['error_type']}"])
@@ -72,6 +73,7 @@ def sankey_chart(summary: dict[str, Any]) -> Chart:
         text.append(f"{c['error_type']} at {c['root_cause_step']}")
         for end, key in SANKEY_OUTCOMES:
             v = per_k * (c[key] or 0.0)
+            totals[end] += v
             if v > 0:
                 src.append(idx[f"step: {c['root_cause_step']}"])
                 dst.append(idx[end])
@@ -84,13 +86,16 @@ def sankey_chart(summary: dict[str, Any]) -> Chart:
     title = "Cascades: root errors per 1,000 instances, from error type to root-cause step to outcome"
     _layout(fig, title, height=520)
     cur = summary["currency"]
-    caption = (f"Each band is root errors per 1,000 instances (base), each followed to one outcome. Those reaching "
-               f"'action failure' cause the failure loss of {summary['expected_failure_loss_per_instance']:,.2f} "
-               f"{cur} per instance (an error that made any action wrong counts there, even if a verifier caught it "
-               "on another path). 'Caught by a verifier': a verify step stopped it before any action, which was "
-               "escalated to a human instead (a verifier's save). 'Masked': no verifier caught it and no action "
-               "went wrong because of it: a decision came out right anyway, another input's error or escalation "
-               "outweighed it where inputs met, or it reached no action (a decision's luck). The expected loss of "
+    failed, caught, masked = totals.values()
+    caption = (f"Each band is root errors per 1,000 instances (base), each followed to one outcome: of "
+               f"{failed + caught + masked:,.2f}, {failed:,.2f} reached an action failure, {caught:,.2f} were caught "
+               f"by a verifier and {masked:,.2f} were masked. Those reaching 'action failure' cause the failure "
+               f"loss of {summary['expected_failure_loss_per_instance']:,.2f} {cur} per instance (an error that made "
+               "any action wrong counts there, even if a verifier caught it on another path). 'Caught by a "
+               "verifier': a verify step stopped it before any action, which went to a human instead (a verifier's "
+               "save). 'Masked': no verifier caught it and no action went wrong because of it: a decision came out "
+               "right anyway, another input's error or an escalation outweighed it where inputs met, or it reached "
+               "no action (a decision's luck). The expected loss of "
                f"{summary['expected_loss_per_instance']:,.2f} {cur} per instance also counts escalation costs "
                f"({summary['expected_escalation_cost_per_instance']:,.2f} {cur}: caught errors and false alarms "
                "handed to a human).")

@@ -112,7 +112,8 @@ def test_sankey_masked_and_caught_are_the_steps_tables_fates_per_root(name, engi
     result = run(scenario, engine=engine, instances=20_000)
     summary, steps = result.summary, result.steps
     n = summary["instances"]
-    sankey = sankey_chart(summary).figure.data[0]
+    chart = sankey_chart(summary)
+    sankey = chart.figure.data[0]
     labels = list(sankey.node.label)
     bands: dict[tuple[str, str], float] = {}
     for target, text, value in zip(sankey.link.target, sankey.link.customdata, sankey.link.value, strict=True):
@@ -136,8 +137,11 @@ def test_sankey_masked_and_caught_are_the_steps_tables_fates_per_root(name, engi
         assert bands[(root, f"step: {c['root_cause_step']}")] == pytest.approx(errors, rel=1e-12)
         for end in totals:
             totals[end] += got[end]
-    for end, outcome in (("caught by a verifier", "caught"), ("masked", "masked")):
-        assert totals[end] == pytest.approx(1000 * own[own.outcome == outcome]["count"].sum() / n, rel=1e-12)
+    for end, outcome, said in (("caught by a verifier", "caught", "were caught by a verifier"),
+                               ("masked", "masked", "were masked")):
+        want = 1000 * own[own.outcome == outcome]["count"].sum() / n
+        assert totals[end] == pytest.approx(want, rel=1e-12)
+        assert f"{want:,.2f} {said}" in chart.caption  # the caption states the nodes' values
 
 
 def test_analytic_report_renders_without_sampled_intervals(browser, tmp_path):
