@@ -35,11 +35,11 @@ INSTANCE_SCHEMA = pa.schema([
     ("difficulty", pa.int16()),
 ])
 
-STEP_COLUMNS = ("variant", "step", "kind", "outcome", "error_type", "root_cause_step", "count")
-"""Columns of the steps table. A `masked` or `caught` row without a root-cause step counts what the step itself
-did to incoming errors of that type; a `masked` or `caught` row whose root-cause step is the step itself is the
-fate of the root errors that step originated (its `error` row) and that caused no action failure: `caught` (a
-gate stopped it before any action) or `masked` (it reached no action otherwise)."""
+STEP_COLUMNS = ("variant", "step", "kind", "outcome", "error_type", "root_cause_step", "fate", "count")
+"""Columns of the steps table. `fate` is set on the `error` rows of a step's own root errors (root-cause step =
+the step) and splits them by what became of them downstream: `failed` (an action failed on the error),
+`caught` (else a gate caught it) or `masked` (else: a decision neutralised it, it lost where inputs met, or it
+reached no action); elsewhere it is empty. Each step's rows still count every instance once."""
 
 PASS_K = 8
 """pass^k is reported for k = 1..PASS_K attempts at the same instance."""

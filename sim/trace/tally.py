@@ -167,31 +167,30 @@ class Tally:
         self.pass_k_success += all_so_far.sum(axis=0)
 
     def step_rows(self):
-        """(step, kind, outcome, error type, root-cause step, count) for every non-zero outcome count."""
+        """(step, kind, outcome, error type, root-cause step, fate, count) for every non-zero outcome count."""
         plan = self.plan
-        masked_root = self.masked_from_root
+        fates = {"failed": self.any_failure_from_root, "caught": self.caught_from_root,
+                 "masked": self.masked_from_root}
         for s in plan.steps:
             codes = self.step_codes[s.pos]
             caught = self.caught[s.pos]
             rows = []
             if s.kind == "verify" and s.audit:  # an audit's outcome: did it detect an act's failure
-                rows += [("caught", plan.types[ti], "", c) for ti, c in enumerate(caught)]
-                rows.append(("ok", "", "", self.n - caught.sum()))
+                rows += [("caught", plan.types[ti], "", "", c) for ti, c in enumerate(caught)]
+                rows.append(("ok", "", "", "", self.n - caught.sum()))
             else:
                 masked = self.masked[s.pos]
-                rows.append(("ok", "", "", codes[OK] - masked.sum()))
-                rows += [("masked", plan.types[ti], "", c) for ti, c in enumerate(masked)]
-                rows.append(("false_alarm", "", "", codes[FLAGGED]))
+                rows.append(("ok", "", "", "", codes[OK] - masked.sum()))
+                rows += [("masked", plan.types[ti], "", "", c) for ti, c in enumerate(masked)]
+                rows.append(("false_alarm", "", "", "", codes[FLAGGED]))
                 # caught here (by type), or halted because a gate upstream caught an error
-                rows += [("caught", plan.types[ti], "", c) for ti, c in enumerate(caught)]
-                rows.append(("caught", "", "", codes[CAUGHT] - caught.sum()))
-                rows += [("error", plan.types[t], plan.steps[pos].id, codes[ERROR + r])
-                         for r, (pos, t) in enumerate(plan.roots)]
-                # the fate of this step's own root errors that caused no action failure (schema.STEP_COLUMNS)
+                rows += [("caught", plan.types[ti], "", "", c) for ti, c in enumerate(caught)]
+                rows.append(("caught", "", "", "", codes[CAUGHT] - caught.sum()))
                 for r, (pos, t) in enumerate(plan.roots):
-                    if pos == s.pos:
-                        rows += [("masked", plan.types[t], s.id, masked_root[r]),
-                                 ("caught", plan.types[t], s.id, self.caught_from_root[r])]
-            for outcome, etype, root, count in rows:
+                    if pos == s.pos:  # the step's own root errors, split by their fate (schema.STEP_COLUMNS)
+                        rows += [("error", plan.types[t], s.id, fate, f[r]) for fate, f in fates.items()]
+                    else:
+                        rows.append(("error", plan.types[t], plan.steps[pos].id, "", codes[ERROR + r]))
+            for outcome, etype, root, fate, count in rows:
                 if count:
-                    yield s.id, s.kind, outcome, etype, root, int(count)
+                    yield s.id, s.kind, outcome, etype, root, fate, int(count)

@@ -123,8 +123,8 @@ def test_timeline_engine_needs_a_timeline(write_scenario, tmp_path):
 def _fates(result) -> pd.DataFrame:
     """Per root (step, error type): its root errors and their fates, from the steps table alone."""
     steps = result.steps
-    own = steps[steps.step == steps.root_cause_step]
-    return own.pivot_table(index=["step", "error_type"], columns="outcome", values="count", aggfunc="sum",
+    own = steps[(steps.step == steps.root_cause_step) & (steps.outcome == "error")]
+    return own.pivot_table(index=["step", "error_type"], columns="fate", values="count", aggfunc="sum",
                            fill_value=0)
 
 

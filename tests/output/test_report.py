@@ -103,9 +103,9 @@ SANKEY_CASES = [("contract_review", "monte_carlo"), ("ticket_triage", "monte_car
 
 @pytest.mark.parametrize("name, engine", SANKEY_CASES, ids=[f"{n}-{e}" for n, e in SANKEY_CASES])
 def test_sankey_masked_and_caught_are_the_steps_tables_fates_per_root(name, engine):
-    """Per root: the Sankey's 'caught by a verifier' and 'masked' bands are the steps table's counts of that
-    root's errors caught and masked (per 1,000 instances), and with 'action failure' they make up its root
-    errors; each node holds the sum of its bands."""
+    """Per root: the Sankey's 'action failure', 'caught by a verifier' and 'masked' bands are the steps table's
+    counts of that root's errors by fate (per 1,000 instances), so caught and masked make up its root errors
+    that did not fail; each node, and the caption, holds the sum of its bands."""
     scenario = load_scenario(SCENARIOS / f"{name}.yaml")
     if engine == "timeline":
         scenario = scenario.model_copy(update={"timeline": scenario.timeline.model_copy(update={"replications": 1})})
@@ -115,33 +115,28 @@ def test_sankey_masked_and_caught_are_the_steps_tables_fates_per_root(name, engi
     chart = sankey_chart(summary)
     sankey = chart.figure.data[0]
     labels = list(sankey.node.label)
-    bands: dict[tuple[str, str], float] = {}
-    for target, text, value in zip(sankey.link.target, sankey.link.customdata, sankey.link.value, strict=True):
-        bands[(text, labels[target])] = value
-    own = steps[(steps.variant == "base") & (steps.step == steps.root_cause_step)]
-    per_k = {(r.step, r.error_type, r.outcome): 1000 * r.count / n for r in own.itertuples()}
-    totals = dict.fromkeys(("caught by a verifier", "masked"), 0.0)
-    assert any(r.outcome == "caught" for r in own.itertuples()) and any(r.outcome == "masked" for r in own.itertuples())
+    bands = {(text, labels[target]): value
+             for target, text, value in zip(sankey.link.target, sankey.link.customdata, sankey.link.value, strict=True)}
+    own = steps[(steps.variant == "base") & (steps.step == steps.root_cause_step) & (steps.outcome == "error")]
+    per_k = {(r.step, r.error_type, r.fate): 1000 * r.count / n for r in own.itertuples()}
+    assert {"failed", "caught", "masked"} <= set(own.fate)
+    nodes = {"action failure": "failed", "caught by a verifier": "caught", "masked": "masked"}
+    node_values = dict.fromkeys(nodes, 0.0)
     for c in summary["cascade"]:
         if c["p_root_error"] == 0:
             continue
         root = f"{c['error_type']} at {c['root_cause_step']}"
-        got = {end: bands.get((f"{root} -> {end}", end), 0.0) for end in ("action failure", "caught by a verifier",
-                                                                          "masked")}
-        want = {end: per_k.get((c["root_cause_step"], c["error_type"], outcome), 0.0)
-                for end, outcome in (("caught by a verifier", "caught"), ("masked", "masked"))}
-        errors = per_k[(c["root_cause_step"], c["error_type"], "error")]
-        assert got["caught by a verifier"] == pytest.approx(want["caught by a verifier"], rel=1e-12, abs=1e-12), root
-        assert got["masked"] == pytest.approx(want["masked"], rel=1e-12, abs=1e-12), root
-        assert sum(got.values()) == pytest.approx(errors, rel=1e-12), root
-        assert bands[(root, f"step: {c['root_cause_step']}")] == pytest.approx(errors, rel=1e-12)
-        for end in totals:
-            totals[end] += got[end]
-    for end, outcome, said in (("caught by a verifier", "caught", "were caught by a verifier"),
-                               ("masked", "masked", "were masked")):
-        want = 1000 * own[own.outcome == outcome]["count"].sum() / n
-        assert totals[end] == pytest.approx(want, rel=1e-12)
-        assert f"{want:,.2f} {said}" in chart.caption  # the caption states the nodes' values
+        for node, fate in nodes.items():
+            band = bands.get((f"{root} -> {node}", node), 0.0)
+            want = per_k.get((c["root_cause_step"], c["error_type"], fate), 0.0)
+            assert band == pytest.approx(want, rel=1e-12, abs=1e-12), (root, node)
+            node_values[node] += band
+        errors = sum(per_k.get((c["root_cause_step"], c["error_type"], fate), 0.0) for fate in nodes.values())
+        assert bands[(root, f"step: {c['root_cause_step']}")] == pytest.approx(errors, rel=1e-12), root
+    for node, said in (("caught by a verifier", "were caught by a verifier"), ("masked", "were masked")):
+        want = 1000 * own[own.fate == nodes[node]]["count"].sum() / n
+        assert node_values[node] == pytest.approx(want, rel=1e-12)
+        assert f"{want:,.2f} {said}" in chart.caption  # the caption states the node's value
 
 
 def test_analytic_report_renders_without_sampled_intervals(browser, tmp_path):
