@@ -5,7 +5,8 @@ steps. We walk it in canonical order keeping a *frontier*: the joint distributio
 one probability column per difficulty level) of the tokens still needed downstream plus a few per-instance
 accumulators. Each input is folded into its consumer as soon as it is ready, so the frontier stays small for
 pipelines where many steps meet at one reviewer. Attribution by root cause needs one extra pass per step that
-can originate errors, in which that step's errors carry a tag.
+can originate errors, in which that step's errors carry a tag; the fate of those errors that caused no action
+failure (caught by a gate, else masked) one more such pass where a gate lies downstream of the step.
 
 A stacked plan (`sim.model.plan.stack`: one plan at B parameter points) is walked once for all its points: the
 rows of the frontier (which tokens can meet) do not depend on the values, only on the roots, so the probability
