@@ -31,6 +31,7 @@ class Tally:
         self.caught_from_root = np.zeros(R, dtype=np.int64)
         """Instances where a gate caught root r's error and it caused no action failure (the rest of the root
         errors that caused none were masked: `masked_from_root`)."""
+        self.caught_twice = _caught_twice(plan)
         self.failures_from_root_sq = np.zeros(R, dtype=np.int64)
         self.loss_from_root_hist: list[Counter[float]] = [Counter() for _ in range(R)]
         self.loss_hist: Counter[float] = Counter()
@@ -127,17 +128,19 @@ class Tally:
         failed = np.zeros(len(at), dtype=bool)
         for s in self.plan.acts:
             failed |= trace.tokens[s.pos][at] == codes
-        root = (codes[~failed] - ERROR).astype(np.int64)
+        at, root = at[~failed], (codes[~failed] - ERROR).astype(np.int64)
         R = len(self.plan.roots)
-        if len(trace.gate_caught) > 1:  # one root may be caught at several gate inputs of an instance: once
-            root = np.unique(at[~failed].astype(np.int64) * R + root) % R
+        twice = self.caught_twice[root]
+        if twice.any():  # a root that reaches several gate inputs may be caught more than once: count it once
+            once = np.unique(at[twice].astype(np.int64) * R + root[twice]) % R
+            root = np.concatenate([root[~twice], once])
         self.caught_from_root += np.bincount(root, minlength=R)
 
     def merge(self, other: Tally) -> None:
         """Add the counts of `other` (another range of instances of the same plan). Order does not matter:
         everything is an integer count or an exact histogram."""
         for name, value in vars(other).items():
-            if name in ("plan", "fe_shape"):
+            if name in ("plan", "fe_shape", "caught_twice"):
                 continue
             mine = getattr(self, name)
             if isinstance(value, Counter):
@@ -194,3 +197,14 @@ class Tally:
             for outcome, etype, root, fate, count in rows:
                 if count:
                     yield s.id, s.kind, outcome, etype, root, fate, int(count)
+
+
+def _caught_twice(plan: Plan) -> np.ndarray:
+    """Per root: whether its error can reach more than one gate input (fan-out), so that one instance may have
+    it caught twice."""
+    upstream: dict[int, set[int]] = {}  # step position -> the root steps whose errors can reach its output
+    for s in plan.steps:  # canonical order: inputs first
+        upstream[s.pos] = {p for i in s.inputs for p in upstream[i]} | {p for p, _ in plan.roots if p == s.pos}
+    reach = Counter(p for s in plan.steps if s.kind == "verify" and not s.audit for i in s.inputs
+                    for p in upstream[i])
+    return np.array([reach[p] > 1 for p, _ in plan.roots], dtype=bool)
