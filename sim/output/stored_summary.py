@@ -30,6 +30,9 @@ class AttributionRow(_Checked):
     loss_per_instance_ci95: Interval
 
 
+_FATE_KEYS = ("p_caught_given_root", "p_masked_given_root")
+
+
 class CascadeRow(_Checked):
     root_cause_step: str
     error_type: str
@@ -152,8 +155,11 @@ def check_summary(text: str, file: Path) -> None:
     except ValidationError as exc:
         problems = [f"{file}: {_where(e['loc'])}{e['msg']}" for e in exc.errors()[:8]]
         more = len(exc.errors()) - len(problems)
+        older = any(e["type"] == "missing" and e["loc"][-1] in _FATE_KEYS for e in exc.errors())
         raise CascadeError("not a summary written by `cascade run`:\n" + "\n".join(problems)
-                           + (f"\n(and {more} more)" if more > 0 else "")) from None
+                           + (f"\n(and {more} more)" if more > 0 else "")
+                           + ("\n(a run of a cascadesim from before caught and masked were kept apart per root has "
+                              "no p_caught_given_root: run `cascade run` again)" if older else "")) from None
     problems = [f"{file}: {problem}" for problem in _inconsistencies(summary)]
     if problems:
         raise CascadeError("not a summary written by `cascade run`:\n" + "\n".join(problems))
