@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from sim.model.plan import CAUGHT, ERROR, FLAGGED, OK, Plan
+from sim.model.plan import Plan
+from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK
 
 
 def simulate(plan: Plan, n: int, seed: int) -> float:

@@ -36,8 +36,9 @@ def disagreements(mc: dict, exact: dict, blocks: int = 1) -> list[str]:
         checks.append((f"p_root_error {label}", "p", (c["p_root_error"], n, e["p_root_error"])))
         n_root = round(c["p_root_error"] * n)
         if n_root >= 30:
-            checks.append((f"P(failure | root {label})", "p",
-                           (c["p_action_failure_given_root"], n_root, e["p_action_failure_given_root"])))
+            for fate in ("action_failure", "caught", "masked"):
+                key = f"p_{fate}_given_root"
+                checks.append((f"P({fate} | root {label})", "p", (c[key], n_root, e[key])))
     exact_attr = {(a["root_cause_step"], a["error_type"]): a for a in exact["attribution"]}
     for a in mc["attribution"]:
         e = exact_attr[(a["root_cause_step"], a["error_type"])]

@@ -5,7 +5,8 @@ steps. We walk it in canonical order keeping a *frontier*: the joint distributio
 one probability column per difficulty level) of the tokens still needed downstream plus a few per-instance
 accumulators. Each input is folded into its consumer as soon as it is ready, so the frontier stays small for
 pipelines where many steps meet at one reviewer. Attribution by root cause needs one extra pass per step that
-can originate errors, in which that step's errors carry a tag.
+can originate errors, in which that step's errors carry a tag; the fate of those errors that caused no action
+failure (caught by a gate, else masked) one more such pass where a gate lies downstream of the step.
 
 A stacked plan (`sim.model.plan.stack`: one plan at B parameter points) is walked once for all its points: the
 rows of the frontier (which tokens can meet) do not depend on the values, only on the roots, so the probability
@@ -119,6 +120,7 @@ def solve(plan: Plan) -> Exact:
     failures_from_root = np.zeros(R)
     loss_from_root = np.zeros(R)
     any_from_root = np.zeros(R)
+    caught_from_root = np.zeros(R)
     for pos in sorted({p for p, _ in plan.roots}):
         # Until step `pos` runs there is no tagged token: its pass starts from the main pass's state just
         # before the source whose walk reaches `pos`, with the main pass's own accumulators marginalised out.
@@ -127,12 +129,31 @@ def solve(plan: Plan) -> Exact:
         for t, (n_fail, loss, p_any) in tagged.tag_results.items():
             r = plan.root_index[(pos, t)]
             failures_from_root[r], loss_from_root[r], any_from_root[r] = n_fail[0], loss[0], p_any[0]
+        if _gate_downstream(plan, pos):
+            # The catches in a pass of their own: a column more splits rows of the frontier, which would move
+            # the figures above in their last digits (they are recorded; the fates are new).
+            fates = _Pass(plan, tag=pos, classes=(main.collapse_out, main.collapse_in), follow_catches=True)
+            fates.run(resume=main.snapshots[main.owner[pos]])
+            for t, (*_, p_caught) in fates.tag_results.items():
+                caught_from_root[plan.root_index[(pos, t)]] = p_caught[0]
     return Exact(
         p_failure=float(main.p_failure[0]), silent_failure_rate=float(main.p_silent[0]),
         expected_failure_loss=float(main.failure_loss[0]), expected_escalation_cost=float(main.escalation_cost[0]),
         action_failures=float(main.action_failures[0]), originated=main.originated[:, 0],
         failures_from_root=failures_from_root, loss_from_root=loss_from_root, any_failure_from_root=any_from_root,
-        pass_k=main.pass_k[0])
+        caught_from_root=caught_from_root, pass_k=main.pass_k[0])
+
+
+def _gate_downstream(plan: Plan, pos: int) -> bool:
+    """True when a gate (a verify step before actions) can be reached from step position `pos`."""
+    todo, seen = [pos], set()
+    while todo:
+        s = plan.steps[todo.pop()]
+        if s.kind == "verify" and not s.audit and s.pos != pos:
+            return True
+        todo += [c for c in s.consumers if c not in seen]
+        seen.update(s.consumers)
+    return False
 
 
 def expected_loss(plan: Plan) -> float:
@@ -164,11 +185,15 @@ def headline_batch(plan: Plan) -> dict[str, np.ndarray]:
 
 
 class _Pass:
-    """One walk over the workflow. With `tag`, errors originated at step position `tag` are marked."""
+    """One walk over the workflow. With `tag`, errors originated at step position `tag` are marked, and the
+    column `tag_failed` follows them (1 + type once such an error fails an action); with `follow_catches` also
+    `tag_caught` (1 + type once a gate catches one), so that a root error's fate is known exactly: failed, else
+    caught, else masked."""
 
-    def __init__(self, plan: Plan, tag: int | None, classes: tuple | None = None):
+    def __init__(self, plan: Plan, tag: int | None, classes: tuple | None = None, follow_catches: bool = False):
         assert plan.batch is not None, "the walk takes a stacked plan (sim.model.plan.stack)"
         self.plan, self.tag = plan, tag
+        self.follow_catches = follow_catches and tag is not None
         self.T = len(plan.types)
         self.w = plan.levels.weights
         self.B, self.L = plan.batch, plan.levels.count
@@ -237,6 +262,8 @@ class _Pass:
             self.next_input, self.folded_by, self.done = dict(next_input), dict(folded_by), set(done)
             F.drop("failed", "silent")
             F.add("tag_failed")
+        if self.follow_catches:
+            F.add("tag_caught")
         for j in range(first, len(sources)):
             if self.tag is None:
                 self.snapshots.append((j, F.S.copy(), F.P.copy(), list(F.cols), dict(self.next_input),
@@ -253,6 +280,8 @@ class _Pass:
             col = F.col("tag_failed")
             for t in self.tag_results:
                 self.tag_results[t].append(F.mass(col == 1 + t, self.w))
+                if self.follow_catches:
+                    self.tag_results[t].append(F.mass((F.col("tag_caught") == 1 + t) & (col == 0), self.w))
 
     def _finish(self, s: StepPlan) -> None:
         """Step `s` has all inputs folded: apply its own draws, then feed its consumers."""
@@ -362,9 +391,14 @@ class _Pass:
         F = self.F
         x, a = F.col(f"acc:{src.pos}"), F.col(acc)
         catch = self._per_row(c.catch, x, 0.0)
-        F.branch([(catch, {acc: self._merged(a, np.full_like(x, CAUGHT))}), (1.0 - catch, {acc: self._merged(a, x)})])
+        caught = {acc: self._merged(a, np.full_like(x, CAUGHT))}
+        if self.follow_catches:  # a tagged error caught here: its root's fate is at least "caught"
+            caught["tag_caught"] = np.where(self.tagged[x], 1 + self.type_of[x], F.col("tag_caught"))
+        F.branch([(catch, caught), (1.0 - catch, {acc: self._merged(a, x)})])
 
     def _fold_audit(self, c: StepPlan, acc: str, act: StepPlan) -> None:
+        if self.follow_catches:  # a fate needs no detections (they move loss only): no rows split by them
+            return
         F = self.F
         x = F.col(f"acc:{act.pos}")
         catch = self._per_row(c.catch, x, 0.0)

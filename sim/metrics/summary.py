@@ -72,6 +72,7 @@ def summary_from_tally(t: Tally) -> dict[str, Any]:
             "p_root_error": orig / n, "p_root_error_ci95": _ci(wilson(orig, n)),
             "p_action_failure_given_root": float(t.any_failure_from_root[r] / orig) if orig else None,
             "p_action_failure_given_root_ci95": _ci(wilson(int(t.any_failure_from_root[r]), orig)) if orig else None,
+            **_fates(orig, {"caught": int(t.caught_from_root[r]), "masked": int(t.masked_from_root[r])}),
             "action_failures_per_root_error": float(fail_by_root[r] / orig) if orig else None,
         })
     pass_k = [{"k": k + 1, "p": float(t.pass_k_success[k] / t.pass_k_n),
@@ -87,6 +88,27 @@ def summary_from_tally(t: Tally) -> dict[str, Any]:
         action_failures=float(total_fail / n), root_errors=float(t.originated.sum() / n),
         escalation_rate=(t.escalated_caught + t.escalated_false_alarm) / n,
         attribution=attribution, cascade=cascade, pass_k=pass_k, pass_k_sample=t.pass_k_n)
+
+
+def _fates(orig: int, counts: dict[str, int]) -> dict[str, Any]:
+    """P(caught | root) and P(masked | root) from counts of the root's `orig` errors, with Wilson intervals.
+    With P(action failure | root) they sum to 1: a root error that caused no action failure was caught by a gate
+    or else masked."""
+    out: dict[str, Any] = {}
+    for fate, k in counts.items():
+        out[f"p_{fate}_given_root"] = k / orig if orig else None
+        out[f"p_{fate}_given_root_ci95"] = _ci(wilson(k, orig)) if orig else None
+    return out
+
+
+def _exact_fates(orig: float, masses: dict[str, float]) -> dict[str, Any]:
+    """`_fates` from exact probabilities (zero-width intervals)."""
+    out: dict[str, Any] = {}
+    for fate, mass in masses.items():
+        p = min(max(mass / orig, 0.0), 1.0) if orig > 0 else None
+        out[f"p_{fate}_given_root"] = p
+        out[f"p_{fate}_given_root_ci95"] = [p, p] if p is not None else None
+    return out
 
 
 def summary_from_exact(plan: Plan, x: Exact) -> dict[str, Any]:
@@ -111,6 +133,7 @@ def summary_from_exact(plan: Plan, x: Exact) -> dict[str, Any]:
             "p_root_error": orig, "p_root_error_ci95": [orig, orig],
             "p_action_failure_given_root": given,
             "p_action_failure_given_root_ci95": [given, given] if given is not None else None,
+            **_exact_fates(orig, {"caught": float(x.caught_from_root[r]), "masked": float(x.masked_from_root[r])}),
             "action_failures_per_root_error": float(x.failures_from_root[r] / orig) if orig > 0 else None,
         })
     amp = x.action_failures / x.root_errors if x.root_errors > 0 else 0.0

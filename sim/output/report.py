@@ -32,23 +32,30 @@ def _blocks(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"base": summary, **summary.get("variant_results", {})}
 
 
+SANKEY_OUTCOMES = (("action failure", "p_action_failure_given_root"),
+                   ("caught by a verifier", "p_caught_given_root"),
+                   ("masked", "p_masked_given_root"))
+"""The Sankey's outcome nodes and the summary's cascade key (per root) each one's bands come from."""
+
+
 def sankey_chart(summary: dict[str, Any]) -> Chart:
-    """Root errors per 1,000 instances: error type -> root-cause step -> stopped or action failure."""
+    """Root errors per 1,000 instances: error type -> root-cause step -> action failure, caught or masked."""
     rows = [c for c in summary["cascade"] if c["p_root_error"] > 0]
     types = sorted({c["error_type"] for c in rows})
     steps = sorted({c["root_cause_step"] for c in rows})
-    labels = [f"type: {t}" for t in types] + [f"step: {s}" for s in steps] + \
-        ["masked or caught", "action failure"]
+    labels = [f"type: {t}" for t in types] + [f"step: {s}" for s in steps] + [end for end, _ in SANKEY_OUTCOMES]
     idx = {label: i for i, label in enumerate(labels)}
     src, dst, val, text = [], [], [], []
+    totals = dict.fromkeys([end for end, _ in SANKEY_OUTCOMES], 0.0)
     for c in rows:
         per_k = 1000 * c["p_root_error"]
-        failing = per_k * (c["p_action_failure_given_root"] or 0.0)
         src.append(idx[f"type: {c['error_type']}"])
         dst.append(idx[f"step: {c['root_cause_step']}"])
         val.append(per_k)
         text.append(f"{c['error_type']} at {c['root_cause_step']}")
-        for end, v in (("action failure", failing), ("masked or caught", per_k - failing)):
+        for end, key in SANKEY_OUTCOMES:
+            v = per_k * (c[key] or 0.0)
+            totals[end] += v
             if v > 0:
                 src.append(idx[f"step: {c['root_cause_step']}"])
                 dst.append(idx[end])
@@ -61,9 +68,16 @@ def sankey_chart(summary: dict[str, Any]) -> Chart:
     title = "Cascades: root errors per 1,000 instances, from error type to root-cause step to outcome"
     _layout(fig, title, height=520)
     cur = summary["currency"]
-    caption = (f"Each band is root errors per 1,000 instances (base). Those reaching 'action failure' cause the "
-               f"failure loss of {summary['expected_failure_loss_per_instance']:,.2f} {cur} per instance; the rest "
-               "were masked by a decision or caught by a verifier. The expected loss of "
+    failed, caught, masked = totals.values()
+    caption = (f"Each band is root errors per 1,000 instances (base), each followed to one outcome: of "
+               f"{failed + caught + masked:,.2f}, {failed:,.2f} reached an action failure, {caught:,.2f} were caught "
+               f"by a verifier and {masked:,.2f} were masked. Those reaching 'action failure' cause the failure "
+               f"loss of {summary['expected_failure_loss_per_instance']:,.2f} {cur} per instance (an error that made "
+               "any action wrong counts there, even if a verifier caught it on another path). 'Caught by a "
+               "verifier': a verify step stopped it before any action, which went to a human instead (a verifier's "
+               "save). 'Masked': no verifier caught it and no action went wrong because of it: a decision came out "
+               "right anyway, another input's error or an escalation outweighed it where inputs met, or it reached "
+               "no action (a decision's luck). The expected loss of "
                f"{summary['expected_loss_per_instance']:,.2f} {cur} per instance also counts escalation costs "
                f"({summary['expected_escalation_cost_per_instance']:,.2f} {cur}: caught errors and false alarms "
                "handed to a human).")

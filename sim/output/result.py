@@ -92,7 +92,8 @@ class Result:
 
     @property
     def cascade(self) -> pd.DataFrame:
-        """P(root error), P(action failure | root error) and action failures per root error, per root cause."""
+        """P(root error); P(action failure | root error), P(caught | root error) and P(masked | root error), which
+        sum to 1; and action failures per root error, per root cause."""
         return self._per_variant("cascade")
 
     @property

@@ -30,11 +30,16 @@ class AttributionRow(_Checked):
     loss_per_instance_ci95: Interval
 
 
+_FATE_KEYS = ("p_caught_given_root", "p_masked_given_root")
+
+
 class CascadeRow(_Checked):
     root_cause_step: str
     error_type: str
     p_root_error: float
     p_action_failure_given_root: float | None
+    p_caught_given_root: float | None
+    p_masked_given_root: float | None
 
 
 class PassK(_Checked):
@@ -255,8 +260,11 @@ def check_summary(text: str, file: Path) -> None:
     except ValidationError as exc:
         problems = [f"{file}: {_where(e['loc'])}{e['msg']}" for e in exc.errors()[:8]]
         more = len(exc.errors()) - len(problems)
+        older = any(e["type"] == "missing" and e["loc"][-1] in _FATE_KEYS for e in exc.errors())
         raise CascadeError("not a summary written by `cascade run`:\n" + "\n".join(problems)
-                           + (f"\n(and {more} more)" if more > 0 else "")) from None
+                           + (f"\n(and {more} more)" if more > 0 else "")
+                           + ("\n(a run of a cascadesim from before caught and masked were kept apart per root has "
+                              "no p_caught_given_root: run `cascade run` again)" if older else "")) from None
     problems = [f"{file}: {problem}" for problem in _inconsistencies(summary)]
     if problems:
         raise CascadeError("not a summary written by `cascade run`:\n" + "\n".join(problems))
@@ -278,6 +286,12 @@ def _inconsistencies(summary: StoredSummary):
             yield f"differences.{name}.expected_loss_per_instance: missing"
         if summary.engine == "timeline" and d.horizon_loss is None and d.expected_loss_per_instance is None:
             yield f"differences.{name}: needs horizon_loss or expected_loss_per_instance"
+    for name, block in {"": summary, **{f"variant_results.{k}.": v for k, v in summary.variant_results.items()}}.items():
+        for i, c in enumerate(block.cascade):
+            fates = (c.p_action_failure_given_root, c.p_caught_given_root, c.p_masked_given_root)
+            if (None in fates) != all(f is None for f in fates) or (None not in fates and abs(sum(fates) - 1) > 1e-9):
+                yield (f"{name}cascade.{i}: p_action_failure_given_root, p_caught_given_root and p_masked_given_root "
+                       f"are {list(fates)}; a root error fails, is caught or is masked, so they sum to 1")
     for name, r in (summary.retrievers or {}).items():
         if r.kind == "measured" and r.measured_with is None:
             yield f"retrievers.{name}.measured_with: missing (the retriever is measured)"

@@ -10,7 +10,7 @@ error into an escalation; an act executed on erroneous input is an action failur
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class InstanceTokens:
     masked: dict[int, int]
     caught: dict[int, int]
     detected: dict[int, bool]
+    gate_caught: set[tuple[int, int]] = field(default_factory=set)
+    """(gate position, input position) where the gate caught the error the input carried."""
 
 
 def instance_tokens(plan: Plan, seen: Mapping[str, Observation]) -> InstanceTokens:
@@ -74,6 +76,7 @@ def instance_tokens(plan: Plan, seen: Mapping[str, Observation]) -> InstanceToke
                 for src, h in zip(srcs, hit, strict=True):
                     out.detected[src.pos] = out.detected.get(src.pos, False) or h
             else:
+                out.gate_caught.update((s.pos, src.pos) for src, h in zip(srcs, hit, strict=True) if h)
                 acc = merge_codes([CAUGHT if h else c for h, c in zip(hit, ins, strict=True)])
                 tokens[s.pos] = FLAGGED if acc == OK and obs.false_alarm else acc
         else:
@@ -94,6 +97,10 @@ def block_trace(plan: Plan, rows: list[InstanceTokens], level: np.ndarray | None
             trace.masked[s.pos] = np.array([r.masked.get(s.pos, -1) for r in rows], dtype=np.int16)
         elif s.kind == "verify":
             trace.caught[s.pos] = np.array([r.caught.get(s.pos, -1) for r in rows], dtype=np.int16)
+            if not s.audit:
+                for src in s.inputs:
+                    trace.gate_caught[(s.pos, src)] = np.array([(s.pos, src) in r.gate_caught for r in rows],
+                                                               dtype=bool)
         elif s.kind == "act":
             trace.detected[s.pos] = np.array([r.detected.get(s.pos, False) for r in rows], dtype=bool)
     return trace

@@ -6,7 +6,7 @@ root-cause step) are the only tables metrics, reports and notebooks read, whiche
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,11 @@ INSTANCE_SCHEMA = pa.schema([
 OPTIONAL_INSTANCE_COLUMNS = ("failed_acts",)
 """Columns run folders written before them lack (readers take them as unknown)."""
 
-STEP_COLUMNS = ("variant", "step", "kind", "outcome", "error_type", "root_cause_step", "count")
+STEP_COLUMNS = ("variant", "step", "kind", "outcome", "error_type", "root_cause_step", "fate", "count")
+"""Columns of the steps table. `fate` is set on the `error` rows of a step's own root errors (root-cause step =
+the step) and splits them by what became of them downstream: `failed` (an action failed on the error),
+`caught` (else a gate caught it) or `masked` (else: a decision neutralised it, it lost where inputs met, or it
+reached no action); elsewhere it is empty. Each step's rows still count every instance once."""
 
 PASS_K = 8
 """pass^k is reported for k = 1..PASS_K attempts at the same instance."""
@@ -59,6 +63,9 @@ class BlockTrace:
     """Verify step position -> error type of the first error it caught (-1: none)."""
     detected: dict[int, np.ndarray]
     """Act step position -> True where an audit detected the act's failure."""
+    gate_caught: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    """(gate position, input position) -> True where the gate caught the error that input carried: its root is
+    that input's token minus ERROR (per root, caught and masked are kept apart with this)."""
 
 
 @dataclass

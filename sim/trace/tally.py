@@ -28,6 +28,10 @@ class Tally:
         self.detected = np.zeros((S, R), dtype=np.int64)
         self.failed = self.silent = self.escalated_caught = self.escalated_false_alarm = 0
         self.any_failure_from_root = np.zeros(R, dtype=np.int64)
+        self.caught_from_root = np.zeros(R, dtype=np.int64)
+        """Instances where a gate caught root r's error and it caused no action failure (the rest of the root
+        errors that caused none were masked: `masked_from_root`)."""
+        self.caught_twice = _caught_twice(plan)
         self.failures_from_root_sq = np.zeros(R, dtype=np.int64)
         self.loss_from_root_hist: list[Counter[float]] = [Counter() for _ in range(R)]
         self.loss_hist: Counter[float] = Counter()
@@ -72,6 +76,7 @@ class Tally:
         self.failures_by_root_errors += np.bincount(key, minlength=self.fe_shape[0] * self.fe_shape[1]).reshape(
             self.fe_shape)
         self._add_per_root(trace)
+        self._add_caught(trace)
         if base is not None:
             self.pair_n += n
             self.pair_only_variant += int((out.failed & ~base.failed).sum())
@@ -108,11 +113,34 @@ class Tally:
             values, n_values = np.unique(loss[r == root], return_counts=True)
             self.loss_from_root_hist[root].update(dict(zip(values.tolist(), n_values.tolist(), strict=True)))
 
+    def _add_caught(self, trace: BlockTrace) -> None:
+        """Count the (instance, root) pairs a gate caught, once each, unless that root also failed an action."""
+        at, codes = [], []
+        for (_, src), caught in trace.gate_caught.items():
+            where = np.flatnonzero(caught)
+            if len(where):
+                at.append(where)
+                codes.append(trace.tokens[src][where])
+        if not at:
+            return
+        at, codes = np.concatenate(at), np.concatenate(codes)
+        # Only the few caught instances are looked at: did an action fail on this same root there?
+        failed = np.zeros(len(at), dtype=bool)
+        for s in self.plan.acts:
+            failed |= trace.tokens[s.pos][at] == codes
+        at, root = at[~failed], (codes[~failed] - ERROR).astype(np.int64)
+        R = len(self.plan.roots)
+        twice = self.caught_twice[root]
+        if twice.any():  # a root that reaches several gate inputs may be caught more than once: count it once
+            once = np.unique(at[twice].astype(np.int64) * R + root[twice]) % R
+            root = np.concatenate([root[~twice], once])
+        self.caught_from_root += np.bincount(root, minlength=R)
+
     def merge(self, other: Tally) -> None:
         """Add the counts of `other` (another range of instances of the same plan). Order does not matter:
         everything is an integer count or an exact histogram."""
         for name, value in vars(other).items():
-            if name in ("plan", "fe_shape"):
+            if name in ("plan", "fe_shape", "caught_twice"):
                 continue
             mine = getattr(self, name)
             if isinstance(value, Counter):
@@ -129,6 +157,12 @@ class Tally:
         pos = np.array([p for p, _ in self.plan.roots], dtype=np.int64)
         return self.step_codes[pos, ERROR + np.arange(len(pos))] if len(pos) else np.zeros(0, dtype=np.int64)
 
+    @property
+    def masked_from_root(self) -> np.ndarray:
+        """Instances where root r originated, caused no action failure and no gate caught it: a decision
+        neutralised it, or it was outweighed where inputs met, or it reached no action."""
+        return self.originated - self.any_failure_from_root - self.caught_from_root
+
     def add_pass_k(self, successes: np.ndarray) -> None:
         """`successes`: (instances x attempts) booleans, attempt 0 being the main run."""
         all_so_far = np.logical_and.accumulate(successes, axis=1)
@@ -136,25 +170,41 @@ class Tally:
         self.pass_k_success += all_so_far.sum(axis=0)
 
     def step_rows(self):
-        """(step, kind, outcome, error type, root-cause step, count) for every non-zero outcome count."""
+        """(step, kind, outcome, error type, root-cause step, fate, count) for every non-zero outcome count."""
         plan = self.plan
+        fates = {"failed": self.any_failure_from_root, "caught": self.caught_from_root,
+                 "masked": self.masked_from_root}
         for s in plan.steps:
             codes = self.step_codes[s.pos]
             caught = self.caught[s.pos]
             rows = []
             if s.kind == "verify" and s.audit:  # an audit's outcome: did it detect an act's failure
-                rows += [("caught", plan.types[ti], "", c) for ti, c in enumerate(caught)]
-                rows.append(("ok", "", "", self.n - caught.sum()))
+                rows += [("caught", plan.types[ti], "", "", c) for ti, c in enumerate(caught)]
+                rows.append(("ok", "", "", "", self.n - caught.sum()))
             else:
                 masked = self.masked[s.pos]
-                rows.append(("ok", "", "", codes[OK] - masked.sum()))
-                rows += [("masked", plan.types[ti], "", c) for ti, c in enumerate(masked)]
-                rows.append(("false_alarm", "", "", codes[FLAGGED]))
+                rows.append(("ok", "", "", "", codes[OK] - masked.sum()))
+                rows += [("masked", plan.types[ti], "", "", c) for ti, c in enumerate(masked)]
+                rows.append(("false_alarm", "", "", "", codes[FLAGGED]))
                 # caught here (by type), or halted because a gate upstream caught an error
-                rows += [("caught", plan.types[ti], "", c) for ti, c in enumerate(caught)]
-                rows.append(("caught", "", "", codes[CAUGHT] - caught.sum()))
-                rows += [("error", plan.types[t], plan.steps[pos].id, codes[ERROR + r])
-                         for r, (pos, t) in enumerate(plan.roots)]
-            for outcome, etype, root, count in rows:
+                rows += [("caught", plan.types[ti], "", "", c) for ti, c in enumerate(caught)]
+                rows.append(("caught", "", "", "", codes[CAUGHT] - caught.sum()))
+                for r, (pos, t) in enumerate(plan.roots):
+                    if pos == s.pos:  # the step's own root errors, split by their fate (schema.STEP_COLUMNS)
+                        rows += [("error", plan.types[t], s.id, fate, f[r]) for fate, f in fates.items()]
+                    else:
+                        rows.append(("error", plan.types[t], plan.steps[pos].id, "", codes[ERROR + r]))
+            for outcome, etype, root, fate, count in rows:
                 if count:
-                    yield s.id, s.kind, outcome, etype, root, int(count)
+                    yield s.id, s.kind, outcome, etype, root, fate, int(count)
+
+
+def _caught_twice(plan: Plan) -> np.ndarray:
+    """Per root: whether its error can reach more than one gate input (fan-out), so that one instance may have
+    it caught twice."""
+    upstream: dict[int, set[int]] = {}  # step position -> the root steps whose errors can reach its output
+    for s in plan.steps:  # canonical order: inputs first
+        upstream[s.pos] = {p for i in s.inputs for p in upstream[i]} | {p for p, _ in plan.roots if p == s.pos}
+    reach = Counter(p for s in plan.steps if s.kind == "verify" and not s.audit for i in s.inputs
+                    for p in upstream[i])
+    return np.array([reach[p] > 1 for p, _ in plan.roots], dtype=bool)

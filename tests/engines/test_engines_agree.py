@@ -127,3 +127,41 @@ def test_monte_carlo_agrees_with_analytic_on_random_workflows(data):
     exact = run(scenario, engine="analytic").summary
     mc = run(scenario, instances=30_000, pass_k_sample=5_000).summary
     assert disagreements(mc, exact) == []
+
+
+# One retrieval feeds two decisions (carrying a negation with 0.6 and 0.3); a gate catches with 0.5.
+# Apart: the first decision goes through the gate to an action, the second straight to another action, so a
+# catch on one path does not save the other. Together: both decisions are inputs of one gate, before one
+# action: a catch of either escalates the action, and an instance caught on both inputs counts once.
+FAN_OUT = {
+    "apart": ([{"id": "check", "kind": "verify", "inputs": ["judge"], "catch": {"default": 0.5}},
+               {"id": "sign", "kind": "act", "inputs": ["check"]},
+               {"id": "send", "kind": "act", "inputs": ["draft"]}],
+              {"p_action_failure_given_root": 1 - (1 - 0.6 * 0.5) * (1 - 0.3),
+               "p_caught_given_root": 0.6 * 0.5 * (1 - 0.3), "p_masked_given_root": (1 - 0.6) * (1 - 0.3)}),
+    "together": ([{"id": "check", "kind": "verify", "inputs": ["judge", "draft"], "catch": {"default": 0.5}},
+                  {"id": "sign", "kind": "act", "inputs": ["check"]}],
+                 {"p_action_failure_given_root": (1 - 0.6 * 0.5) * (1 - 0.3 * 0.5) - (1 - 0.6) * (1 - 0.3),
+                  "p_caught_given_root": 1 - (1 - 0.6 * 0.5) * (1 - 0.3 * 0.5),
+                  "p_masked_given_root": (1 - 0.6) * (1 - 0.3)}),
+}
+
+
+@pytest.mark.parametrize("shape", list(FAN_OUT))
+def test_caught_and_masked_per_root_match_their_closed_form(write_scenario, shape):
+    """A root error fails an action, else is caught by a gate, else is masked: exactly, and within Monte Carlo's
+    interval."""
+    tail, want = FAN_OUT[shape]
+    data = chain(retrievers={"docs": {"kind": "injected", "rates": {"negation_flip": 0.2}}},
+                 workflow={"steps": [
+                     {"id": "fetch", "kind": "retrieve", "retriever": "docs"},
+                     {"id": "judge", "kind": "decide", "inputs": ["fetch"], "susceptibility": {"default": 0.6}},
+                     {"id": "draft", "kind": "decide", "inputs": ["fetch"], "susceptibility": {"default": 0.3}},
+                     *tail]},
+                 costs={s["id"]: {"failure_loss": 10.0} for s in tail if s["kind"] == "act"})
+    scenario = load_scenario(write_scenario(data))
+    exact = run(scenario, engine="analytic").summary
+    (root,) = exact["cascade"]
+    assert {k: root[k] for k in want} == pytest.approx(want, abs=1e-12)
+    mc = run(scenario, instances=100_000).summary
+    assert disagreements(mc, exact) == []

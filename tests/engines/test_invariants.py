@@ -158,3 +158,30 @@ def test_each_instance_names_the_acts_that_failed_as_the_steps_table_counts_them
     steps = result.steps[(result.steps.kind == "act") & (result.steps.outcome == "error")]
     expected = steps.groupby([steps.variant.astype(str), steps.step.astype(str)])["count"].sum()
     assert {k: int(v) for k, v in counted.items()} == {k: int(v) for k, v in expected.items() if v}
+
+
+@pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("engine", ["analytic", "monte_carlo"])
+def test_every_root_error_fails_is_caught_or_is_masked(path, engine):
+    """Per root and variant: P(action failure | root) + P(caught | root) + P(masked | root) = 1; for a sampled
+    run, in counts of the steps table: at the root's step, its error rows split by fate are those."""
+    result = run(load_scenario(path), engine=engine, instances=20_000)
+    s = result.summary
+    for name, block in {"base": s, **s.get("variant_results", {})}.items():
+        for c in block["cascade"]:
+            fates = [c[f"p_{f}_given_root"] for f in ("action_failure", "caught", "masked")]
+            if c["p_root_error"] == 0:
+                assert fates == [None, None, None]
+                continue
+            assert sum(fates) == pytest.approx(1.0, abs=1e-12) and min(fates) >= 0, (name, c)
+            if engine == "analytic":
+                continue
+            steps = result.steps
+            own = steps[(steps.variant == name) & (steps.step == c["root_cause_step"])
+                        & (steps.root_cause_step == c["root_cause_step"]) & (steps.error_type == c["error_type"])]
+            assert set(own.outcome) == {"error"} and set(own.fate) <= {"failed", "caught", "masked"}
+            count = own.set_index("fate")["count"]
+            errors = round(c["p_root_error"] * s["instances"])
+            assert count.sum() == errors, (name, c)
+            for fate, key in (("failed", "action_failure"), ("caught", "caught"), ("masked", "masked")):
+                assert count.get(fate, 0) == round(c[f"p_{key}_given_root"] * errors), (name, c, fate)

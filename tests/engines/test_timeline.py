@@ -118,3 +118,31 @@ def test_bad_timeline_blocks_exit_2(write_scenario, timeline, fragment):
 def test_timeline_engine_needs_a_timeline(write_scenario, tmp_path):
     result = runner.invoke(app, ["run", str(write_scenario(chain())), "-e", "timeline", "-o", str(tmp_path / "x")])
     assert result.exit_code == 2 and "timeline:" in result.output
+
+
+def _fates(result) -> pd.DataFrame:
+    """Per root (step, error type): its root errors and their fates, from the steps table alone."""
+    steps = result.steps
+    own = steps[(steps.step == steps.root_cause_step) & (steps.outcome == "error")]
+    return own.pivot_table(index=["step", "error_type"], columns="fate", values="count", aggfunc="sum",
+                           fill_value=0)
+
+
+def test_bypassed_reviews_catch_no_root_error():
+    """In the chain one error at most reaches the reviewer, so the root errors it caught are exactly the
+    instances escalated for a caught error; bypasses (the mixed trace) leave fewer caught, more failed, and the
+    same masked (the decision's draws do not depend on the reviewer)."""
+    results, masked = {}, {}
+    for name, reviewers in (("ample", {"check": {"servers": 2, "minutes": 4}}),
+                            ("short", {"check": {"servers": 1, "minutes": 5.5, "open_hour": 9, "close_hour": 17,
+                                                 "max_wait_hours": 8}})):
+        result = run(scenario_from_dict(with_timeline(reviewers=reviewers)), engine="timeline")
+        fates = _fates(result)
+        assert fates["caught"].sum() == result.instances["caught"].sum()
+        masked[name] = fates["masked"]
+        results[name] = {c["error_type"]: c for c in result.summary["cascade"]}
+    for etype, short in results["short"].items():
+        ample = results["ample"][etype]
+        assert short["p_caught_given_root"] < ample["p_caught_given_root"], etype
+        assert short["p_action_failure_given_root"] > ample["p_action_failure_given_root"], etype
+    pd.testing.assert_series_equal(masked["short"], masked["ample"])

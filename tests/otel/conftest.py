@@ -51,7 +51,7 @@ def same_tables(original, imported, variant: str = "base") -> None:
     for column in a.columns:
         if column != "variant":
             assert a[column].astype(str).tolist() == b[column].astype(str).tolist(), column
-    key = ["step", "kind", "outcome", "error_type", "root_cause_step"]
+    key = ["step", "kind", "outcome", "error_type", "root_cause_step", "fate"]
     sa = pd.read_parquet(original / "steps.parquet")
     sa = sa[sa.variant == variant].groupby(key)["count"].sum()
     sb = pd.read_parquet(imported / "steps.parquet").groupby(key)["count"].sum()

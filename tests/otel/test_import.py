@@ -115,6 +115,19 @@ def test_a_trace_log_becomes_a_recorded_run_with_the_outcomes_its_labels_imply(f
             root = ("fetch", "topical_miss" if t["fetch"] == "wrong" else t["fetch"]) if t["fetch"] != "correct" \
                 else ("judge", "reasoning")
             assert (inst.loc[n, "root_cause_step"], inst.loc[n, "root_cause_error_type"]) == root
+    # Each root error's fate as the labels and the reviewer's verdict say: a wrong judge carries the fetch's
+    # error, and the reviewer's escalation catches it (else an action fails); a right judge masks it.
+    steps = pd.read_parquet(tmp / "run" / "steps.parquet")
+    own = steps[steps.fate != ""].set_index(["step", "error_type", "fate"])["count"]
+    assert (steps[steps.fate != ""].outcome == "error").all()
+    want: dict[tuple[str, str, str], int] = {}
+    for _, t in kept:
+        root = ("fetch", "topical_miss" if t["fetch"] == "wrong" else t["fetch"]) if t["fetch"] != "correct" \
+            else ("judge", "reasoning") if t["judge"] == "wrong" else None
+        if root is not None:
+            fate = "masked" if t["judge"] == "correct" else "caught" if t["escalate"] else "failed"
+            want[(*root, fate)] = want.get((*root, fate), 0) + 1
+    assert own.to_dict() == want
     trace = pd.read_parquet(tmp / "run" / "agent_trace.parquet")
     fetch = trace[trace.step == "fetch"].set_index("instance")
     assert list(fetch.loc[0, "passages"]) == ["doc-0", "doc-1"]

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.output.report import render_markdown
+from sim.output.report import render_markdown, sankey_chart
 from sim.runner import run
-from sim.scenario.load import scenario_from_dict
+from sim.scenario.load import load_scenario, scenario_from_dict
 from tests.conftest import SCENARIOS, chain
 
 runner = CliRunner()
@@ -95,6 +95,48 @@ def test_a_scenario_name_with_script_shows_as_text(browser, tmp_path):
 def test_report_of_a_folder_without_a_run_exits_2(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "no summary.json" in result.output
+
+
+SANKEY_CASES = [("contract_review", "monte_carlo"), ("ticket_triage", "monte_carlo"), ("refund_agent", "monte_carlo"),
+                ("contract_review", "timeline")]
+
+
+@pytest.mark.parametrize("name, engine", SANKEY_CASES, ids=[f"{n}-{e}" for n, e in SANKEY_CASES])
+def test_sankey_masked_and_caught_are_the_steps_tables_fates_per_root(name, engine):
+    """Per root: the Sankey's 'action failure', 'caught by a verifier' and 'masked' bands are the steps table's
+    counts of that root's errors by fate (per 1,000 instances), so caught and masked make up its root errors
+    that did not fail; each node, and the caption, holds the sum of its bands."""
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml")
+    if engine == "timeline":
+        scenario = scenario.model_copy(update={"timeline": scenario.timeline.model_copy(update={"replications": 1})})
+    result = run(scenario, engine=engine, instances=20_000)
+    summary, steps = result.summary, result.steps
+    n = summary["instances"]
+    chart = sankey_chart(summary)
+    sankey = chart.figure.data[0]
+    labels = list(sankey.node.label)
+    bands = {(text, labels[target]): value
+             for target, text, value in zip(sankey.link.target, sankey.link.customdata, sankey.link.value, strict=True)}
+    own = steps[(steps.variant == "base") & (steps.step == steps.root_cause_step) & (steps.outcome == "error")]
+    per_k = {(r.step, r.error_type, r.fate): 1000 * r.count / n for r in own.itertuples()}
+    assert {"failed", "caught", "masked"} <= set(own.fate)
+    nodes = {"action failure": "failed", "caught by a verifier": "caught", "masked": "masked"}
+    node_values = dict.fromkeys(nodes, 0.0)
+    for c in summary["cascade"]:
+        if c["p_root_error"] == 0:
+            continue
+        root = f"{c['error_type']} at {c['root_cause_step']}"
+        for node, fate in nodes.items():
+            band = bands.get((f"{root} -> {node}", node), 0.0)
+            want = per_k.get((c["root_cause_step"], c["error_type"], fate), 0.0)
+            assert band == pytest.approx(want, rel=1e-12, abs=1e-12), (root, node)
+            node_values[node] += band
+        errors = sum(per_k.get((c["root_cause_step"], c["error_type"], fate), 0.0) for fate in nodes.values())
+        assert bands[(root, f"step: {c['root_cause_step']}")] == pytest.approx(errors, rel=1e-12), root
+    for node, said in (("caught by a verifier", "were caught by a verifier"), ("masked", "were masked")):
+        want = 1000 * own[own.fate == nodes[node]]["count"].sum() / n
+        assert node_values[node] == pytest.approx(want, rel=1e-12)
+        assert f"{want:,.2f} {said}" in chart.caption  # the caption states the node's value
 
 
 def test_analytic_report_renders_without_sampled_intervals(browser, tmp_path):

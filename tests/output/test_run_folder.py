@@ -215,6 +215,12 @@ DAMAGES = {
         "summary.json: p_failure: Input should be a finite number"),
     "a null cascade": (lambda d: _edit_summary(d, lambda s: s.update(cascade=None)), True,
                        "summary.json: cascade: Input should be a valid array"),
+    "fates not adding up": (lambda d: _edit_summary(d, lambda s: s["cascade"][0].update(p_masked_given_root=0.9)),
+                            True, "summary.json: cascade.0: p_action_failure_given_root, p_caught_given_root and "
+                                  "p_masked_given_root are"),
+    "a summary from before the split": (lambda d: _edit_summary(d, lambda s: [c.pop(k) for c in s["cascade"] for k in (
+        "p_caught_given_root", "p_masked_given_root")]), True, "kept apart per root has no p_caught_given_root: run "
+                                        "`cascade run` again"),
     "garbage parquet": (lambda d: (d / "steps.parquet").write_bytes(b"not parquet"), True,
                         "steps.parquet: not a readable parquet table"),
     "parquet of another table": (lambda d: pq.write_table(pa.table({"x": [1]}), d / "instances.parquet"), True,

@@ -126,6 +126,7 @@ class Kernel:
         for src in s.inputs:
             x = trace.tokens[src]
             caught = draw(f"catch/{s.id}/{self.plan.steps[src].id}") < catch[x]
+            trace.gate_caught[(s.pos, src)] = caught  # with the input's token, the root caught (no extra pass)
             first_caught = np.where((first_caught < 0) & caught, self.code_type[x], first_caught)
             x_eff = np.where(caught, self.dtype(CAUGHT), x)
             acc = x_eff if acc is None else self._merge(acc, x_eff)

@@ -49,10 +49,10 @@ def simulate_all(kernel: Kernel, n: int) -> BlockTrace:
               for i in range(len(parts[0].tokens))]
     level = None if parts[0].level is None else np.concatenate([p.level for p in parts])
 
-    def joined(attr: str) -> dict[int, np.ndarray]:
+    def joined(attr: str) -> dict:
         return {k: np.concatenate([getattr(p, attr)[k] for p in parts]) for k in getattr(parts[0], attr)}
 
-    return BlockTrace(n, level, tokens, joined("masked"), joined("caught"), joined("detected"))
+    return BlockTrace(n, level, tokens, joined("masked"), joined("caught"), joined("detected"), joined("gate_caught"))
 
 
 def mix(traces: list[BlockTrace], version: np.ndarray) -> BlockTrace:
@@ -69,7 +69,8 @@ def mix(traces: list[BlockTrace], version: np.ndarray) -> BlockTrace:
     return BlockTrace(first.n, first.level, tokens,
                       {k: pick([t.masked[k] for t in traces]) for k in first.masked},
                       {k: pick([t.caught[k] for t in traces]) for k in first.caught},
-                      {k: pick([t.detected[k] for t in traces]) for k in first.detected})
+                      {k: pick([t.detected[k] for t in traces]) for k in first.detected},
+                      {k: pick([t.gate_caught[k] for t in traces]) for k in first.gate_caught})
 
 
 @dataclass
