@@ -41,6 +41,8 @@ SANKEY_OUTCOMES = (("action failure", "p_action_failure_given_root"),
 def sankey_chart(summary: dict[str, Any]) -> Chart:
     """Root errors per 1,000 instances: error type -> root-cause step -> action failure, caught or masked."""
     rows = [c for c in summary["cascade"] if c["p_root_error"] > 0]
+    if not all("p_caught_given_root" in c for c in rows):  # a run from before caught and masked were kept apart
+        return _lumped_sankey(summary, rows)
     types = sorted({c["error_type"] for c in rows})
     steps = sorted({c["root_cause_step"] for c in rows})
     labels = [f"type: {t}" for t in types] + [f"step: {s}" for s in steps] + [end for end, _ in SANKEY_OUTCOMES]
@@ -81,6 +83,33 @@ def sankey_chart(summary: dict[str, Any]) -> Chart:
                f"{summary['expected_loss_per_instance']:,.2f} {cur} per instance also counts escalation costs "
                f"({summary['expected_escalation_cost_per_instance']:,.2f} {cur}: caught errors and false alarms "
                "handed to a human).")
+    return Chart("sankey", title, caption, fig)
+
+
+def _lumped_sankey(summary: dict[str, Any], rows: list[dict[str, Any]]) -> Chart:
+    """The Sankey of a run folder written before caught and masked were kept apart per root: one node for both."""
+    stopped = "masked or caught"
+    types = sorted({c["error_type"] for c in rows})
+    steps = sorted({c["root_cause_step"] for c in rows})
+    labels = [f"type: {t}" for t in types] + [f"step: {s}" for s in steps] + ["action failure", stopped]
+    idx = {label: i for i, label in enumerate(labels)}
+    src, dst, val = [], [], []
+    for c in rows:
+        per_k = 1000 * c["p_root_error"]
+        failed = per_k * (c["p_action_failure_given_root"] or 0.0)
+        for a, b, v in ((f"type: {c['error_type']}", f"step: {c['root_cause_step']}", per_k),
+                        (f"step: {c['root_cause_step']}", "action failure", failed),
+                        (f"step: {c['root_cause_step']}", stopped, per_k - failed)):
+            if v > 0:
+                src.append(idx[a])
+                dst.append(idx[b])
+                val.append(v)
+    fig = go.Figure(go.Sankey(node={"label": labels, "pad": 12, "thickness": 14},
+                              link={"source": src, "target": dst, "value": val}))
+    title = "Cascades: root errors per 1,000 instances, from error type to root-cause step to outcome"
+    _layout(fig, title, height=520)
+    caption = ("Each band is root errors per 1,000 instances (base). This run folder was written before caught and "
+               "masked were kept apart per root, so one node holds both; run `cascade run` again to see them apart.")
     return Chart("sankey", title, caption, fig)
 
 

@@ -34,7 +34,8 @@ _KNOWN = frozenset(REQUIRED) | {"attribution.csv", "cascade.csv", "sensitivity.c
                                 "calibration.csv"}
 """Names a run folder of any version may hold (the run's files, and what `report` and `calibrate` add)."""
 _COLUMNS = {"instances.parquet": [c for c in INSTANCE_SCHEMA.names if c not in OPTIONAL_INSTANCE_COLUMNS],
-            "steps.parquet": list(STEP_COLUMNS)}
+            "steps.parquet": [c for c in STEP_COLUMNS if c != "fate"]}
+"""Columns a run folder's tables must have; `failed_acts` and `fate` came later (older folders lack them)."""
 _TIMELINE_COLUMNS = ("variant", "replication", "day", "loss", "backlog")
 _SENSITIVITY_NUMBERS = ("reference_loss", "value", "low", "high", "loss_at_low", "loss_at_high", "importance",
                         "importance_per_point",

@@ -218,9 +218,6 @@ DAMAGES = {
     "fates not adding up": (lambda d: _edit_summary(d, lambda s: s["cascade"][0].update(p_masked_given_root=0.9)),
                             True, "summary.json: cascade.0: p_action_failure_given_root, p_caught_given_root and "
                                   "p_masked_given_root are"),
-    "a summary from before the split": (lambda d: _edit_summary(d, lambda s: [c.pop(k) for c in s["cascade"] for k in (
-        "p_caught_given_root", "p_masked_given_root")]), True, "kept apart per root has no p_caught_given_root: run "
-                                        "`cascade run` again"),
     "garbage parquet": (lambda d: (d / "steps.parquet").write_bytes(b"not parquet"), True,
                         "steps.parquet: not a readable parquet table"),
     "parquet of another table": (lambda d: pq.write_table(pa.table({"x": [1]}), d / "instances.parquet"), True,
@@ -282,3 +279,19 @@ def test_every_summary_string_is_escaped_in_the_html():
     page = render_html(summary, description=mark)
     body = page[page.index("</head>"):]
     assert "pwned" in body and mark not in body and "<u>" not in body
+
+
+def test_a_folder_from_before_caught_and_masked_were_apart_still_reports_them_together(tmp_path):
+    """Nothing a user computed is lost: a run folder written before the split (no fate keys in the summary, no
+    `fate` or `failed_acts` column) still renders; its Sankey has one 'masked or caught' node and says why."""
+    out = tmp_path / "run"
+    sim.run(scenario_from_dict(chain(instances=2000)), engine="monte_carlo").write(out)
+    _edit_summary(out, lambda s: [c.pop(k) for c in s["cascade"] for k in ("p_caught_given_root",
+                                                                          "p_masked_given_root")])
+    pq.write_table(pq.read_table(out / "steps.parquet").drop_columns(["fate"]), out / "steps.parquet")
+    pq.write_table(pq.read_table(out / "instances.parquet").drop_columns(["failed_acts"]), out / "instances.parquet")
+    _forge_manifest(out)
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    assert "masked or caught" in page and "written before caught and masked were kept apart" in page
