@@ -3,6 +3,8 @@ table under it; and the one layout every chart shares (title, axes with units, l
 
 from __future__ import annotations
 
+import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -30,3 +32,21 @@ def layout(fig: go.Figure, title: str, x: str | None = None, y: str | None = Non
     if y:
         fig.update_yaxes(title_text=y)
     return fig
+
+
+def figure_json(fig: go.Figure) -> str:
+    """The figure as JSON that is also valid JavaScript, with no character that could close a <script> element."""
+    return fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def figure_html(chart: Chart) -> str:
+    """The chart's place in the page: its div, caption (escaped) and table."""
+    return (f"<figure id='{chart.key}'><div class='chart' id='chart-{chart.key}'></div>"
+            f"<figcaption>{html.escape(chart.caption)}</figcaption>{chart.table_html}</figure>")
+
+
+def charts_script(charts: Sequence[Chart]) -> str:
+    """The <script> element drawing every chart into its div (plotly.js, loaded by the page)."""
+    return "<script>" + "".join(
+        f"(function(){{var f={figure_json(c.figure)};Plotly.newPlot('chart-{c.key}',f.data,f.layout,"
+        "{responsive:true,displaylogo:false});})();" for c in charts) + "</script>"

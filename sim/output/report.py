@@ -17,7 +17,7 @@ import yaml
 
 from sim.core.atomic import write_text
 from sim.output import uncertainty_report
-from sim.output.chart import PALETTE, Chart
+from sim.output.chart import PALETTE, Chart, charts_script, figure_html
 from sim.output.chart import layout as _layout
 from sim.output.run_folder import open_run_folder
 from sim.output.uncertainty_text import lines as uncertainty_lines
@@ -279,11 +279,6 @@ def charts(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None,
     return out + uncertainty_report.charts(summary)
 
 
-def _figure_json(fig: go.Figure) -> str:
-    # Valid JSON and valid JavaScript, with no character that could close the <script> element.
-    return fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def _headline_html(summary: dict[str, Any]) -> str:
     cur = html.escape(summary["currency"])
     rows = []
@@ -387,13 +382,8 @@ def render_html(summary: dict[str, Any], sensitivity: pd.DataFrame | None = None
         "<p>P(wrong action): probability that an instance ends with at least one action executed on wrong input. "
         "Silent: no audit detected it. Amplification: action failures per root error. 95% CIs in brackets.</p>"
         "</section>", uncertainty_report.section_html(summary), _retrievers_html(summary), _agent_html(summary)]
-    for chart in made:
-        parts.append(f"<figure id='{chart.key}'><div class='chart' id='chart-{chart.key}'></div>"
-                     f"<figcaption>{html.escape(chart.caption)}</figcaption>{chart.table_html}</figure>")
-    script = "".join(
-        f"(function(){{var f={_figure_json(c.figure)};Plotly.newPlot('chart-{c.key}',f.data,f.layout,"
-        "{responsive:true,displaylogo:false});})();" for c in made)
-    parts.append(f"<script>{script}</script></body></html>")
+    parts += [figure_html(chart) for chart in made]
+    parts.append(charts_script(made) + "</body></html>")
     return "".join(parts)
 
 

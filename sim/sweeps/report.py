@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 
 from sim.core.atomic import write_text
 from sim.core.errors import CascadeError
-from sim.output.report import CSS, PALETTE, Chart, _figure_json
+from sim.output.chart import PALETTE, Chart, charts_script, figure_html
+from sim.output.report import CSS
 from sim.sweeps.frontier import break_even
 from sim.sweeps.units import MARKER
 
@@ -144,8 +145,7 @@ def render_sweep_html(table: pd.DataFrame, summary: dict[str, Any]) -> str:
     if not made:
         parts.append("<p>Charts are drawn for one or two swept numeric parameters; see sweep.parquet.</p>")
     for chart in made:
-        parts.append(f"<figure id='{chart.key}'><div class='chart' id='chart-{chart.key}'></div>"
-                     f"<figcaption>{html.escape(chart.caption)}</figcaption></figure>")
+        parts.append(figure_html(chart))
     frontier = pd.DataFrame(summary.get("frontier") or [])
     if not frontier.empty:
         parts.append("<section><h2>Break-even frontier</h2>" + frontier.to_html(
@@ -154,9 +154,7 @@ def render_sweep_html(table: pd.DataFrame, summary: dict[str, Any]) -> str:
     if failed:
         parts.append(f"<section><h2>Failed points ({summary['failed_rows']:,} rows)</h2>" + pd.DataFrame(
             failed).to_html(index=False, classes="sensitivity") + "</section>")
-    script = "".join(f"(function(){{var f={_figure_json(c.figure)};Plotly.newPlot('chart-{c.key}',f.data,f.layout,"
-                     "{responsive:true,displaylogo:false});})();" for c in made)
-    parts.append(f"<script>{script}</script></body></html>")
+    parts.append(charts_script(made) + "</body></html>")
     return "".join(parts)
 
 
