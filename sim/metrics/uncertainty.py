@@ -134,11 +134,15 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
     else Monte Carlo with `instances` per point on the plan's own streams (common random numbers across points)."""
     n = len(next(iter(points.values()))) if points else 1
 
-    def at(i: int) -> Plan:
+    def at(start: int, stop: int) -> Plan:
+        """The plan at points start..stop-1, stacked (built at once: `Plan.at_points`)."""
+        if not points:
+            return stack([plan] * (stop - start))
         try:
-            return plan.with_parameters({path: float(v[i]) for path, v in points.items()}) if points else plan
+            return plan.at_points({path: np.asarray(v, dtype=float)[start:stop] for path, v in points.items()},
+                                  first_draw=start)
         except CascadeError as exc:
-            raise CascadeError(f"variant '{plan.variant}', draw {i}: {exc}") from None
+            raise CascadeError(f"variant '{plan.variant}', {exc}") from None
 
     try:
         per_walk = points_per_walk(plan)
@@ -146,11 +150,15 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
         computed_by = f"monte_carlo ({instances:,} instances per point, common random numbers)"
         rows = []
         for i in range(n):
-            tallies, _ = simulate({plan.variant: at(i)}, instances, MC_CHUNK, 0, 0)
+            try:
+                one = plan.with_parameters({path: float(v[i]) for path, v in points.items()}) if points else plan
+            except CascadeError as exc:
+                raise CascadeError(f"variant '{plan.variant}', draw {i}: {exc}") from None
+            tallies, _ = simulate({plan.variant: one}, instances, MC_CHUNK, 0, 0)
             s = summary_from_tally(tallies[plan.variant])
             rows.append({m: s[m] for m in METRICS})
         return Evaluation(pd.DataFrame(rows, columns=list(METRICS)), computed_by)
-    parts = [headline_batch(stack([at(i) for i in range(a, min(n, a + per_walk))])) for a in range(0, n, per_walk)]
+    parts = [headline_batch(at(a, min(n, a + per_walk))) for a in range(0, n, per_walk)]
     values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in METRICS})
     return Evaluation(values, "analytic (exact at each point, batched)")
 

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import optimize, special
+from scipy.optimize import elementwise
 
 # The Beta's own correlation is solved in [icc, _RHO_MAX]; past it the levels are already within 1e-9 of
 # their limit (measured: the achieved correlation converges smoothly to `max_icc`).
@@ -67,6 +68,20 @@ class Levels:
             return np.full(self.count, p)
         return np.array(_level_probabilities(p, self.icc, tuple(self.edges.tolist())))
 
+    def probabilities_batch(self, p: np.ndarray) -> np.ndarray:
+        """`probabilities` of every mean in `p` at once (shape: len(p) x levels): the correlations of the distinct
+        means are solved together (scipy.optimize.elementwise.find_root, to the tolerances of the scalar brentq),
+        so the result agrees with `probabilities` to rounding. IccOutOfReach names the first mean out of reach."""
+        p = np.asarray(p, dtype=float)
+        if self.icc == 0.0:
+            return np.repeat(p[:, None], self.count, axis=1)
+        means, where = np.unique(p, return_inverse=True)
+        table = np.repeat(means[:, None], self.count, axis=1)
+        inside = (means > 0.0) & (means < 1.0)
+        if inside.any():
+            table[inside] = _solve_levels(means[inside], self)
+        return table[where.ravel()]
+
     def max_icc(self, p: float) -> float:
         """The largest correlation these levels can give an event of mean `p`: all of its errors on the hardest
         instances (probability 1 on the top share p of u, 0 below; the level holding the boundary averages)."""
@@ -105,31 +120,82 @@ def _level_probabilities(p: float, icc: float, edges_t: tuple[float, ...]) -> tu
     return tuple(_slice_means(p, rho, edges).tolist())
 
 
-def _slice_means(p: float, rho: float, edges: np.ndarray) -> np.ndarray:
-    """Mean of the Beta(mean p, correlation rho) quantile function over each slice of u between `edges`.
+def _solve_levels(p: np.ndarray, levels: Levels) -> np.ndarray:
+    """The level probabilities of each mean in `p` (all in (0, 1)), as `_level_probabilities` finds them one by
+    one: the Beta's correlation raised until the levels give `levels.icc`."""
+    icc, edges, w = levels.icc, levels.edges, levels.weights
+
+    def correlations(q: np.ndarray) -> np.ndarray:
+        mean = q @ w
+        return ((q - mean[:, None]) ** 2 @ w) / (mean * (1.0 - mean))
+
+    top = np.clip(edges[1:] - np.maximum(edges[:-1], 1.0 - p[:, None]), 0.0, None) / w
+    reachable = correlations(top)
+    if np.any(icc > reachable):
+        k = int(np.argmax(icc > reachable))
+        raise IccOutOfReach(float(p[k]), icc, float(reachable[k]))
+
+    def excess(rho: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return correlations(_slice_means(p, rho, edges)) - icc
+
+    # The levels lose a little of the Beta's variance, about in proportion: rho = icc^2 / corr(icc) is within a
+    # fraction of a percent of the root, so a bracket three times that distance wide holds it (else: the scalar
+    # solver's whole range).
+    rho = np.full_like(p, icc)
+    at_icc = excess(rho, p)
+    todo = at_icc < 0.0  # (>= 0: the levels lose no variance, rho = icc, as the scalar solver decides)
+    if todo.any():
+        guess = icc * icc / (at_icc[todo] + icc)
+        high = np.minimum(icc + 3.0 * (guess - icc), _RHO_MAX)
+        tolerances = {"xatol": 1e-15, "xrtol": 4 * np.finfo(float).eps}
+        found = elementwise.find_root(excess, (np.full_like(high, icc), high), args=(p[todo],),
+                                      tolerances=tolerances)
+        x = found.x
+        missed = found.status == -1
+        if missed.any():
+            wide = elementwise.find_root(excess, (np.full(missed.sum(), icc), np.full(missed.sum(), _RHO_MAX)),
+                                         args=(p[todo][missed],), tolerances=tolerances)
+            # No root below _RHO_MAX: icc within 1e-9 of the limit (the scalar solver's other end).
+            x[missed] = np.where(wide.status == -1, _RHO_MAX, wide.x)
+        rho[todo] = x
+    return _slice_means(p, rho, edges)
+
+
+def _slice_means(p, rho, edges: np.ndarray) -> np.ndarray:
+    """Mean of the Beta(mean p, correlation rho) quantile function over each slice of u between `edges` (p and rho
+    scalars: one value per slice; arrays of n: n x slices, each row computed exactly as its scalar would be).
 
     For X ~ Beta(a, b) with quantile x at u, E[X; X <= x] = p I_x(a+1, b), so a slice's mean is p ΔG / Δu with
     G(u) = I_x(a+1, b); G runs from 0 to 1, so the means average to p exactly. G is computed from whichever of
     x or y = 1 - x is below 1/2 (G = 1 - I_y(b, a+1) above), because at high correlation the quantile sits
     within 1e-300 of 0 or of 1. Past the smallest double the limits hold to double precision: G -> 0 as x -> 0,
     and I_y(b, a+1) -> (1 - u)(a + b)/a as y -> 0 (DLMF 8.17.20 with I_y(b, a) = 1 - u)."""
-    a, b = p * (1.0 - rho) / rho, (1.0 - p) * (1.0 - rho) / rho
-    low = edges <= special.betainc(a, b, 0.5)  # edges where the quantile is at most 1/2
-    low[0], low[-1] = True, False
-    g = np.zeros_like(edges)  # G(u) at the low edges
-    t = np.zeros_like(edges)  # 1 - G(u) at the high edges
+    one = np.ndim(p) == 0
+    p, rho = np.atleast_1d(np.asarray(p, dtype=float)), np.atleast_1d(np.asarray(rho, dtype=float))
+    a, b = (p * (1.0 - rho) / rho)[:, None], ((1.0 - p) * (1.0 - rho) / rho)[:, None]
+    n, m = len(p), len(edges)
+    low = np.broadcast_to(edges, (n, m)) <= special.betainc(a, b, 0.5)  # edges where the quantile is at most 1/2
+    low[:, 0], low[:, -1] = True, False
+    g = np.zeros((n, m))  # G(u) at the low edges
+    t = np.zeros((n, m))  # 1 - G(u) at the high edges
+    ab = np.broadcast_to(a, (n, m)), np.broadcast_to(b, (n, m))
     with np.errstate(divide="ignore", over="ignore", under="ignore"):
-        u = edges[low][1:]
-        x = special.betaincinv(a, b, u)
+        at = low & (np.arange(m) > 0)  # low edges but the first (u = 0: G = 0)
+        ai, bi = ab[0][at], ab[1][at]
+        u = np.broadcast_to(edges, (n, m))[at]
+        x = special.betaincinv(ai, bi, u)
         # The quantile is below the smallest double (returned as 0 or clamped at the smallest normal number).
-        beyond = (x <= _TINY) | (special.betainc(a, b, x) > u * (1.0 + 1e-9))
-        g[1:low.sum()] = np.where(beyond, 0.0, special.betainc(a + 1.0, b, x))
-        v = 1.0 - edges[~low][:-1]
-        y = special.betaincinv(b, a, v)
-        beyond = (y <= _TINY) | (special.betainc(b, a, y) > v * (1.0 + 1e-9))
-        t[low.sum():-1] = np.where(beyond, v * (a + b) / a, special.betainc(b, a + 1.0, y))
+        beyond = (x <= _TINY) | (special.betainc(ai, bi, x) > u * (1.0 + 1e-9))
+        g[at] = np.where(beyond, 0.0, special.betainc(ai + 1.0, bi, x))
+        at = ~low & (np.arange(m) < m - 1)  # high edges but the last (u = 1: 1 - G = 0)
+        ai, bi = ab[0][at], ab[1][at]
+        v = 1.0 - np.broadcast_to(edges, (n, m))[at]
+        y = special.betaincinv(bi, ai, v)
+        beyond = (y <= _TINY) | (special.betainc(bi, ai, y) > v * (1.0 + 1e-9))
+        t[at] = np.where(beyond, v * (ai + bi) / ai, special.betainc(bi, ai + 1.0, y))
     # Differences within each side (no cancellation against 1), and the one slice that crosses from low to high.
-    step = np.where(low[1:], np.diff(g), -np.diff(t))
-    cross = low.sum() - 1
-    step[cross] = 1.0 - t[cross + 1] - g[cross]
-    return np.clip(p * step / np.diff(edges), 0.0, 1.0)
+    step = np.where(low[:, 1:], np.diff(g, axis=1), -np.diff(t, axis=1))
+    rows, cross = np.arange(n), low.sum(axis=1) - 1
+    step[rows, cross] = 1.0 - t[rows, cross + 1] - g[rows, cross]
+    out = np.clip(p[:, None] * step / np.diff(edges), 0.0, 1.0)
+    return out[0] if one else out
