@@ -96,6 +96,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         study = propagate(variants, exact_plans, settings, scenario.seed)
         result.summary["uncertainty"] = study.summary
         result.uncertainty = study.draws
+        result.loss_exceedance = study.curves
     if sobol is not None:
         per_draw = settings.instances_per_draw if settings else Uncertainty(draws=2).instances_per_draw
         result.sobol = sobol_indices(variants, exact_plans, sobol, scenario.seed, sobol_by, per_draw)

@@ -23,7 +23,7 @@ from sim.core.seeding import stream_key
 from sim.engines.analytic import headline_batch, points_per_walk
 from sim.engines.monte_carlo.run import simulate
 from sim.metrics.loss_exceedance import DRAWS as EXCEEDANCE_DRAWS
-from sim.metrics.loss_exceedance import exceedance_band, loss_histograms
+from sim.metrics.loss_exceedance import curve_table, exceedance_band, loss_histograms, period_exceedance_band
 from sim.metrics.summary import summary_from_tally
 from sim.metrics.value_of_information import evpi, evppi
 from sim.model.plan import Plan, stack
@@ -72,6 +72,8 @@ class UncertaintyResult:
     draws: pd.DataFrame
     """One row per draw x variant: `draw`, `variant`, METRICS, then every input's value (the draw's coordinates)."""
     summary: dict
+    curves: pd.DataFrame | None = None
+    """The loss-exceedance curves with their bands, per instance and per month (`loss_exceedance.curve_table`)."""
 
 
 def uncertain_inputs(variants: Mapping[str, Scenario]) -> list[UncertainInput]:
@@ -201,6 +203,14 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
                                      settings.instances_per_draw) for v, plan in plans.items()}
     summary["loss_exceedance"] = {"per": "instance", "draws": shown, "instances_per_draw": settings.instances_per_draw,
                                   "computed_by": "monte_carlo (common random numbers)", **exceedance_band(histograms)}
+    timeline = variants["base"].timeline
+    if timeline is not None:  # a period needs the scenario's volume
+        volume = timeline.volume_per_month()
+        summary["loss_exceedance_per_period"] = {
+            "per": "month", "volume_per_month": volume,
+            "computed_by": "periods sampled from each draw's instance losses (compound: sum of "
+                           "instances_per_period independent instance losses)",
+            **period_exceedance_band(histograms, max(1, round(volume)), seed)}
     base = per_variant.get("base")
     if base is not None and len(per_variant) > 1:
         summary["differences"] = {}
@@ -214,7 +224,8 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
             summary["differences"][v] = diff
         summary["value_of_information"] = value_of_information(
             {v: df["expected_loss_per_instance"].to_numpy() for v, df in per_variant.items()}, inputs, u)
-    return UncertaintyResult(table, summary)
+    curves = curve_table(summary["loss_exceedance"], summary.get("loss_exceedance_per_period"), "month")
+    return UncertaintyResult(table, summary, curves)
 
 
 def value_of_information(losses: Mapping[str, np.ndarray], inputs: list[UncertainInput],
