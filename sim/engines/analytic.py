@@ -15,6 +15,7 @@ columns become B x levels and every figure a vector of B (`headline_batch`).
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from sim.core.errors import EngineLimitError
 from sim.engines.request import RunRequest
@@ -26,15 +27,20 @@ from sim.trace.schema import PASS_K
 
 MAX_ROWS = 200_000
 
-BATCH_BYTES = 256 << 20
-"""Memory of a batched frontier's probabilities (rows x points x levels doubles) that `points_per_walk` aims at."""
+BATCH_BYTES = 16 << 20
+"""Memory of a batched frontier's probabilities (rows x points x levels doubles) that `points_per_walk` aims at:
+about half a last-level cache. Each step makes a few passes over the frontier, so a walk whose frontier stays
+in cache is faster per point (measured on contract review, 24 levels: 0.9 ms a point at 64-128 points a walk,
+1.4 ms at 1,024)."""
 
 
 class _Frontier:
     """Joint distribution over named integer columns; P has one column per parameter point x difficulty level
     (point-major)."""
 
-    def __init__(self, columns: int):
+    def __init__(self, columns: int, batched_from: int):
+        self.batched_from = batched_from
+        """Columns from which rows are merged by `_segment_sums` (one point's merge keeps np.add.reduceat)."""
         self.cols: list[str] = []
         self.S = np.zeros((1, 0), dtype=np.int32)
         self.P = np.ones((1, columns))
@@ -58,23 +64,39 @@ class _Frontier:
         return over_levels(self.P[where].sum(axis=0), weights)
 
     def branch(self, options: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> None:
-        """Replace each row by one row per option: probability times `prob` (rows x levels or rows x 1),
-        with the given columns set to new values."""
-        S_parts, P_parts = [], []
+        """Replace each row by one row per option: probability times `prob` (rows x columns; rows x points,
+        the same at every level; or rows x 1), with the given columns set to new values."""
+        n, columns = self.P.shape
+        picked = []
         for prob, updates in options:
             prob = np.asarray(prob, dtype=np.float64)
             if prob.ndim == 0:
-                prob = np.full((len(self.S), 1), float(prob))
+                prob = np.full((n, 1), float(prob))
             live = prob.any(axis=1)  # rows this option cannot reach are never copied
             if not live.any():
                 continue
-            S = self.S[live]
+            rows = None if live.all() else np.flatnonzero(live)
+            picked.append((prob if rows is None else prob[rows], rows, updates))
+        size = sum(n if rows is None else len(rows) for _, rows, _ in picked)
+        S, P = np.empty((size, self.S.shape[1]), dtype=self.S.dtype), np.empty((size, columns))
+        at = 0
+        for prob, rows, updates in picked:
+            part = slice(at, at + len(prob))
+            at += len(prob)
+            S[part] = self.S if rows is None else self.S[rows]
             for name, values in updates.items():
-                S[:, self.cols.index(name)] = np.broadcast_to(values, (len(self.S),))[live]
-            S_parts.append(S)
-            P_parts.append(self.P[live] * prob[live])
-        self.S = np.concatenate(S_parts)
-        self.P = np.concatenate(P_parts)
+                values = np.broadcast_to(values, (n,))
+                S[part, self.cols.index(name)] = values if rows is None else values[rows]
+            # The products are written in place: no gathered copy, no concatenation.
+            if rows is None:
+                np.copyto(P[part], self.P)
+            else:
+                np.take(self.P, rows, axis=0, out=P[part])
+            if prob.shape[1] in (1, columns):
+                P[part] *= prob
+            else:  # one value per point: the same at each of its levels
+                P[part].reshape(len(prob), prob.shape[1], -1)[...] *= prob[:, :, None]
+        self.S, self.P = S, P
         self._merge()
 
     def _merge(self) -> None:
@@ -95,12 +117,22 @@ class _Frontier:
         if len(starts) == len(self.S):
             return
         self.S = self.S[order[starts]]
-        self.P = np.add.reduceat(self.P[order], starts, axis=0)
+        self.P = _segment_sums(self.P, order, starts) if self.P.shape[1] > self.batched_from else \
+            np.add.reduceat(self.P[order], starts, axis=0)
         self.peak_rows = max(self.peak_rows, len(self.S))
         if len(self.S) > MAX_ROWS:
             raise EngineLimitError(
                 f"the analytic engine would need a joint table of {len(self.S):,} rows for this workflow "
                 f"(limit {MAX_ROWS:,}); run it with --engine monte_carlo")
+
+
+def _segment_sums(P: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """`np.add.reduceat(P[order], starts, axis=0)` as one sparse product (scipy.sparse CSR: one pass over P in C,
+    no gathered copy); reduceat along axis 0 of a wide array runs about 15 times slower. Sums round differently
+    from reduceat's, so one point keeps reduceat."""
+    indptr = np.append(starts, len(order))
+    merge = sparse.csr_matrix((np.ones(len(order)), order, indptr), shape=(len(starts), len(P)))
+    return merge @ P
 
 
 def over_levels(per_column: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -172,7 +204,7 @@ class _Pass:
         self.T = len(plan.types)
         self.w = plan.levels.weights
         self.B, self.L = plan.batch, plan.levels.count
-        self.F = _Frontier(self.B * self.L)
+        self.F = _Frontier(self.B * self.L, batched_from=self.L + 1)
         self.originated = np.zeros((len(plan.roots), self.B))
         self.failure_loss, self.escalation_cost, self.action_failures = (np.zeros(self.B) for _ in range(3))
         self.tag_results: dict[int, list[float]] = {}
@@ -336,9 +368,8 @@ class _Pass:
 
     def _per_row(self, table: np.ndarray, x: np.ndarray, otherwise: float) -> np.ndarray:
         """Per row, the probability `table` (points x types) gives the type of its error token x (`otherwise`
-        for rows without an error), as rows x (points x levels)."""
-        values = np.where(is_error(x)[:, None], table[:, np.maximum(self.type_of[x], 0)].T, otherwise)
-        return values if self.L == 1 else np.repeat(values, self.L, axis=1)
+        for rows without an error), as rows x points (the same at every level: `_Frontier.branch` spreads it)."""
+        return np.where(is_error(x)[:, None], table[:, np.maximum(self.type_of[x], 0)].T, otherwise)
 
     def _columns(self, per_point_level: np.ndarray) -> np.ndarray:
         """Values per point (B) or per point and level (B x L) as one row of B x L columns."""

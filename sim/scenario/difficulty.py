@@ -27,6 +27,8 @@ from scipy.optimize import elementwise
 # their limit (measured: the achieved correlation converges smoothly to `max_icc`).
 _RHO_MAX = 1.0 - 1e-12
 _TINY = np.finfo(float).tiny
+_SECANT_STEPS = 8
+"""Secant steps `probabilities_batch` tries before the bracketing solver (measured: 3 or 4 settle it)."""
 
 
 class IccOutOfReach(ValueError):
@@ -138,27 +140,49 @@ def _solve_levels(p: np.ndarray, levels: Levels) -> np.ndarray:
     def excess(rho: np.ndarray, p: np.ndarray) -> np.ndarray:
         return correlations(_slice_means(p, rho, edges)) - icc
 
-    # The levels lose a little of the Beta's variance, about in proportion: rho = icc^2 / corr(icc) is within a
-    # fraction of a percent of the root, so a bracket three times that distance wide holds it (else: the scalar
-    # solver's whole range).
-    rho = np.full_like(p, icc)
-    at_icc = excess(rho, p)
-    todo = at_icc < 0.0  # (>= 0: the levels lose no variance, rho = icc, as the scalar solver decides)
-    if todo.any():
-        guess = icc * icc / (at_icc[todo] + icc)
-        high = np.minimum(icc + 3.0 * (guess - icc), _RHO_MAX)
+    q = _slice_means(p, np.full_like(p, icc), edges)
+    at_icc = correlations(q) - icc
+    todo = np.flatnonzero(at_icc < 0.0)  # (>= 0: the levels lose no variance, rho = icc, as the scalar solver)
+    if len(todo) == 0:
+        return q
+    # Secant steps from rho = icc and the proportional guess icc^2 / corr(icc) (the levels lose a little of the
+    # Beta's variance, about in proportion: the guess is within 0.3% of the root): 3 or 4 more evaluations of
+    # the slice means, where the bracketing solver takes 7 or 8. An element the steps do not settle within the
+    # scalar solver's tolerance goes to the bracketing solver (Chandrupatla: scipy.optimize.elementwise).
+    x0, f0 = np.full(len(todo), icc), at_icc[todo]
+    x1 = icc * icc / (f0 + icc)
+    active = np.arange(len(todo))
+    settled = np.zeros(len(todo), dtype=bool)
+    for _ in range(_SECANT_STEPS):
+        q1 = _slice_means(p[todo[active]], x1[active], edges)
+        f1 = correlations(q1) - icc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x2 = x1[active] - f1 * (x1[active] - x0[active]) / (f1 - f0[active])
+        done = np.abs(x2 - x1[active]) <= 1e-15 + 4 * np.finfo(float).eps * np.abs(x2)
+        q[todo[active[done]]] = q1[done]
+        settled[active[done]] = True
+        lost = ~np.isfinite(x2) | (x2 <= icc) | (x2 >= _RHO_MAX)
+        keep = ~done & ~lost
+        x0[active[keep]], f0[active[keep]] = x1[active[keep]], f1[keep]
+        x1[active[keep]] = x2[keep]
+        active = active[keep]
+        if len(active) == 0:
+            break
+    rest = todo[~settled]
+    if len(rest):
+        high = np.minimum(icc + 3.0 * (icc * icc / (at_icc[rest] + icc) - icc), _RHO_MAX)
         tolerances = {"xatol": 1e-15, "xrtol": 4 * np.finfo(float).eps}
-        found = elementwise.find_root(excess, (np.full_like(high, icc), high), args=(p[todo],),
+        found = elementwise.find_root(excess, (np.full_like(high, icc), high), args=(p[rest],),
                                       tolerances=tolerances)
         x = found.x
         missed = found.status == -1
         if missed.any():
             wide = elementwise.find_root(excess, (np.full(missed.sum(), icc), np.full(missed.sum(), _RHO_MAX)),
-                                         args=(p[todo][missed],), tolerances=tolerances)
+                                         args=(p[rest][missed],), tolerances=tolerances)
             # No root below _RHO_MAX: icc within 1e-9 of the limit (the scalar solver's other end).
             x[missed] = np.where(wide.status == -1, _RHO_MAX, wide.x)
-        rho[todo] = x
-    return _slice_means(p, rho, edges)
+        q[rest] = _slice_means(p[rest], x, edges)
+    return q
 
 
 def _slice_means(p, rho, edges: np.ndarray) -> np.ndarray:
