@@ -239,11 +239,16 @@ class _Pass:
             tables = [table for d in sorted(ahead) for table in (
                 [steps[d].susceptibility, *steps[d].susceptibility_by_input.values()] if steps[d].kind == "decide"
                 else [steps[d].catch] if steps[d].kind == "verify" else [])]
-            first_seen: dict[tuple, int] = {}
             code_map = np.arange(ERROR + 2 * self.T)
+            # Each type's column of every table ahead, at every point; a type maps to the first type whose
+            # columns are equal to its own (compared as arrays: a stacked plan's tables hold many points).
+            columns = np.concatenate([t.reshape(-1, self.T) for t in tables]).T if tables else np.zeros((self.T, 0))
+            firsts: list[int] = []
             for t in range(self.T):
-                key = tuple(v for table in tables for v in table[:, t].tolist())
-                code_map[ERROR + t] = ERROR + first_seen.setdefault(key, t)
+                same = next((f for f in firsts if np.array_equal(columns[f], columns[t])), None)
+                if same is None:
+                    firsts.append(t)
+                code_map[ERROR + t] = ERROR + (t if same is None else same)
             out[s.pos] = code_map
         return out
 
