@@ -27,11 +27,12 @@ from sim.trace.schema import PASS_K
 
 MAX_ROWS = 200_000
 
-BATCH_BYTES = 16 << 20
+BATCH_BYTES = 8 << 20
 """Memory of a batched frontier's probabilities (rows x points x levels doubles) that `points_per_walk` aims at:
-about half a last-level cache. Each step makes a few passes over the frontier, so a walk whose frontier stays
-in cache is faster per point (measured on contract review, 24 levels: 0.9 ms a point at 64-128 points a walk,
-1.4 ms at 1,024)."""
+a quarter of this machine's last-level cache. Each step makes a few passes over the frontier, so a walk whose
+frontier stays in cache is faster per point; below that, the walk's fixed cost (about 9 ms: the rows, sorting,
+Python) takes over (measured on contract review, 24 levels, CPU per point: 1.07 ms at 16 points a walk, 0.66 at
+64, 0.68 at 128, 0.81 at 256, 1.31 at 1,024; 8 MiB is about 95 points)."""
 
 
 class _Frontier:
