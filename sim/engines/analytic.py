@@ -183,14 +183,14 @@ def points_per_walk(plan: Plan) -> int:
     """How many parameter points of `plan` one batched walk should take: as many as keep the frontier's
     probabilities within BATCH_BYTES, judged from one walk at the plan's own point (EngineLimitError when the
     analytic engine cannot take the workflow at all)."""
-    main = _Pass(stack([plan]), tag=None)
+    main = _Pass(stack([plan]), tag=None, attribution=False)
     main.run()
     return max(1, BATCH_BYTES // (8 * plan.levels.count * main.F.peak_rows))
 
 
 def headline_batch(plan: Plan) -> dict[str, np.ndarray]:
     """`headline` of a stacked plan (`sim.model.plan.stack`): one value per parameter point, in one walk."""
-    main = _Pass(plan, tag=None)
+    main = _Pass(plan, tag=None, attribution=False)
     main.run()
     return {"p_failure": main.p_failure, "silent_failure_rate": main.p_silent,
             "expected_loss_per_instance": main.failure_loss + main.escalation_cost}
@@ -199,9 +199,11 @@ def headline_batch(plan: Plan) -> dict[str, np.ndarray]:
 class _Pass:
     """One walk over the workflow. With `tag`, errors originated at step position `tag` are marked."""
 
-    def __init__(self, plan: Plan, tag: int | None, classes: tuple | None = None):
+    def __init__(self, plan: Plan, tag: int | None, classes: tuple | None = None, attribution: bool = True):
         assert plan.batch is not None, "the walk takes a stacked plan (sim.model.plan.stack)"
         self.plan, self.tag = plan, tag
+        self.attribution = attribution
+        """False: the headline figures only (no errors originated per root)."""
         self.T = len(plan.types)
         self.w = plan.levels.weights
         self.B, self.L = plan.batch, plan.levels.count
@@ -417,7 +419,9 @@ class _Pass:
             prob = np.where(ok, self._columns(s.rates[:, :, t]), 0.0)
             options.append((prob, {acc: np.full(len(F.S), self._error_code(s, t))}))
             if self.tag is None:
-                self.originated[self.plan.root_index[(s.pos, t)]] += over_levels((F.P * prob).sum(axis=0), self.w)
+                if self.attribution:
+                    r = self.plan.root_index[(s.pos, t)]
+                    self.originated[r] += over_levels((F.P * prob).sum(axis=0), self.w)
             elif s.pos == self.tag:
                 self.tag_results[t] = [np.zeros(self.B), np.zeros(self.B)]
         F.branch(options)
@@ -430,7 +434,8 @@ class _Pass:
         F = self.F
         prob = np.where((F.col(acc) == OK)[:, None], self._columns(s.base_error), 0.0)
         if self.tag is None:
-            self.originated[r] += over_levels((F.P * prob).sum(axis=0), self.w)
+            if self.attribution:
+                self.originated[r] += over_levels((F.P * prob).sum(axis=0), self.w)
         elif s.pos == self.tag:
             self.tag_results[reasoning] = [np.zeros(self.B), np.zeros(self.B)]
         F.branch([(prob, {acc: np.full(len(F.S), self._error_code(s, reasoning))}), (1.0 - prob, {})])

@@ -134,6 +134,21 @@ class Plan:
         values.update(_checked(self, points, batch, first_draw))
         return _build(self, values, batch, first_draw)
 
+    def slice_points(self, start: int, stop: int) -> Plan:
+        """A stacked plan's points start..stop-1 (the roots stay those of the whole batch)."""
+        if self.batch is None:
+            raise CascadeError("slice_points takes a stacked batch of points")
+
+        def part(x):
+            return x[start:stop] if isinstance(x, np.ndarray) else x
+
+        steps = tuple(dataclasses.replace(
+            s, rates=part(s.rates), base_error=part(s.base_error), susceptibility=part(s.susceptibility),
+            susceptibility_by_input={k: part(v) for k, v in s.susceptibility_by_input.items()}, catch=part(s.catch),
+            false_alarm=part(s.false_alarm), failure_loss=part(s.failure_loss), detected_loss=part(s.detected_loss),
+            escalation_cost=part(s.escalation_cost)) for s in self.steps)
+        return dataclasses.replace(self, steps=steps, batch=len(range(start, min(stop, self.batch))))
+
     def without_catch(self, step_ids: Iterable[str]) -> Plan:
         """This plan with the given verify steps catching nothing and raising no false alarm (bypassed)."""
         prefixes = tuple(f"workflow.steps.{sid}.{name}" for sid in step_ids for name in ("catch.", "false_alarm"))

@@ -96,6 +96,11 @@ def test_a_plan_at_a_batch_of_points_is_the_stack_of_the_plans_at_each_point():
         for name in ("rates", "base_error", "susceptibility", "catch", "false_alarm", "failure_loss"):
             x, y = getattr(sa, name), getattr(sb, name)
             assert (x is None) == (y is None) and (x is None or np.allclose(x, y, rtol=1e-12, atol=0)), (sa.id, name)
+    part = batch.slice_points(1, 3)
+    assert part.batch == 2 and part.roots == batch.roots
+    for sa, sb in zip(part.steps, batch.steps, strict=True):
+        assert (sa.rates is None or np.array_equal(sa.rates, sb.rates[1:3])) and np.array_equal(
+            np.atleast_1d(sa.failure_loss), np.atleast_1d(sb.failure_loss)[1:3] if sb.kind == "act" else [0.0])
     with pytest.raises(CascadeError, match=r"draw 11: workflow.steps.decide_indemnity.base_error_rate: 1.5 is not"):
         plan.at_points({base: np.array([0.0, 1.5])}, first_draw=10)
     with pytest.raises(CascadeError, match=r"draw 1: retrievers.contract.rates sum to .* past 1"):
