@@ -211,7 +211,7 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
                                      settings.instances_per_draw) for v, plan in plans.items()}
     summary["loss_exceedance"] = {"per": "instance", "draws": shown, "instances_per_draw": settings.instances_per_draw,
                                   "computed_by": "monte_carlo (common random numbers)", **exceedance_band(histograms)}
-    timeline = variants["base"].timeline
+    timeline = variants.get("base", next(iter(variants.values()))).timeline
     if timeline is not None:  # a period needs the scenario's volume
         volume = timeline.volume_per_month()
         summary["loss_exceedance_per_period"] = {
