@@ -190,7 +190,8 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
     for vname, plan in plans.items():
         mine = {inp.path: values[inp.name] for inp in inputs if vname in inp.variants}
         ev = evaluate_points(plan, mine, settings.instances_per_draw)
-        per_variant[vname] = ev.values
+        # A variant that reads no uncertain input (all made certain by its `set`) is the same at every draw.
+        per_variant[vname] = ev.values if mine else ev.values.loc[[0] * settings.draws].reset_index(drop=True)
         points[vname] = evaluate_points(plan, {}, settings.instances_per_draw).values.iloc[0].to_dict()
         computed_by.add(ev.computed_by)
     table = pd.concat([df.assign(draw=np.arange(settings.draws), variant=v) for v, df in per_variant.items()],
@@ -207,8 +208,11 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
         "results": {v: {m: band(df[m].to_numpy(), points[v][m]) for m in METRICS} for v, df in per_variant.items()},
     }
     shown = min(settings.draws, EXCEEDANCE_DRAWS)
-    histograms = {v: loss_histograms(plan, {i.path: values[i.name][:shown] for i in inputs if v in i.variants},
-                                     settings.instances_per_draw) for v, plan in plans.items()}
+    histograms = {}
+    for v, plan in plans.items():
+        mine = {i.path: values[i.name][:shown] for i in inputs if v in i.variants}
+        hists = loss_histograms(plan, mine, settings.instances_per_draw)
+        histograms[v] = hists if mine else hists * shown
     summary["loss_exceedance"] = {"per": "instance", "draws": shown, "instances_per_draw": settings.instances_per_draw,
                                   "computed_by": "monte_carlo (common random numbers)", **exceedance_band(histograms)}
     timeline = variants.get("base", next(iter(variants.values()))).timeline
