@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, special
+from scipy import interpolate, optimize, special
 from scipy.optimize import elementwise
 
 # The Beta's own correlation is solved in [icc, _RHO_MAX]; past it the levels are already within 1e-9 of
@@ -30,7 +30,9 @@ _TINY = np.finfo(float).tiny
 _SECANT_STEPS = 8
 """Secant steps `probabilities_batch` tries before the bracketing solver (measured: 3 or 4 settle it)."""
 _ANCHORS = 16
-"""Means `probabilities_batch` solves first, to start the others near their root (batches of over 32 means)."""
+"""Means `probabilities_batch` solves first, to start the others near their root: at least this many, and one in
+16 of a larger batch (batches of over 32 means; measured on 2,000 rates: 3.3 evaluations of the slice means per
+rate with 16 anchors interpolated linearly, 3.0 cubic, 2.5 with 125 anchors cubic)."""
 
 
 class IccOutOfReach(ValueError):
@@ -131,8 +133,8 @@ def _solve_levels(p: np.ndarray, levels: Levels) -> np.ndarray:
 
     Most of the cost is the quantiles of the slice means (one scipy.special.betaincinv per level edge), once per
     evaluation, so the solver counts evaluations: from rho = icc and the proportional guess, secant steps take
-    4 to 5 per mean (the bracketing solver 8 to 9). A large batch first solves a few anchor means that way, then
-    starts every other mean at the root and slope interpolated between anchors (in log p): 3 per mean.
+    4 to 5 per mean (the bracketing solver 8 to 9). A large batch first solves anchor means that way, then
+    starts every other mean at the root and slope interpolated between anchors (cubic in log p): 2.5 to 3.
     """
     icc, edges, w = levels.icc, levels.edges, levels.weights
     top = np.clip(edges[1:] - np.maximum(edges[:-1], 1.0 - p[:, None]), 0.0, None) / w
@@ -142,7 +144,7 @@ def _solve_levels(p: np.ndarray, levels: Levels) -> np.ndarray:
         raise IccOutOfReach(float(p[k]), icc, float(reachable[k]))
     anchors = np.arange(len(p))
     if len(p) > 2 * _ANCHORS:
-        anchors = np.unique(np.linspace(0, len(p) - 1, _ANCHORS).round().astype(int))
+        anchors = np.unique(np.linspace(0, len(p) - 1, max(_ANCHORS, len(p) // 16)).round().astype(int))
     q = np.empty((len(p), levels.count))
     q[anchors], rho, slope = _from_icc(p[anchors], levels)
     others = np.setdiff1d(np.arange(len(p)), anchors)
@@ -150,10 +152,11 @@ def _solve_levels(p: np.ndarray, levels: Levels) -> np.ndarray:
         return q
     solved = (rho > icc) & np.isfinite(slope)
     if solved.sum() >= 2:
-        at = np.log(p[anchors][solved])
-        start = np.interp(np.log(p[others]), at, rho[solved])
-        q_others, _, _, settled = _secant(p[others], levels, start, slope=np.interp(np.log(p[others]), at,
-                                                                                     slope[solved]))
+        at, where = np.log(p[anchors][solved]), np.log(p[others])
+        # Cubic through the anchors (clamped to their range): the root and the slope vary smoothly in log p.
+        start = interpolate.CubicSpline(at, rho[solved])(np.clip(where, at[0], at[-1]))
+        along = interpolate.CubicSpline(at, slope[solved])(np.clip(where, at[0], at[-1]))
+        q_others, _, _, settled = _secant(p[others], levels, start, slope=along)
         q[others[settled]] = q_others[settled]
         others = others[~settled]
     if len(others):
