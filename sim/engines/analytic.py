@@ -246,12 +246,8 @@ class _Pass:
             # Each type's column of every table ahead, at every point; a type maps to the first type whose
             # columns are equal to its own (compared as arrays: a stacked plan's tables hold many points).
             columns = np.concatenate([t.reshape(-1, self.T) for t in tables]).T if tables else np.zeros((self.T, 0))
-            firsts: list[int] = []
-            for t in range(self.T):
-                same = next((f for f in firsts if np.array_equal(columns[f], columns[t])), None)
-                if same is None:
-                    firsts.append(t)
-                code_map[ERROR + t] = ERROR + (t if same is None else same)
+            alike = (columns[:, None, :] == columns[None, :, :]).all(axis=2)  # types x types
+            code_map[ERROR:ERROR + self.T] = ERROR + alike.argmax(axis=1)  # the first type alike (itself at worst)
             out[s.pos] = code_map
         return out
 
