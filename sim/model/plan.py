@@ -291,14 +291,15 @@ def _build(plan: Plan, values: Mapping[str, float | np.ndarray], batch: int | No
     def per_type(table: dict[str, np.ndarray]) -> np.ndarray:
         return np.stack([table.get(t, table[DEFAULT_KEY]) for t in types], axis=-1)
 
-    def at_levels(p: np.ndarray, where: str) -> np.ndarray:
-        try:
-            if batch is None:
-                return levels.probabilities(float(p[0]))[None, :]
-            return levels.probabilities_batch(p)
-        except IccOutOfReach as exc:
-            point = "" if batch is None else f"draw {first_draw + int(np.flatnonzero(p == exc.p)[0])}: "
-            raise CascadeError(f"{point}{where}: {exc}; raise difficulty.levels or lower difficulty.icc") from None
+    # Every rate that gets difficulty levels (a retriever's total, a decide step's own error rate), by step.
+    wanted = {}
+    for st in plan.steps:
+        if st.kind == "retrieve":
+            total = sum(_table(at, f"retrievers.{st.retriever}.rates.").values(), np.zeros(B))
+            wanted[st.pos] = (f"retrievers.{st.retriever}.rates", np.minimum(total, 1.0))
+        elif st.kind == "decide":
+            wanted[st.pos] = (f"workflow.steps.{st.id}.base_error_rate", at[f"workflow.steps.{st.id}.base_error_rate"])
+    at_level = _levels_of(levels, wanted, batch, first_draw)
 
     roots: list[tuple[int, int]] = []
     compiled: list[StepPlan] = []
@@ -307,12 +308,11 @@ def _build(plan: Plan, values: Mapping[str, float | np.ndarray], batch: int | No
         if st.kind == "retrieve":
             rates_in = _table(at, f"retrievers.{st.retriever}.rates.")
             total = sum(rates_in.values(), np.zeros(B))
-            at_level = at_levels(np.minimum(total, 1.0), f"retrievers.{st.retriever}.rates")
             rates = np.zeros((B, levels.count, len(types)))
             some = total > 0
             for t, rate in rates_in.items():
                 share = np.divide(rate, total, out=np.zeros(B), where=some)
-                rates[:, :, t_index[t]] = np.where(some[:, None], at_level * share[:, None], 0.0)
+                rates[:, :, t_index[t]] = np.where(some[:, None], at_level[i] * share[:, None], 0.0)
                 if np.any(rate[some] > 0) and not plan.all_roots:
                     roots.append((i, t_index[t]))
             if plan.all_roots:
@@ -328,7 +328,7 @@ def _build(plan: Plan, values: Mapping[str, float | np.ndarray], batch: int | No
                 table = _table(at, f"{step}.susceptibility_by_input.{src}.")
                 if table:
                     by_input[k] = np.stack([table.get(t, general[:, j]) for j, t in enumerate(types)], axis=-1)
-            compiled.append(dataclasses.replace(st, base_error=at_levels(base, f"{step}.base_error_rate"),
+            compiled.append(dataclasses.replace(st, base_error=at_level[i],
                                                 susceptibility=general, susceptibility_by_input=by_input))
         elif st.kind == "verify":
             compiled.append(dataclasses.replace(st, catch=per_type(_table(at, f"{step}.catch.")),
@@ -346,6 +346,33 @@ def _build(plan: Plan, values: Mapping[str, float | np.ndarray], batch: int | No
         parameters = {k: float(v[0]) for k, v in at.items()}
     return dataclasses.replace(plan, steps=tuple(compiled), roots=tuple(roots), batch=batch,
                                root_index={r: i for i, r in enumerate(roots)}, parameters=parameters)
+
+
+def _levels_of(levels: Levels, wanted: Mapping[int, tuple[str, np.ndarray]], batch: int | None,
+               first_draw: int) -> dict[int, np.ndarray]:
+    """Per step position, the probability at each difficulty level (points x levels) of its rate in `wanted`
+    (where it is written, one value per point): one point by the scalar solver, a batch all in one
+    `Levels.probabilities_batch` (repeated rates once, the more rates the fewer root iterations each)."""
+    def refused(where: str, p: np.ndarray, exc: IccOutOfReach) -> CascadeError:
+        point = "" if batch is None else f"draw {first_draw + int(np.flatnonzero(p == exc.p)[0])}: "
+        return CascadeError(f"{point}{where}: {exc}; raise difficulty.levels or lower difficulty.icc")
+
+    if batch is None:
+        out = {}
+        for pos, (where, p) in wanted.items():
+            try:
+                out[pos] = levels.probabilities(float(p[0]))[None, :]
+            except IccOutOfReach as exc:
+                raise refused(where, p, exc) from None
+        return out
+    if not wanted:
+        return {}
+    try:
+        solved = levels.probabilities_batch(np.concatenate([p for _, p in wanted.values()]))
+    except IccOutOfReach as exc:
+        where, p = next((w, p) for w, p in wanted.values() if np.any(p == exc.p))
+        raise refused(where, p, exc) from None
+    return {pos: solved[k * batch:(k + 1) * batch] for k, pos in enumerate(wanted)}
 
 
 def _one_point(s: StepPlan) -> StepPlan:

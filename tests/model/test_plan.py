@@ -105,5 +105,8 @@ def test_a_plan_at_a_batch_of_points_is_the_stack_of_the_plans_at_each_point():
         plan.at_points({base: np.array([0.0, 1.5])}, first_draw=10)
     with pytest.raises(CascadeError, match=r"draw 1: retrievers.contract.rates sum to .* past 1"):
         plan.at_points({rate: np.array([0.01, 0.99])})
+    # A drawn rate the difficulty levels cannot hold (contract review's icc 0.15 at 24 levels) names its draw.
+    with pytest.raises(CascadeError, match=r"draw 2: workflow.steps.decide_indemnity.base_error_rate: icc 0.15 "):
+        plan.at_points({base: np.array([0.01, 0.02, 1e-7])})
     with pytest.raises(CascadeError, match="one value per point"):
         plan.at_points({rate: np.array([0.01, 0.02]), base: np.array([0.0])})
