@@ -27,6 +27,10 @@ from sim.trace.schema import PASS_K
 
 MAX_ROWS = 200_000
 
+FIRST_WALK_BYTES = 64 << 20
+"""Memory the first walk of `headline_slices` may take before its frontier's size is known: points enough that
+a frontier of MAX_ROWS rows stays within it (1 point at 24 levels, 41 at 1)."""
+
 BATCH_BYTES = 8 << 20
 """Memory of a batched frontier's probabilities (rows x points x levels doubles) that `points_per_walk` aims at:
 a quarter of this machine's last-level cache. Each step makes a few passes over the frontier, so a walk whose
@@ -190,10 +194,25 @@ def points_per_walk(plan: Plan) -> int:
 
 def headline_batch(plan: Plan) -> dict[str, np.ndarray]:
     """`headline` of a stacked plan (`sim.model.plan.stack`): one value per parameter point, in one walk."""
+    return _headline_walk(plan).headline()
+
+
+def headline_slices(plan: Plan) -> dict[str, np.ndarray]:
+    """`headline_batch` of a stacked plan of any size, walked in slices whose frontier stays within BATCH_BYTES:
+    a first walk of a few points (FIRST_WALK_BYTES) shows how many rows the frontier reaches and sizes the others
+    (EngineLimitError when the analytic engine cannot take the workflow)."""
+    few = max(1, FIRST_WALK_BYTES // (8 * plan.levels.count * MAX_ROWS))
+    first = _headline_walk(plan.slice_points(0, few))
+    per_walk = max(1, BATCH_BYTES // (8 * plan.levels.count * first.F.peak_rows))
+    parts = [first.headline()] + [headline_batch(plan.slice_points(a, a + per_walk))
+                                  for a in range(few, plan.batch, per_walk)]
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def _headline_walk(plan: Plan) -> _Pass:
     main = _Pass(plan, tag=None, attribution=False)
     main.run()
-    return {"p_failure": main.p_failure, "silent_failure_rate": main.p_silent,
-            "expected_loss_per_instance": main.failure_loss + main.escalation_cost}
+    return main
 
 
 class _Pass:
@@ -221,6 +240,11 @@ class _Pass:
         self.tagged[ERROR + self.T:] = True
         self.collapse_out, self.collapse_in = classes or (self._type_classes(include_self=False),
                                                           self._type_classes(include_self=True))
+
+    def headline(self) -> dict[str, np.ndarray]:
+        """The main pass's figures per point: p_failure, silent_failure_rate, expected_loss_per_instance."""
+        return {"p_failure": self.p_failure, "silent_failure_rate": self.p_silent,
+                "expected_loss_per_instance": self.failure_loss + self.escalation_cost}
 
     def _type_classes(self, include_self: bool) -> dict[int, np.ndarray]:
         """Per step, a code map merging untagged error types that behave alike everywhere downstream (and, with

@@ -20,7 +20,7 @@ import pandas as pd
 
 from sim.core.errors import CascadeError, EngineLimitError
 from sim.core.seeding import stream_key
-from sim.engines.analytic import headline_batch, points_per_walk
+from sim.engines.analytic import headline_slices
 from sim.engines.monte_carlo.run import simulate
 from sim.metrics.loss_exceedance import DRAWS as EXCEEDANCE_DRAWS
 from sim.metrics.loss_exceedance import curve_table, exceedance_band, loss_histograms, period_exceedance_band
@@ -149,8 +149,10 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
         except CascadeError as exc:
             raise CascadeError(f"variant '{plan.variant}', {exc}") from None
 
+    # Plans are built BUILD_POINTS at a time (their levels solved together: repeated rates once, the rest
+    # started from anchors), then walked in cache-sized slices.
     try:
-        per_walk = points_per_walk(plan)
+        parts = [headline_slices(at(a, min(n, a + BUILD_POINTS))) for a in range(0, n, BUILD_POINTS)]
     except EngineLimitError:
         computed_by = f"monte_carlo ({instances:,} instances per point, common random numbers)"
         rows = []
@@ -163,12 +165,6 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
             s = summary_from_tally(tallies[plan.variant])
             rows.append({m: s[m] for m in METRICS})
         return Evaluation(pd.DataFrame(rows, columns=list(METRICS)), computed_by)
-    # Plans are built BUILD_POINTS at a time (their levels solved together: repeated rates once, the rest
-    # started from anchors), then walked in cache-sized slices of `per_walk` points.
-    parts = []
-    for a in range(0, n, BUILD_POINTS):
-        built = at(a, min(n, a + BUILD_POINTS))
-        parts += [headline_batch(built.slice_points(b, b + per_walk)) for b in range(0, built.batch, per_walk)]
     values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in METRICS})
     return Evaluation(values, "analytic (exact at each point, batched)")
 
