@@ -101,6 +101,7 @@ def run(
     sobol: Annotated[int | None, typer.Option("--sobol", min=2, max=limits.MAX_UNCERTAINTY_DRAWS, help="Sobol indices of expected loss (and of each variant's difference) per uncertain input, from this many base draws (a power of 2, e.g. 1024); sobol.csv.")] = None,
     sobol_by: Annotated[SobolGrouping, typer.Option("--sobol-by", help="Group the uncertain inputs of --sobol: input (each alone), retriever, step or error_type.")] = SobolGrouping.input,
     precision: Annotated[float | None, typer.Option("--precision", min=1e-9, max=0.4999, help="Monte Carlo: stop once every variant's P(wrong action) 95% CI half-width is at most this (checked after each block of 65,536 instances; --instances is the most it runs).")] = None,
+    precision_loss: Annotated[float | None, typer.Option("--precision-loss", min=1e-6, max=0.9999, help="Monte Carlo: stop once every variant's expected loss 95% CI half-width is at most this fraction of it (0.02: within 2%; with --precision, once both hold; checked after each block of 65,536 instances).")] = None,
     importance: Annotated[bool, typer.Option("--importance", help="Counterfactuals (oracle retrieval, each retriever perfect, each verifier perfect or removed) and Birnbaum / Fussell-Vesely / RAW / RRW per basic event: counterfactuals.csv, importance.csv.")] = False,
     policy: Annotated[PolicyName | None, typer.Option("--policy", help="Agent engine: who reads the passages: simulated (offline reader, default) or openai (any OpenAI-compatible endpoint).", rich_help_panel="Agent engine")] = None,
     llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL).", rich_help_panel="Agent engine")] = None,
@@ -166,7 +167,8 @@ def run(
                                       workers=workers or None,
                                       progress=RunProgress(bar, task, time.monotonic), options=options,
                                       uncertainty=uncertainty, sobol=sobol, sobol_by=sobol_by.value,
-                                      importance=importance, precision=precision)
+                                      importance=importance, precision=precision,
+                                      precision_loss=precision_loss)
             except KeyboardInterrupt:
                 bar.stop()
                 kept = ("; the completed instances are kept: run the same command again to continue"

@@ -34,7 +34,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
         workers: int | None = None, progress: Callable[[int, int], None] | None = None, options: Any = None,
         uncertainty: int | None = None, sobol: int | None = None, sobol_by: str = "input",
-        importance: bool = False, precision: float | None = None) -> Result:
+        importance: bool = False, precision: float | None = None, precision_loss: float | None = None) -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `engine`: monte_carlo, analytic, timeline, or a registered one (agent). `instances` and `seed` override
@@ -53,6 +53,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     removed) and Birnbaum / Fussell-Vesely / RAW / RRW per basic event (`sim.metrics.importance`).
     `precision` (Monte Carlo only): stop once every variant's p_failure 95% half-width is at most this, checked
     after each seeding block of 65,536 instances (`instances` is then the most it runs; summary['precision']).
+    `precision_loss` (Monte Carlo only): the same, once every variant's expected loss 95% half-width is at most
+    this fraction of the expected loss (0.02: within 2%); with `precision`, once both hold.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -72,6 +74,10 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
                                   or not 0 < float(precision) < 0.5):
         raise CascadeError("precision is a p_failure CI half-width in (0, 0.5) for the monte_carlo engine, got "
                            f"{precision!r} with engine {engine}")
+    if precision_loss is not None and (engine != "monte_carlo" or isinstance(precision_loss, bool)
+                                       or not 0 < float(precision_loss) < 1):
+        raise CascadeError("precision_loss is the expected loss's CI half-width as a fraction of it, in (0, 1) (0.02: "
+                           f"within 2%), for the monte_carlo engine; got {precision_loss!r} with engine {engine}")
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": seed})
     variants = resolve_variants(scenario)
@@ -79,7 +85,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     out = spec.run(RunRequest(scenario=scenario, variants=variants, plans=plans, instances=instances,
                               max_instance_rows=max_instance_rows, chunk_size=chunk_size, workers=workers,
                               pass_k_sample=pass_k_sample, progress=progress, options=options,
-                              precision=precision))
+                              precision=precision, precision_loss=precision_loss))
     result = assemble(scenario, out)
     settings = scenario.uncertainty
     if uncertainty is not None:
@@ -90,6 +96,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         study = propagate(variants, exact_plans, settings, scenario.seed)
         result.summary["uncertainty"] = study.summary
         result.uncertainty = study.draws
+        result.loss_exceedance = study.curves
     if sobol is not None:
         per_draw = settings.instances_per_draw if settings else Uncertainty(draws=2).instances_per_draw
         result.sobol = sobol_indices(variants, exact_plans, sobol, scenario.seed, sobol_by, per_draw)

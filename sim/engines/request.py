@@ -34,5 +34,8 @@ class RunRequest:
     precision: float | None = None
     """Monte Carlo: stop once every variant's p_failure 95% CI half-width is at most this (after a seeding block);
     `instances` is then the most it runs."""
+    precision_loss: float | None = None
+    """Monte Carlo: stop once every variant's expected-loss 95% CI half-width is at most this fraction of it (with
+    `precision`: once both hold)."""
     options: Any = None
     """Engine-specific settings (the agent engine: `agents.engine.AgentSettings` or a mapping of its fields)."""

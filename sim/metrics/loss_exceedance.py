@@ -1,9 +1,13 @@
-"""The loss-exceedance curve with its uncertainty band: P(loss of one instance > x) at each of a grid of
-amounts x, at each of a subset of an uncertainty run's draws, then the median and 5-95% band over the draws.
+"""The loss-exceedance curves with their uncertainty band: P(loss > x) at each of a grid of amounts x, at each of
+a subset of an uncertainty run's draws, then the median and 5-95% band over the draws; of one instance, and
+FAIR-style of one period (a month at the scenario's volume).
 
 The analytic engine gives expectations, not the distribution of an instance's loss, so each draw runs Monte
 Carlo on the plan's own streams (common random numbers across draws and variants: the curves differ only by
-their parameters).
+their parameters). A period's loss is the sum of the losses of its N instances, independent and distributed as
+one instance's (a compound distribution): each draw's periods are sampled exactly from that draw's sample of
+instance losses, as Multinomial(N, shares) counts of each distinct loss times the losses (no lattice, no
+normal approximation), on a stream keyed by the draw alone (common random numbers across variants).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
+from sim.core.seeding import stream
 from sim.engines.monte_carlo.run import simulate
 from sim.model.plan import Plan
 
@@ -23,6 +29,14 @@ GRID = 24
 """Amounts on the curve: log-spaced from the smallest to the largest positive loss seen."""
 
 CHUNK = 1 << 18
+
+PERIODS = 10_000
+"""Periods sampled per draw for the per-period curve: P(period loss > x) is resolved to 1e-4."""
+
+PERIOD_STREAM = "uncertainty/periods"
+
+PERIOD_QUANTILES = (0.5, 0.9, 0.95, 0.99)
+"""Quantiles of a period's loss reported with their band (FAIR's percentiles of annualised loss, per period)."""
 
 
 def loss_histograms(plan: Plan, points: Mapping[str, np.ndarray], instances: int) -> list[Counter]:
@@ -48,17 +62,71 @@ def exceedance(hist: Counter, amounts: np.ndarray) -> np.ndarray:
 def exceedance_band(histograms: Mapping[str, list[Counter]], amounts: np.ndarray | None = None) -> dict:
     """Per variant, the curve's median and 5-95% band over draws at each amount (a shared grid)."""
     if amounts is None:
-        positive = [v for hs in histograms.values() for h in hs for v in h if v > 0]
-        if not positive:
-            return {"amounts": [], "variants": {v: [] for v in histograms}}
-        amounts = np.geomspace(min(positive), max(positive), GRID) * (1 - 1e-9)  # just under: "loss > x" holds at x
-    out: dict = {"amounts": [float(x) for x in amounts], "variants": {}}
-    for v, hs in histograms.items():
-        curves = np.stack([exceedance(h, amounts) for h in hs])
-        q05, q50, q95 = np.quantile(curves, [0.05, 0.5, 0.95], axis=0)
-        out["variants"][v] = [{"loss": float(x), "median": float(b), "p05": float(a), "p95": float(c)}
-                              for x, a, b, c in zip(amounts, q05, q50, q95, strict=True)]
+        amounts = _grid([v for hs in histograms.values() for h in hs for v in h if v > 0])
+    curves = {v: np.stack([exceedance(h, amounts) for h in hs]) for v, hs in histograms.items()}
+    return {"amounts": [float(x) for x in amounts], "variants": {v: _band_rows(amounts, c) for v, c in curves.items()}}
+
+
+def period_losses(hist: Counter, instances: int, periods: int, rng: np.random.Generator) -> np.ndarray:
+    """Total loss (currency) of each of `periods` periods of `instances` instances whose losses are independent
+    and distributed as in `hist` (a histogram of per-instance losses): sorted."""
+    values = np.array(sorted(hist), dtype=float)
+    counts = np.array([hist[v] for v in sorted(hist)], dtype=float)
+    per_value = rng.multinomial(instances, counts / counts.sum(), size=periods)
+    return np.sort(per_value @ values)
+
+
+def period_exceedance_band(histograms: Mapping[str, list[Counter]], instances: int, seed: int,
+                           periods: int = PERIODS) -> dict:
+    """The per-period curve: per variant, the median and 5-95% band over draws of P(a period's loss > x) at a
+    shared grid of amounts, with the mean and PERIOD_QUANTILES of a period's loss, each with its band;
+    `instances` per period, draw i's periods from draw i's instance losses."""
+    draws = len(next(iter(histograms.values())))
+    totals = {v: [period_losses(h, instances, periods, stream(seed, PERIOD_STREAM, i)) for i, h in enumerate(hs)]
+              for v, hs in histograms.items()}
+    out: dict = {"instances_per_period": instances, "periods_per_draw": periods, "draws": draws}
+    positive = [t[t > 0] for ts in totals.values() for t in ts]
+    amounts = _grid([x for p in positive if len(p) for x in (p[0], p[-1])])
+    out["amounts"] = [float(x) for x in amounts]
+    out["variants"] = {}
+    for v, ts in totals.items():
+        curves = np.stack([1.0 - np.searchsorted(t, amounts, side="right") / len(t) for t in ts])
+        per_draw = np.stack([np.quantile(t, PERIOD_QUANTILES) for t in ts])
+        out["variants"][v] = {
+            "curve": _band_rows(amounts, curves),
+            "mean": _band(np.array([t.mean() for t in ts])),
+            "quantiles": {f"p{round(q * 100):02d}": _band(per_draw[:, k]) for k, q in enumerate(PERIOD_QUANTILES)}}
     return out
 
 
-__all__ = ["DRAWS", "loss_histograms", "exceedance", "exceedance_band"]
+def _grid(positive: list[float]) -> np.ndarray:
+    """GRID amounts log-spaced over the positive losses seen, just under each (so "loss > x" holds at x); none
+    when no loss was seen."""
+    if not positive:
+        return np.zeros(0)
+    return np.geomspace(min(positive), max(positive), GRID) * (1 - 1e-9)
+
+
+def _band(x: np.ndarray) -> dict[str, float]:
+    q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
+    return {"median": float(q50), "p05": float(q05), "p95": float(q95)}
+
+
+def _band_rows(amounts: np.ndarray, curves: np.ndarray) -> list[dict[str, float]]:
+    """Rows of a curve's band: at each amount, the median and 5-95% over draws (`curves`: draws x amounts)."""
+    q05, q50, q95 = np.quantile(curves, [0.05, 0.5, 0.95], axis=0)
+    return [{"loss": float(x), "median": float(b), "p05": float(a), "p95": float(c)}
+            for x, a, b, c in zip(amounts, q05, q50, q95, strict=True)]
+
+
+def curve_table(instance: dict, period: dict | None, period_name: str) -> pd.DataFrame:
+    """Both curves as one table (loss_exceedance.csv): `per` (instance or the period), variant, loss, median,
+    p05, p95."""
+    rows = [{"per": "instance", "variant": v, **r} for v, rs in instance["variants"].items() for r in rs]
+    if period is not None:
+        rows += [{"per": period_name, "variant": v, **r} for v, b in period["variants"].items() for r in b["curve"]]
+    return pd.DataFrame(rows, columns=["per", "variant", "loss", "median", "p05", "p95"])
+
+
+__all__ = ["DRAWS", "PERIODS", "PERIOD_QUANTILES", "loss_histograms", "exceedance", "exceedance_band",
+           "period_losses", "period_exceedance_band", "curve_table"]

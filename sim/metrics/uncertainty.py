@@ -20,10 +20,10 @@ import pandas as pd
 
 from sim.core.errors import CascadeError, EngineLimitError
 from sim.core.seeding import stream_key
-from sim.engines.analytic import headline_batch, points_per_walk
+from sim.engines.analytic import headline_slices
 from sim.engines.monte_carlo.run import simulate
 from sim.metrics.loss_exceedance import DRAWS as EXCEEDANCE_DRAWS
-from sim.metrics.loss_exceedance import exceedance_band, loss_histograms
+from sim.metrics.loss_exceedance import curve_table, exceedance_band, loss_histograms, period_exceedance_band
 from sim.metrics.summary import summary_from_tally
 from sim.metrics.value_of_information import evpi, evppi
 from sim.model.plan import Plan, stack
@@ -37,6 +37,9 @@ DESIGN_STREAM = "uncertainty/design"
 """The random stream of the design (scrambling / Latin hypercube permutations), keyed like every other stream."""
 
 MC_CHUNK = 1 << 18
+
+BUILD_POINTS = 4096
+"""Parameter points `evaluate_points` builds at once (their plans' arrays: about 40 MB on contract review)."""
 
 GROUPINGS = ("input", "retriever", "step", "error_type")
 """How inputs may be grouped: each on its own, by retriever, by step (retrievers by name), by error type."""
@@ -82,6 +85,8 @@ class UncertaintyResult:
     draws: pd.DataFrame
     """One row per draw x variant: `draw`, `variant`, METRICS, then every input's value (the draw's coordinates)."""
     summary: dict
+    curves: pd.DataFrame | None = None
+    """The loss-exceedance curves with their bands, per instance and per month (`loss_exceedance.curve_table`)."""
 
 
 def uncertain_inputs(variants: Mapping[str, Scenario]) -> list[UncertainInput]:
@@ -160,23 +165,32 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
     else Monte Carlo with `instances` per point on the plan's own streams (common random numbers across points)."""
     n = len(next(iter(points.values()))) if points else 1
 
-    def at(i: int) -> Plan:
+    def at(start: int, stop: int) -> Plan:
+        """The plan at points start..stop-1, stacked (built at once: `Plan.at_points`)."""
+        if not points:
+            return stack([plan] * (stop - start))
         try:
-            return plan.with_parameters({path: float(v[i]) for path, v in points.items()}) if points else plan
+            return plan.at_points({path: np.asarray(v, dtype=float)[start:stop] for path, v in points.items()},
+                                  first_draw=start)
         except CascadeError as exc:
-            raise CascadeError(f"variant '{plan.variant}', draw {i}: {exc}") from None
+            raise CascadeError(f"variant '{plan.variant}', {exc}") from None
 
+    # Plans are built BUILD_POINTS at a time (their levels solved together: repeated rates once, the rest
+    # started from anchors), then walked in cache-sized slices.
     try:
-        per_walk = points_per_walk(plan)
+        parts = [headline_slices(at(a, min(n, a + BUILD_POINTS))) for a in range(0, n, BUILD_POINTS)]
     except EngineLimitError:
         computed_by = f"monte_carlo ({instances:,} instances per point, common random numbers)"
         rows = []
         for i in range(n):
-            tallies, _ = simulate({plan.variant: at(i)}, instances, MC_CHUNK, 0, 0)
+            try:
+                one = plan.with_parameters({path: float(v[i]) for path, v in points.items()}) if points else plan
+            except CascadeError as exc:
+                raise CascadeError(f"variant '{plan.variant}', draw {i}: {exc}") from None
+            tallies, _ = simulate({plan.variant: one}, instances, MC_CHUNK, 0, 0)
             s = summary_from_tally(tallies[plan.variant])
             rows.append({m: s[m] for m in METRICS})
         return Evaluation(pd.DataFrame(rows, columns=list(METRICS)), computed_by)
-    parts = [headline_batch(stack([at(i) for i in range(a, min(n, a + per_walk))])) for a in range(0, n, per_walk)]
     values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in METRICS})
     return Evaluation(values, "analytic (exact at each point, batched)")
 
@@ -198,7 +212,8 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
     for vname, plan in plans.items():
         mine = {inp.path: values[inp.name] for inp in inputs if vname in inp.variants}
         ev = evaluate_points(plan, mine, settings.instances_per_draw)
-        per_variant[vname] = ev.values
+        # A variant that reads no uncertain input (all made certain by its `set`) is the same at every draw.
+        per_variant[vname] = ev.values if mine else ev.values.loc[[0] * settings.draws].reset_index(drop=True)
         points[vname] = evaluate_points(plan, {}, settings.instances_per_draw).values.iloc[0].to_dict()
         computed_by.add(ev.computed_by)
     table = pd.concat([df.assign(draw=np.arange(settings.draws), variant=v) for v, df in per_variant.items()],
@@ -215,10 +230,21 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
         "results": {v: {m: band(df[m].to_numpy(), points[v][m]) for m in METRICS} for v, df in per_variant.items()},
     }
     shown = min(settings.draws, EXCEEDANCE_DRAWS)
-    histograms = {v: loss_histograms(plan, {i.path: values[i.name][:shown] for i in inputs if v in i.variants},
-                                     settings.instances_per_draw) for v, plan in plans.items()}
+    histograms = {}
+    for v, plan in plans.items():
+        mine = {i.path: values[i.name][:shown] for i in inputs if v in i.variants}
+        hists = loss_histograms(plan, mine, settings.instances_per_draw)
+        histograms[v] = hists if mine else hists * shown
     summary["loss_exceedance"] = {"per": "instance", "draws": shown, "instances_per_draw": settings.instances_per_draw,
                                   "computed_by": "monte_carlo (common random numbers)", **exceedance_band(histograms)}
+    timeline = variants.get("base", next(iter(variants.values()))).timeline
+    if timeline is not None:  # a period needs the scenario's volume
+        volume = timeline.volume_per_month()
+        summary["loss_exceedance_per_period"] = {
+            "per": "month", "volume_per_month": volume,
+            "computed_by": "periods sampled from each draw's instance losses (compound: sum of "
+                           "instances_per_period independent instance losses)",
+            **period_exceedance_band(histograms, max(1, round(volume)), seed)}
     base = per_variant.get("base")
     if base is not None and len(per_variant) > 1:
         summary["differences"] = {}
@@ -232,7 +258,8 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
             summary["differences"][v] = diff
         summary["value_of_information"] = value_of_information(
             {v: df["expected_loss_per_instance"].to_numpy() for v, df in per_variant.items()}, inputs, u)
-    return UncertaintyResult(table, summary)
+    curves = curve_table(summary["loss_exceedance"], summary.get("loss_exceedance_per_period"), "month")
+    return UncertaintyResult(table, summary, curves)
 
 
 def value_of_information(losses: Mapping[str, np.ndarray], inputs: list[UncertainInput],

@@ -116,20 +116,38 @@ class Plan:
         if self.batch is not None:
             raise CascadeError("with_parameters changes a plan of one parameter point, not a stacked batch")
         values = dict(self.parameters)
-        for path, value in changes.items():
-            if path not in values:
-                raise CascadeError(f"no parameter '{path}' in scenario '{self.scenario}'"
-                                   f"{did_you_mean(path, values)}")
-            value = float(value)
-            if not np.isfinite(value) or value < 0 or (not path.startswith("costs.") and value > 1):
-                kind = "an amount >= 0" if path.startswith("costs.") else "a probability in [0, 1]"
-                raise CascadeError(f"{path}: {value!r} is not {kind}")
-            values[path] = value
-        for name in {s.retriever for s in self.steps if s.retriever is not None}:
-            total = sum(_table(values, f"retrievers.{name}.rates.").values())
-            if total > 1.0 + 1e-9:
-                raise CascadeError(f"retrievers.{name}.rates sum to {total:.6g}, past 1")
+        values.update({path: float(v) for path, v in _checked(self, changes, None).items()})
         return _build(self, values)
+
+    def at_points(self, points: Mapping[str, np.ndarray], first_draw: int = 0) -> Plan:
+        """This plan at a batch of parameter points (path -> one value per point), checked like `with_parameters`:
+        what `stack` of the plans at each point gives, built at once (the difficulty levels of all drawn rates
+        solved together by `Levels.probabilities_batch`, equal to the one-point solver to rounding). Errors name
+        the point as `draw first_draw + i`."""
+        if self.batch is not None:
+            raise CascadeError("at_points changes a plan of one parameter point, not a stacked batch")
+        sizes = {len(np.atleast_1d(v)) for v in points.values()}
+        if len(sizes) != 1:
+            raise CascadeError(f"at_points takes one value per point for every parameter, got lengths {sorted(sizes)}")
+        batch = sizes.pop()
+        values = {path: np.full(batch, v) for path, v in self.parameters.items()}
+        values.update(_checked(self, points, batch, first_draw))
+        return _build(self, values, batch, first_draw)
+
+    def slice_points(self, start: int, stop: int) -> Plan:
+        """A stacked plan's points start..stop-1 (the roots stay those of the whole batch)."""
+        if self.batch is None:
+            raise CascadeError("slice_points takes a stacked batch of points")
+
+        def part(x):
+            return x[start:stop] if isinstance(x, np.ndarray) else x
+
+        steps = tuple(dataclasses.replace(
+            s, rates=part(s.rates), base_error=part(s.base_error), susceptibility=part(s.susceptibility),
+            susceptibility_by_input={k: part(v) for k, v in s.susceptibility_by_input.items()}, catch=part(s.catch),
+            false_alarm=part(s.false_alarm), failure_loss=part(s.failure_loss), detected_loss=part(s.detected_loss),
+            escalation_cost=part(s.escalation_cost)) for s in self.steps)
+        return dataclasses.replace(self, steps=steps, batch=len(range(start, min(stop, self.batch))))
 
     def without_catch(self, step_ids: Iterable[str]) -> Plan:
         """This plan with the given verify steps catching nothing and raising no false alarm (bypassed)."""
@@ -230,58 +248,142 @@ def compile_plan(scenario: Scenario, variant: str = "base", all_roots: bool = Fa
     return _build(skeleton, scenario_parameters(scenario))
 
 
-def _build(plan: Plan, values: dict[str, float]) -> Plan:
-    """`plan`'s structure with its arrays (and roots) computed from `values`."""
+def _checked(plan: Plan, changes: Mapping[str, float | np.ndarray], batch: int | None,
+             first_draw: int = 0) -> dict[str, np.ndarray]:
+    """`changes` as float arrays (one value, or one per point), refused like a scenario's values: an unknown path,
+    a probability outside [0, 1], a negative or non-finite amount, a retriever's rates summing past 1."""
+    where = "" if batch is None else "draw {}: "
+    out = {}
+    for path, value in changes.items():
+        if path not in plan.parameters:
+            raise CascadeError(f"no parameter '{path}' in scenario '{plan.scenario}'"
+                               f"{did_you_mean(path, plan.parameters)}")
+        value = np.asarray(value, dtype=float)
+        bad = ~np.isfinite(value) | (value < 0) | ((value > 1) & (not path.startswith("costs.")))
+        if bad.any():
+            i = int(np.flatnonzero(np.atleast_1d(bad))[0])
+            kind = "an amount >= 0" if path.startswith("costs.") else "a probability in [0, 1]"
+            raise CascadeError(f"{where.format(first_draw + i)}{path}: {float(np.atleast_1d(value)[i])!r} is not {kind}")
+        out[path] = value
+    for name in {s.retriever for s in plan.steps if s.retriever is not None}:
+        prefix = f"retrievers.{name}.rates."
+        total = sum(out.get(k, v) for k, v in plan.parameters.items() if k.startswith(prefix))
+        over = np.atleast_1d(total > 1.0 + 1e-9)
+        if over.any():
+            i = int(np.flatnonzero(over)[0])
+            raise CascadeError(f"{where.format(first_draw + i)}retrievers.{name}.rates sum to {float(np.atleast_1d(total)[i]):.6g}, "
+                               "past 1")
+    return out
+
+
+def _build(plan: Plan, values: Mapping[str, float | np.ndarray], batch: int | None = None,
+           first_draw: int = 0) -> Plan:
+    """`plan`'s structure with its arrays (and roots) computed from `values`: one float per path (one point), or
+    with `batch`, one array of `batch` values per path (every step's arrays then lead with the batch axis, and
+    the roots are those positive at any point). Both go through the same arithmetic on a leading axis of points,
+    one point solving its levels with the scalar solver (the recorded figures depend on its last bits)."""
     types, levels = plan.types, plan.levels
     t_index = {t: i for i, t in enumerate(types)}
     reasoning = t_index[REASONING]
+    B = 1 if batch is None else batch
+    at = {k: np.broadcast_to(np.asarray(v, dtype=float), (B,)) for k, v in values.items()}
 
-    def per_type(table: dict[str, float]) -> np.ndarray:
-        return np.array([table.get(t, table[DEFAULT_KEY]) for t in types])
+    def per_type(table: dict[str, np.ndarray]) -> np.ndarray:
+        return np.stack([table.get(t, table[DEFAULT_KEY]) for t in types], axis=-1)
 
-    def at_levels(p: float, where: str) -> np.ndarray:
-        try:
-            return levels.probabilities(p)
-        except IccOutOfReach as exc:
-            raise CascadeError(f"{where}: {exc}; raise difficulty.levels or lower difficulty.icc") from None
+    # Every rate that gets difficulty levels (a retriever's total, a decide step's own error rate), by step.
+    wanted = {}
+    for st in plan.steps:
+        if st.kind == "retrieve":
+            total = sum(_table(at, f"retrievers.{st.retriever}.rates.").values(), np.zeros(B))
+            wanted[st.pos] = (f"retrievers.{st.retriever}.rates", np.minimum(total, 1.0))
+        elif st.kind == "decide":
+            wanted[st.pos] = (f"workflow.steps.{st.id}.base_error_rate", at[f"workflow.steps.{st.id}.base_error_rate"])
+    at_level = _levels_of(levels, wanted, batch, first_draw)
 
     roots: list[tuple[int, int]] = []
     compiled: list[StepPlan] = []
     for st in plan.steps:
-        i, at = st.pos, f"workflow.steps.{st.id}"
+        i, step = st.pos, f"workflow.steps.{st.id}"
         if st.kind == "retrieve":
-            rates_in = _table(values, f"retrievers.{st.retriever}.rates.")
-            total = sum(rates_in.values())
-            at_level = at_levels(min(total, 1.0), f"retrievers.{st.retriever}.rates")
-            rates = np.zeros((levels.count, len(types)))
+            rates_in = _table(at, f"retrievers.{st.retriever}.rates.")
+            total = sum(rates_in.values(), np.zeros(B))
+            rates = np.zeros((B, levels.count, len(types)))
+            some = total > 0
             for t, rate in rates_in.items():
-                if total > 0:
-                    rates[:, t_index[t]] = at_level * (rate / total)
-                    if rate > 0 and not plan.all_roots:
-                        roots.append((i, t_index[t]))
+                share = np.divide(rate, total, out=np.zeros(B), where=some)
+                rates[:, :, t_index[t]] = np.where(some[:, None], at_level[i] * share[:, None], 0.0)
+                if np.any(rate[some] > 0) and not plan.all_roots:
+                    roots.append((i, t_index[t]))
             if plan.all_roots:
                 roots += [(i, t) for t in range(len(types)) if t != reasoning]
             compiled.append(dataclasses.replace(st, rates=rates))
         elif st.kind == "decide":
-            base = values[f"{at}.base_error_rate"]
-            if base > 0 or plan.all_roots:
+            base = at[f"{step}.base_error_rate"]
+            if np.any(base > 0) or plan.all_roots:
                 roots.append((i, reasoning))
-            general = per_type(_table(values, f"{at}.susceptibility."))
+            general = per_type(_table(at, f"{step}.susceptibility."))
             by_input = {}
             for k, src in zip(st.inputs, st.input_ids, strict=True):
-                table = _table(values, f"{at}.susceptibility_by_input.{src}.")
+                table = _table(at, f"{step}.susceptibility_by_input.{src}.")
                 if table:
-                    by_input[k] = np.array([table.get(t, general[j]) for j, t in enumerate(types)])
-            compiled.append(dataclasses.replace(st, base_error=at_levels(base, f"{at}.base_error_rate"), susceptibility=general,
-                                                susceptibility_by_input=by_input))
+                    by_input[k] = np.stack([table.get(t, general[:, j]) for j, t in enumerate(types)], axis=-1)
+            compiled.append(dataclasses.replace(st, base_error=at_level[i],
+                                                susceptibility=general, susceptibility_by_input=by_input))
         elif st.kind == "verify":
-            compiled.append(dataclasses.replace(st, catch=per_type(_table(values, f"{at}.catch.")),
-                                                false_alarm=values[f"{at}.false_alarm"]))
+            compiled.append(dataclasses.replace(st, catch=per_type(_table(at, f"{step}.catch.")),
+                                                false_alarm=at[f"{step}.false_alarm"]))
         else:
-            failure = values[f"costs.{st.id}.failure_loss"]
+            failure = at[f"costs.{st.id}.failure_loss"]
             compiled.append(dataclasses.replace(
-                st, failure_loss=failure, detected_loss=values.get(f"costs.{st.id}.detected_loss", failure),
-                escalation_cost=values[f"costs.{st.id}.escalation_cost"]))
+                st, failure_loss=failure, detected_loss=at.get(f"costs.{st.id}.detected_loss", failure),
+                escalation_cost=at[f"costs.{st.id}.escalation_cost"]))
     roots.sort()
-    return dataclasses.replace(plan, steps=tuple(compiled), roots=tuple(roots),
-                               root_index={r: i for i, r in enumerate(roots)}, parameters=values)
+    if batch is None:  # one point: drop the leading axis (numbers as floats, as a scenario writes them)
+        compiled = [_one_point(s) for s in compiled]
+        parameters = dict(values)
+    else:
+        parameters = {k: float(v[0]) for k, v in at.items()}
+    return dataclasses.replace(plan, steps=tuple(compiled), roots=tuple(roots), batch=batch,
+                               root_index={r: i for i, r in enumerate(roots)}, parameters=parameters)
+
+
+def _levels_of(levels: Levels, wanted: Mapping[int, tuple[str, np.ndarray]], batch: int | None,
+               first_draw: int) -> dict[int, np.ndarray]:
+    """Per step position, the probability at each difficulty level (points x levels) of its rate in `wanted`
+    (where it is written, one value per point): one point by the scalar solver, a batch all in one
+    `Levels.probabilities_batch` (repeated rates once, the more rates the fewer root iterations each)."""
+    def refused(where: str, p: np.ndarray, exc: IccOutOfReach) -> CascadeError:
+        point = "" if batch is None else f"draw {first_draw + int(np.flatnonzero(p == exc.p)[0])}: "
+        return CascadeError(f"{point}{where}: {exc}; raise difficulty.levels or lower difficulty.icc")
+
+    if batch is None:
+        out = {}
+        for pos, (where, p) in wanted.items():
+            try:
+                out[pos] = levels.probabilities(float(p[0]))[None, :]
+            except IccOutOfReach as exc:
+                raise refused(where, p, exc) from None
+        return out
+    if not wanted:
+        return {}
+    try:
+        solved = levels.probabilities_batch(np.concatenate([p for _, p in wanted.values()]))
+    except IccOutOfReach as exc:
+        where, p = next((w, p) for w, p in wanted.values() if np.any(p == exc.p))
+        raise refused(where, p, exc) from None
+    return {pos: solved[k * batch:(k + 1) * batch] for k, pos in enumerate(wanted)}
+
+
+def _one_point(s: StepPlan) -> StepPlan:
+    """A step built on a leading axis of one point, without it."""
+    def first(x: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None else x[0]
+
+    return dataclasses.replace(
+        s, rates=first(s.rates), base_error=first(s.base_error), susceptibility=first(s.susceptibility),
+        susceptibility_by_input={k: v[0] for k, v in s.susceptibility_by_input.items()}, catch=first(s.catch),
+        false_alarm=float(s.false_alarm[0]) if s.kind == "verify" else s.false_alarm,
+        failure_loss=float(s.failure_loss[0]) if s.kind == "act" else s.failure_loss,
+        detected_loss=float(s.detected_loss[0]) if s.kind == "act" else s.detected_loss,
+        escalation_cost=float(s.escalation_cost[0]) if s.kind == "act" else s.escalation_cost)

@@ -17,7 +17,7 @@ def summary_header(scenario: Scenario, engine: str, n: int | None) -> dict[str, 
     retrievers = {name: {"kind": r.kind, **({"measured_with": r.measured_with} if r.kind == "measured" else {})}
                   for name, r in scenario.retrievers.items()}
     tl = scenario.timeline
-    per_month = (float(tl.arrivals.daily_means(tl.horizon_days).mean()) * 365.25 / 12) if tl else None
+    per_month = tl.volume_per_month() if tl else None
     return {"scenario": scenario.name, "engine": engine, "seed": scenario.seed, "instances": n,
             "currency": scenario.currency, "variants": ["base"] + [v.name for v in scenario.variants],
             "retrievers": retrievers, "volume_per_month": per_month}

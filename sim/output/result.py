@@ -61,6 +61,8 @@ class Result:
     (`sim.metrics.uncertainty`; the summary's `uncertainty` block summarises it)."""
     sobol: pd.DataFrame | None = None
     """Sobol runs only: first-order and total indices per output x input group (`sim.metrics.sobol.COLUMNS`)."""
+    loss_exceedance: pd.DataFrame | None = None
+    """Uncertainty runs only: the loss-exceedance curves' bands, per instance and per month (loss_exceedance.csv)."""
     counterfactuals: pd.DataFrame | None = None
     """`--importance` only: the loss each counterfactual removes, per variant (`sim.metrics.importance`)."""
     importance: pd.DataFrame | None = None
@@ -141,7 +143,7 @@ class Result:
                 self.agent_trace.to_parquet(out / "agent_trace.parquet", index=False)
             if self.uncertainty is not None:
                 self.uncertainty.to_parquet(out / "uncertainty.parquet", index=False)
-            for name in ("sobol", "counterfactuals", "importance"):
+            for name in ("sobol", "counterfactuals", "importance", "loss_exceedance"):
                 if getattr(self, name) is not None:
                     getattr(self, name).to_csv(out / f"{name}.csv", index=False)
             if self.sensitivity is not None:

@@ -30,7 +30,7 @@ VERSION = 1
 REQUIRED = ("summary.json", "instances.parquet", "steps.parquet", "scenario.yaml")
 """Files every run writes (engines add timeline.parquet or agent_trace.parquet, most runs sensitivity.csv)."""
 _KNOWN = frozenset(REQUIRED) | {"attribution.csv", "cascade.csv", "sensitivity.csv", "timeline.parquet",
-                                "agent_trace.parquet", "uncertainty.parquet", "sobol.csv", "counterfactuals.csv", "importance.csv", "report.html", "report.md", "calibrated.yaml",
+                                "agent_trace.parquet", "uncertainty.parquet", "sobol.csv", "counterfactuals.csv", "importance.csv", "loss_exceedance.csv", "report.html", "report.md", "calibrated.yaml",
                                 "calibration.csv"}
 """Names a run folder of any version may hold (the run's files, and what `report` and `calibrate` add)."""
 _COLUMNS = {"instances.parquet": [c for c in INSTANCE_SCHEMA.names if c not in OPTIONAL_INSTANCE_COLUMNS],

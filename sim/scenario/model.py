@@ -373,6 +373,10 @@ class Timeline(Strict):
     rework: dict[Identifier, Rework] = {}
     """Per act step: the rework task its failure creates."""
 
+    def volume_per_month(self) -> float:
+        """Mean instances arriving per month (365.25 / 12 days) over the horizon: the scenario's volume."""
+        return float(self.arrivals.daily_means(self.horizon_days).mean()) * 365.25 / 12
+
 
 class Variant(Strict):
     """The scenario with some parameters changed; `set` maps dotted paths to new values."""

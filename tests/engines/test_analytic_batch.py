@@ -3,6 +3,7 @@ gives at every point, to 1e-12, on every built-in scenario; points where a root 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import sim
@@ -46,3 +47,16 @@ def test_stack_refuses_what_it_cannot_stack(tmp_path):
     with pytest.raises(CascadeError, match="not a stacked batch"):
         stack([plan, plan]).with_parameters({})
     assert headline_batch(stack([plan, plan]))["p_failure"] == pytest.approx([solve(plan).p_failure] * 2, rel=1e-12)
+
+
+def test_walking_a_batch_in_slices_gives_the_one_walk(monkeypatch):
+    from sim.engines import analytic
+
+    plan = compile_plan(sim.load_scenario(BUILTIN_SCENARIOS[0]))
+    rate = next(k for k in plan.parameters if k.startswith("retrievers."))
+    points = plan.at_points({rate: plan.parameters[rate] * np.linspace(0.5, 1.5, 40)})
+    whole = headline_batch(points)
+    monkeypatch.setattr(analytic, "BATCH_BYTES", 1)  # one point a walk after the first
+    sliced = analytic.headline_slices(points)
+    for k, v in whole.items():
+        assert sliced[k] == pytest.approx(v, rel=1e-12, abs=1e-15)

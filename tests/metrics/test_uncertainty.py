@@ -234,3 +234,15 @@ def test_the_loss_exceedance_band_matches_each_draws_failure_probability(write_s
     assert band["p05"] <= band["median"] <= band["p95"] and band["median"] == pytest.approx(np.median(got))
     summary = sim.run(scenario, engine="analytic", uncertainty=16).summary["uncertainty"]["loss_exceedance"]
     assert summary["draws"] == 16 and set(summary["variants"]) == {"base", "tuned", "stricter"}
+
+
+def test_a_variant_that_reads_no_uncertain_input_is_the_same_at_every_draw(write_scenario):
+    data = _chain_with_variant()
+    data["variants"].append({"name": "certain", "set": {"retrievers.docs.rates.negation_flip": 0.02,
+                                                        "costs.apply.failure_loss": 1000.0}})
+    result = sim.run(sim.load_scenario(write_scenario(data)), engine="analytic", uncertainty=16)
+    certain = result.uncertainty[result.uncertainty["variant"] == "certain"]
+    assert len(certain) == 16 and certain["expected_loss_per_instance"].nunique() == 1
+    block = result.summary["uncertainty"]["results"]["certain"]["expected_loss_per_instance"]
+    assert block["p05"] == block["p95"] == block["point"]
+    assert len(result.summary["uncertainty"]["loss_exceedance"]["variants"]["certain"]) == 24

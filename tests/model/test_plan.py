@@ -80,3 +80,33 @@ def test_reasoning_is_found_by_name():
     plan = compile_plan(scenario_from_dict(chain(error_types=["wrong_tenant"])))
     assert plan.types[plan.reasoning] == "reasoning"
     assert np.all(plan.steps[1].base_error == 0.02)
+
+
+def test_a_plan_at_a_batch_of_points_is_the_stack_of_the_plans_at_each_point():
+    from sim.model.plan import stack
+
+    plan = compile_plan(load_scenario(SCENARIOS / "contract_review.yaml"))
+    rate, base = "retrievers.contract.rates.role_swap", "workflow.steps.decide_indemnity.base_error_rate"
+    points = {rate: np.array([0.01, 0.0, 0.02]), base: np.array([0.0, 0.0, 0.01]),
+              "costs.sign_contract.failure_loss": np.array([1.0, 2.0, 3.0])}
+    batch = plan.at_points(points)
+    stacked = stack([plan.with_parameters({k: v[i] for k, v in points.items()}) for i in range(3)])
+    assert batch.batch == 3 and batch.roots == stacked.roots
+    for sa, sb in zip(batch.steps, stacked.steps, strict=True):
+        for name in ("rates", "base_error", "susceptibility", "catch", "false_alarm", "failure_loss"):
+            x, y = getattr(sa, name), getattr(sb, name)
+            assert (x is None) == (y is None) and (x is None or np.allclose(x, y, rtol=1e-12, atol=0)), (sa.id, name)
+    part = batch.slice_points(1, 3)
+    assert part.batch == 2 and part.roots == batch.roots
+    for sa, sb in zip(part.steps, batch.steps, strict=True):
+        assert (sa.rates is None or np.array_equal(sa.rates, sb.rates[1:3])) and np.array_equal(
+            np.atleast_1d(sa.failure_loss), np.atleast_1d(sb.failure_loss)[1:3] if sb.kind == "act" else [0.0])
+    with pytest.raises(CascadeError, match=r"draw 11: workflow.steps.decide_indemnity.base_error_rate: 1.5 is not"):
+        plan.at_points({base: np.array([0.0, 1.5])}, first_draw=10)
+    with pytest.raises(CascadeError, match=r"draw 1: retrievers.contract.rates sum to .* past 1"):
+        plan.at_points({rate: np.array([0.01, 0.99])})
+    # A drawn rate the difficulty levels cannot hold (contract review's icc 0.15 at 24 levels) names its draw.
+    with pytest.raises(CascadeError, match=r"draw 2: workflow.steps.decide_indemnity.base_error_rate: icc 0.15 "):
+        plan.at_points({base: np.array([0.01, 0.02, 1e-7])})
+    with pytest.raises(CascadeError, match="one value per point"):
+        plan.at_points({rate: np.array([0.01, 0.02]), base: np.array([0.0])})

@@ -125,3 +125,25 @@ def test_an_icc_the_levels_cannot_hold_is_refused_at_its_line(write_scenario):
     path = write_scenario(_one_decision(1e-6, 0.3, levels=24))
     with pytest.raises(ScenarioError, match="no number of levels can"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize("count", [3, 24, 512])
+@pytest.mark.parametrize("icc", ICCS)
+def test_levels_of_a_batch_of_rates_are_those_of_each_rate_alone(icc, count):
+    """Solved together (one vectorised root search) or one by one (brentq): the same levels, to rounding; the
+    mean and the icc hold as tightly as alone. The tolerance is on the probabilities themselves: two roots a few
+    ulps apart move the hardest level of a rare event by a few 1e-12 of its mean at 512 levels."""
+    levels = Levels.build(icc, count)
+    rates = np.array([p for p in [*PROBABILITIES, 0.0, 1.0, 0.02] if not 0 < p < 1 or icc <= levels.max_icc(p)])
+    together = levels.probabilities_batch(rates)
+    for p, q in zip(rates, together, strict=True):
+        alone = levels.probabilities(float(p))
+        assert np.max(np.abs(q - alone)) <= 1e-9 * max(p, 1e-300) + 1e-300
+        if 0 < p < 1:
+            assert float(q @ levels.weights) == pytest.approx(p, rel=1e-9)
+            assert float((q * q) @ levels.weights) - p * p == pytest.approx(icc * p * (1 - p), rel=1e-6, abs=1e-15)
+    beyond = [p for p in PROBABILITIES if icc > levels.max_icc(p)]
+    if beyond:
+        with pytest.raises(IccOutOfReach) as err:
+            levels.probabilities_batch(np.array([0.3, beyond[0]]))
+        assert err.value.p == beyond[0]

@@ -9,11 +9,12 @@ import multiprocessing
 import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
 import pyarrow as pa
 
 from sim.core.seeding import BLOCK_SIZE, block_segments
-from sim.core.stats import wilson
+from sim.core.stats import hist_moments, mean_ci, wilson
 from sim.core.worker_process import die_with_parent
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.engines.request import RunRequest
@@ -24,30 +25,62 @@ from sim.trace.tally import Tally
 
 
 def run_monte_carlo(request: RunRequest) -> EngineOutput:
-    """Simulate `request.instances` instances of every variant (with `precision`: until every variant's p_failure
-    95% CI half-width is within it, checked after each seeding block); tallies per variant and the kept rows."""
+    """Simulate `request.instances` instances of every variant (with `precision` / `precision_loss`: until every
+    variant's p_failure 95% CI half-width is within `precision` and its expected loss's within `precision_loss`
+    of it, checked after each seeding block); tallies per variant and the kept rows."""
     plans, n, max_rows = request.plans, request.instances, request.max_instance_rows
+    goal = Precision(request.precision, request.precision_loss)
     tallies, rows = simulate(plans, n, request.chunk_size, max_rows, min(n, request.pass_k_sample),
-                             request.workers, request.progress, precision=request.precision)
+                             request.workers, request.progress, precision=goal if goal.asked else None)
     used = next(iter(tallies.values())).n
     extra = {}
-    if request.precision is not None:
-        extra["precision"] = {"p_failure_ci95_half_width": request.precision, "reached": precise(tallies,
-                              request.precision), "instances_used": used, "instances_allowed": n}
+    if goal.asked:
+        extra["precision"] = {**goal.keys(), "reached": goal.reached(tallies), "instances_used": used,
+                              "instances_allowed": n}
     return EngineOutput(engine="monte_carlo", plans=plans, instances=used, tallies=tallies,
                         instances_table=instance_rows(rows), instance_rows=rows_kept(used, max_rows), extra=extra)
 
 
-def precise(tallies: dict[str, Tally], half_width: float) -> bool:
-    """True when every variant's p_failure has a 95% (Wilson) interval at most 2 x `half_width` wide."""
-    return all((lambda lo_hi: (lo_hi[1] - lo_hi[0]) / 2)(wilson(t.failed, t.n)) <= half_width
-               for t in tallies.values())
+@dataclass(frozen=True)
+class Precision:
+    """When Monte Carlo may stop: every variant's p_failure 95% (Wilson) half-width at most `p_failure`, and its
+    expected loss's 95% (normal) half-width at most `loss_relative` x the expected loss (a loss still 0 is not
+    precise: nothing is known of its scale yet). A goal left None is not asked."""
+
+    p_failure: float | None = None
+    loss_relative: float | None = None
+
+    @property
+    def asked(self) -> bool:
+        return self.p_failure is not None or self.loss_relative is not None
+
+    def keys(self) -> dict[str, float]:
+        """The goals as summary['precision'] names them."""
+        out = {}
+        if self.p_failure is not None:
+            out["p_failure_ci95_half_width"] = self.p_failure
+        if self.loss_relative is not None:
+            out["expected_loss_ci95_relative_half_width"] = self.loss_relative
+        return out
+
+    def reached(self, tallies: dict[str, Tally]) -> bool:
+        for t in tallies.values():
+            if self.p_failure is not None:
+                lo, hi = wilson(t.failed, t.n)
+                if (hi - lo) / 2 > self.p_failure:
+                    return False
+            if self.loss_relative is not None:
+                total, total_sq, _ = hist_moments(t.loss_hist)
+                mean, (lo, hi) = mean_ci(total, total_sq, t.n)
+                if not mean > 0 or (hi - lo) / 2 > self.loss_relative * mean:
+                    return False
+        return True
 
 
 def simulate(plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int, pass_n: int, workers: int = 1,
-             progress=None, precision: float | None = None) -> tuple[dict[str, Tally], dict[str, list[pa.Table]]]:
+             progress=None, precision: Precision | None = None) -> tuple[dict[str, Tally], dict[str, list[pa.Table]]]:
     """Tallies and kept instance rows of instances 0..n-1 of every plan, chunk by chunk; with `precision`, in
-    seeding blocks, stopping after the first block where `precise` holds (so the stop does not depend on the
+    seeding blocks, stopping after the first block where it is reached (so the stop does not depend on the
     chunk size or the workers)."""
     if precision is not None:
         chunk_size = BLOCK_SIZE
@@ -58,7 +91,7 @@ def simulate(plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int, pas
         parts = _in_process(plans, ranges, max_rows, pass_n, n, progress)
     tallies, rows = next(parts)
     for more_tallies, more_rows in parts:  # in range order, so sums are added in the same order every time
-        if precision is not None and precise(tallies, precision):
+        if precision is not None and precision.reached(tallies):
             parts.close()
             break
         for name in plans:

@@ -1,0 +1,76 @@
+"""The per-period loss curve (FAIR-style): a period's loss is the sum of its instances' independent losses, so
+with one failure mode of fixed loss it is that loss times a binomial count, which the sampled periods match."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import sim
+from sim.core.seeding import stream
+from sim.metrics.loss_exceedance import PERIODS, period_exceedance_band, period_losses
+from tests.conftest import with_timeline
+
+LOSS = 1000.0
+
+
+def test_periods_of_a_single_fixed_loss_are_binomial_counts_times_the_loss():
+    share, instances = 0.03, 400
+    hist = Counter({0.0: 97_000, LOSS: 3_000})  # an instance sample: 3% of instances lose LOSS
+    totals = period_losses(hist, instances, PERIODS, stream(1, "test/periods", 0))
+    counts = totals / LOSS
+    assert np.array_equal(counts, np.round(counts)) and np.all(np.diff(totals) >= 0)
+    # P(period loss > k x LOSS) = binomial survival at k; each estimate from PERIODS periods, 4 standard errors
+    # (a family-wise bound over the eight amounts).
+    for k in (4, 8, 10, 12, 14, 16, 20, 25):
+        want = stats.binom.sf(k, instances, share)
+        got = float(np.mean(counts > k))
+        assert abs(got - want) <= 4 * np.sqrt(want * (1 - want) / PERIODS) + 1e-12, k
+    assert totals.mean() == pytest.approx(instances * share * LOSS, rel=4 * np.sqrt((1 - share) / (
+        instances * share * PERIODS)))
+    assert np.var(counts) == pytest.approx(instances * share * (1 - share), rel=0.06)
+
+
+def test_the_band_is_over_draws_and_its_quantiles_match_the_binomial():
+    shares = [0.01, 0.02, 0.03, 0.04, 0.05]
+    hists = {"base": [Counter({0.0: 100_000 - round(s * 1e5), LOSS: round(s * 1e5)}) for s in shares]}
+    band = period_exceedance_band(hists, instances=500, seed=3)
+    assert band["instances_per_period"] == 500 and band["draws"] == 5 and len(band["amounts"]) == 24
+    q90 = [stats.binom.ppf(0.9, 500, s) * LOSS for s in shares]
+    got = band["variants"]["base"]["quantiles"]["p90"]
+    # The median over draws is the middle draw's quantile (0.03), within one count of the binomial's.
+    assert abs(got["median"] - q90[2]) <= LOSS and got["p05"] <= got["median"] <= got["p95"]
+    assert band["variants"]["base"]["mean"]["median"] == pytest.approx(500 * 0.03 * LOSS, rel=0.02)
+    curve = band["variants"]["base"]["curve"]
+    assert all(r["p05"] <= r["median"] <= r["p95"] for r in curve)
+    assert np.all(np.diff([r["median"] for r in curve]) <= 0)  # an exceedance curve falls
+    # Same seed, same band; draws are keyed by their index, so a variant with the same losses gets the same.
+    again = period_exceedance_band({"base": hists["base"], "same": hists["base"]}, instances=500, seed=3)
+    assert again["variants"]["base"] == band["variants"]["base"] == again["variants"]["same"]
+
+
+def test_an_uncertainty_run_with_a_volume_reports_the_monthly_curve_and_writes_the_table(write_scenario, tmp_path):
+    data = with_timeline()
+    data["costs"]["apply"]["failure_loss"] = {"pert": [500, 1000, 2000]}
+    scenario = sim.load_scenario(write_scenario(data))
+    result = sim.run(scenario, engine="analytic", uncertainty=16)
+    per = result.summary["uncertainty"]["loss_exceedance_per_period"]
+    volume = scenario.timeline.volume_per_month()
+    assert per["per"] == "month" and per["volume_per_month"] == pytest.approx(300 * 365.25 / 12)
+    assert per["instances_per_period"] == round(volume) and per["draws"] == 16
+    # A month's mean loss is its volume times an instance's expected loss, draw by draw (to sampling error).
+    expected = result.uncertainty["expected_loss_per_instance"].to_numpy()
+    assert per["variants"]["base"]["mean"]["median"] == pytest.approx(np.median(expected) * round(volume), rel=0.05)
+    table = result.loss_exceedance
+    assert set(table["per"]) == {"instance", "month"} and list(table.columns) == ["per", "variant", "loss", "median",
+                                                                                   "p05", "p95"]
+    result.write(tmp_path / "run")
+    assert (tmp_path / "run" / "loss_exceedance.csv").exists()
+    # Without a volume there is no period: no per-period key.
+    no_volume = {k: v for k, v in data.items() if k != "timeline"}
+    plain = sim.run(sim.load_scenario(write_scenario(no_volume, "plain.yaml")), engine="analytic", uncertainty=4)
+    assert "loss_exceedance_per_period" not in plain.summary["uncertainty"]
+    assert set(plain.loss_exceedance["per"]) == {"instance"}
