@@ -199,8 +199,9 @@ def expected_loss(plan: Plan) -> float:
 
 
 def headline(plan: Plan) -> dict[str, float]:
-    """Exact `p_failure`, `silent_failure_rate` and `expected_loss_per_instance` (currency per instance) of one
-    plan, without attribution: one pass."""
+    """Exact `p_failure`, `silent_failure_rate` and `expected_loss_per_instance` (currency per instance; and
+    its parts, `expected_failure_loss_per_instance` and `expected_escalation_cost_per_instance`) of one plan,
+    without attribution: one pass."""
     return {k: float(v[0]) for k, v in headline_batch(stack([plan])).items()}
 
 
@@ -268,9 +269,12 @@ class _Pass:
                                                           self._type_classes(include_self=True))
 
     def headline(self) -> dict[str, np.ndarray]:
-        """The main pass's figures per point: p_failure, silent_failure_rate, expected_loss_per_instance."""
+        """The main pass's figures per point: p_failure, silent_failure_rate, expected_loss_per_instance and its
+        two parts (failure loss, escalation cost)."""
         return {"p_failure": self.p_failure, "silent_failure_rate": self.p_silent,
-                "expected_loss_per_instance": self.failure_loss + self.escalation_cost}
+                "expected_loss_per_instance": self.failure_loss + self.escalation_cost,
+                "expected_failure_loss_per_instance": self.failure_loss.copy(),
+                "expected_escalation_cost_per_instance": self.escalation_cost.copy()}
 
     def _type_classes(self, include_self: bool) -> dict[int, np.ndarray]:
         """Per step, a code map merging untagged error types that behave alike everywhere downstream (and, with

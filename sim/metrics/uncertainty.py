@@ -31,6 +31,8 @@ from sim.scenario.distributions import uncertain_parameters
 from sim.scenario.model import Distribution, Scenario, Uncertainty
 
 METRICS = ("p_failure", "expected_loss_per_instance", "silent_failure_rate")
+POINT_FIGURES = METRICS + ("expected_failure_loss_per_instance", "expected_escalation_cost_per_instance")
+"""What `evaluate_points` gives per point: METRICS and the two parts of the expected loss."""
 """What every draw reports, per variant (names as in summary.json)."""
 
 DESIGN_STREAM = "uncertainty/design"
@@ -72,7 +74,7 @@ class UncertainInput:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A plan evaluated at a batch of parameter points: one row per point, columns METRICS."""
+    """A plan evaluated at a batch of parameter points: one row per point, columns POINT_FIGURES."""
 
     values: pd.DataFrame
     computed_by: str
@@ -189,9 +191,9 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
                 raise CascadeError(f"variant '{plan.variant}', draw {i}: {exc}") from None
             tallies, _ = simulate({plan.variant: one}, instances, MC_CHUNK, 0, 0)
             s = summary_from_tally(tallies[plan.variant])
-            rows.append({m: s[m] for m in METRICS})
-        return Evaluation(pd.DataFrame(rows, columns=list(METRICS)), computed_by)
-    values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in METRICS})
+            rows.append({m: s[m] for m in POINT_FIGURES})
+        return Evaluation(pd.DataFrame(rows, columns=list(POINT_FIGURES)), computed_by)
+    values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in POINT_FIGURES})
     return Evaluation(values, "analytic (exact at each point, batched)")
 
 
@@ -287,5 +289,5 @@ def band(x: np.ndarray, point: float) -> dict[str, float]:
             "p95": float(q95)}
 
 
-__all__ = ["METRICS", "GROUPINGS", "group_of", "value_of_information", "UncertainInput", "Evaluation", "UncertaintyResult", "uncertain_inputs", "design",
+__all__ = ["METRICS", "POINT_FIGURES", "GROUPINGS", "group_of", "value_of_information", "UncertainInput", "Evaluation", "UncertaintyResult", "uncertain_inputs", "design",
            "evaluate_points", "propagate", "band", "input_values"]

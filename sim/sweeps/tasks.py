@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim.core.errors import CascadeError
-from sim.metrics.uncertainty import METRICS, evaluate_points
+from sim.metrics.uncertainty import POINT_FIGURES, evaluate_points
 from sim.model.plan import Plan
 from sim.output.result import HEADLINE
 from sim.runner import run
@@ -39,7 +39,8 @@ def evaluate_batch(plans: Mapping[str, Plan], paths: Sequence[str], own: Mapping
                    values: Sequence[Sequence[float]], points: Sequence[int]) -> tuple[list[dict[str, Any]], None]:
     """Analytic points in one batched walk per variant (`sim.metrics.uncertainty.evaluate_points`): `values[i]`
     gives `paths` at `points[i]`; a variant takes no value for the paths it sets itself (`own[variant]`). Exact
-    figures (intervals of zero width) for p_failure, expected loss and silent-failure rate."""
+    figures (intervals of zero width) for p_failure, expected loss (and its failure-loss and escalation parts) and
+    silent-failure rate."""
     columns = np.asarray(values, dtype=float).reshape(len(points), len(paths))
     per_variant: dict[str, list[dict[str, float] | str]] = {}
     for variant, plan in plans.items():
@@ -58,7 +59,7 @@ def evaluate_batch(plans: Mapping[str, Plan], paths: Sequence[str], own: Mapping
                 rows.append(empty_row(point, variant, got))
                 continue
             row = empty_row(point, variant)
-            for m in METRICS:
+            for m in POINT_FIGURES:
                 row.update({m: float(got[m]), f"{m}_low": float(got[m]), f"{m}_high": float(got[m])})
             if variant != "base" and isinstance(base, dict):
                 d = float(got["expected_loss_per_instance"] - base["expected_loss_per_instance"])

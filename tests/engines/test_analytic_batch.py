@@ -31,7 +31,9 @@ def test_a_batched_walk_equals_the_engine_point_by_point(path):
     for i, p in enumerate(plans):
         x = solve(p)
         want = {"p_failure": x.p_failure, "silent_failure_rate": x.silent_failure_rate,
-                "expected_loss_per_instance": x.expected_failure_loss + x.expected_escalation_cost}
+                "expected_loss_per_instance": x.expected_failure_loss + x.expected_escalation_cost,
+                "expected_failure_loss_per_instance": x.expected_failure_loss,
+                "expected_escalation_cost_per_instance": x.expected_escalation_cost}
         for k, v in want.items():
             assert batch[k][i] == pytest.approx(v, rel=1e-12, abs=1e-15), (i, k)
     assert points_per_walk(plan) >= 1
