@@ -94,16 +94,21 @@ class FusedKernel(Kernel):
             else:
                 self.kind[s.pos] = ACT
             e += len(s.inputs)
+        self._u: np.ndarray | None = None
         self.inner_edges = np.ascontiguousarray(plan.levels.edges[1:-1], dtype=np.float64)
         self.rank_i = self.rank.astype(np.int64)
         self.code_type_i = self.code_type.astype(np.int64)
 
     def draws(self, block: int, stop: int, attempt: int) -> np.ndarray:
-        """(streams, stop) float32: row j is `uniforms(seed, names[j], block, 0, stop, attempt)`."""
-        u = np.empty((len(self.names), stop), dtype=np.float32)
+        """(streams, >= stop) float32: row j starts with `uniforms(seed, names[j], block, 0, stop, attempt)`.
+
+        The buffer is the kernel's, reused block after block (nothing returned points into it): fresh 7 MB
+        each block cost more in page faults than the walk."""
+        if self._u is None or self._u.shape[1] < stop:
+            self._u = np.empty((len(self.names), stop), dtype=np.float32)
         for j, name in enumerate(self.names):
-            stream(self.plan.seed, name, block, attempt).random(out=u[j], dtype=np.float32)
-        return u
+            stream(self.plan.seed, name, block, attempt).random(out=self._u[j, :stop], dtype=np.float32)
+        return self._u
 
     def simulate(self, block: int, start: int, stop: int, attempt: int = 0) -> BlockTrace:
         """As `Kernel.simulate`: instances start..stop-1 of seeding block `block`."""
@@ -114,9 +119,11 @@ class FusedKernel(Kernel):
             level = np.empty(n, dtype=np.int32)  # Levels.sample, compiled
             _levels(self.inner_edges, uniforms(plan.seed, "difficulty", block, start, stop), level)
         u = self.draws(block, stop, attempt)
-        tokens = np.zeros((S, n), dtype=self.dtype)
-        masked = np.full((S, n), -1, dtype=np.int16)
-        caught = np.full((S, n), -1, dtype=np.int16)
+        # Every row the trace shows is written by the walk (audits' token rows are not shown; masked rows are
+        # decisions', caught rows verifiers'), so no fill pass.
+        tokens = np.empty((S, n), dtype=self.dtype)
+        masked = np.empty((S, n), dtype=np.int16)
+        caught = np.empty((S, n), dtype=np.int16)
         detected = np.zeros((S, n), dtype=bool)
         gate_caught = np.zeros((len(self.gate_edges), n), dtype=bool)
         _walk(self.kind, self.in_ptr, self.in_idx, self.edge_row, self.edge_lut, self.edge_gate, self.own_row,
