@@ -9,7 +9,7 @@ same block (as a share of it, so the figures hold on a busier or quieter machine
 
 from __future__ import annotations
 
-import time
+import timeit
 from pathlib import Path
 
 from sim.core.seeding import BLOCK_SIZE, uniforms
@@ -24,12 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def best(fn, repeat: int = 9) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(timeit.repeat(fn, number=1, repeat=repeat))
 
 
 def main() -> None:
