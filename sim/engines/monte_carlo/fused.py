@@ -94,6 +94,18 @@ class FusedKernel(Kernel):
             else:
                 self.kind[s.pos] = ACT
             e += len(s.inputs)
+        # Rows of the trace's arrays: a decision's in `masked`, a verifier's in `caught` (`slot`); an act's or
+        # an audited step's in `detected` (`det_slot`); compact, as fresh memory costs page faults per block.
+        self.slot = np.full(S, -1, dtype=np.int64)
+        self.det_slot = np.full(S, -1, dtype=np.int64)
+        self.n_slots = {"decide": 0, "verify": 0, "detected": 0}
+        for s in steps:
+            if s.kind in ("decide", "verify"):
+                self.slot[s.pos] = self.n_slots[s.kind]
+                self.n_slots[s.kind] += 1
+            if s.kind == "act" or any(s.pos in t.inputs for t in steps if t.kind == "verify" and t.audit):
+                self.det_slot[s.pos] = self.n_slots["detected"]
+                self.n_slots["detected"] += 1
         self._u: np.ndarray | None = None
         self.inner_edges = np.ascontiguousarray(plan.levels.edges[1:-1], dtype=np.float64)
         self.rank_i = self.rank.astype(np.int64)
@@ -122,28 +134,28 @@ class FusedKernel(Kernel):
         # Every row the trace shows is written by the walk (audits' token rows are not shown; masked rows are
         # decisions', caught rows verifiers'), so no fill pass.
         tokens = np.empty((S, n), dtype=self.dtype)
-        masked = np.empty((S, n), dtype=np.int16)
-        caught = np.empty((S, n), dtype=np.int16)
-        detected = np.zeros((S, n), dtype=bool)
+        masked = np.empty((self.n_slots["decide"], n), dtype=np.int16)
+        caught = np.empty((self.n_slots["verify"], n), dtype=np.int16)
+        detected = np.zeros((self.n_slots["detected"], n), dtype=bool)
         gate_caught = np.zeros((len(self.gate_edges), n), dtype=bool)
         _walk(self.kind, self.in_ptr, self.in_idx, self.edge_row, self.edge_lut, self.edge_gate, self.own_row,
               self.own_codes_2d, self.cum, self.n_live, self.slip_row, self.slip_p, self.slip_code, self.rank_i, self.code_type_i,
               level if level is not None else np.zeros(0, dtype=np.int32), u, start,
-              tokens, masked, caught, detected, gate_caught)
+              self.slot, self.det_slot, tokens, masked, caught, detected, gate_caught)
         trace = BlockTrace(n, level, [None] * S, {}, {}, {})
         for s in plan.steps:  # the dicts filled in the numpy kernel's order
             if s.kind == "verify" and s.audit:
                 for src in s.inputs:
-                    trace.detected.setdefault(src, detected[src])
-                trace.caught[s.pos] = caught[s.pos]
+                    trace.detected.setdefault(src, detected[self.det_slot[src]])
+                trace.caught[s.pos] = caught[self.slot[s.pos]]
                 continue
             trace.tokens[s.pos] = tokens[s.pos]
             if s.kind == "decide":
-                trace.masked[s.pos] = masked[s.pos]
+                trace.masked[s.pos] = masked[self.slot[s.pos]]
             elif s.kind == "verify":
-                trace.caught[s.pos] = caught[s.pos]
+                trace.caught[s.pos] = caught[self.slot[s.pos]]
             elif s.kind == "act":
-                trace.detected.setdefault(s.pos, detected[s.pos])
+                trace.detected.setdefault(s.pos, detected[self.det_slot[s.pos]])
         for g, key in enumerate(self.gate_edges):
             trace.gate_caught[key] = gate_caught[g]
         return trace
@@ -169,7 +181,7 @@ def _levels(inner_edges, u, out):  # pragma: no cover (compiled)
 @njit(cache=True, nogil=True)
 def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_codes, cum, n_live, slip_row,
           slip_p, slip_code, rank, code_type, level, u, start,
-          tokens, masked, caught, detected, gate_caught):  # pragma: no cover (compiled)
+          slot, det_slot, tokens, masked, caught, detected, gate_caught):  # pragma: no cover (compiled)
     """Every instance through every step, reading its pre-drawn uniforms (`Kernel`'s rules, per instance).
 
     Instances go in tiles of TILE, each tile step by step and a step input by input, so that a tile's uniforms
@@ -205,7 +217,7 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
                                 gate_caught[edge_gate[e], a + i] = True
                                 x = CAUGHT
                             else:
-                                detected[in_idx[e], a + i] = True
+                                detected[det_slot[in_idx[e]], a + i] = True
                     if e == lo:
                         acc[i] = x
                     elif rank[x] > rank[acc[i]]:
@@ -226,11 +238,11 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
                             own = own_codes[s, c]
                         acc[i] = own
             elif k == DECIDE:
-                masked[s, a:b] = first[:m]
+                masked[slot[s], a:b] = first[:m]
             elif k == GATE:
-                caught[s, a:b] = first[:m]
+                caught[slot[s], a:b] = first[:m]
             elif k == AUDIT:
-                caught[s, a:b] = first[:m]
+                caught[slot[s], a:b] = first[:m]
                 continue
             r = slip_row[s]
             if r >= 0:  # a decision's own reasoning error, a gate's false alarm: only where the token is OK
