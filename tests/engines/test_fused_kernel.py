@@ -10,7 +10,9 @@ import json
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
 
+from sim.cli import app
 from sim.core.errors import CascadeError
 from sim.engines.monte_carlo.fused import FusedKernel
 from sim.engines.monte_carlo.kernel import Kernel
@@ -83,3 +85,20 @@ def test_kernel_names_and_engines_are_checked():
         run(scenario, instances=100, kernel="numba")
     with pytest.raises(CascadeError, match="only applies to the monte_carlo engine"):
         run(scenario, engine="analytic", kernel="fused")
+
+
+def test_cascade_run_kernel_fused_writes_the_same_folder(tmp_path):
+    """Every file of the run folder, manifest included, byte for byte; --kernel with another engine: exit 2."""
+    folders = {}
+    for kernel in ("numpy", "fused"):
+        folders[kernel] = tmp_path / kernel
+        result = CliRunner().invoke(app, ["run", str(BUILTIN_SCENARIOS[0]), "-n", "70000", "--kernel", kernel,
+                                          "--out", str(folders[kernel]), "-q"])
+        assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in folders["numpy"].iterdir())
+    assert names == sorted(p.name for p in folders["fused"].iterdir())
+    for name in names:
+        assert (folders["numpy"] / name).read_bytes() == (folders["fused"] / name).read_bytes(), name
+    result = CliRunner().invoke(app, ["run", str(BUILTIN_SCENARIOS[0]), "--engine", "analytic", "--kernel",
+                                      "fused", "--out", str(tmp_path / "analytic")])
+    assert result.exit_code == 2 and "only applies to the monte_carlo engine" in result.output
