@@ -1,5 +1,5 @@
-"""The fused Monte Carlo kernel: the numpy kernel's draws, then one compiled pass walking each instance through
-every step.
+"""The fused Monte Carlo kernel: the numpy kernel's draws, then one compiled pass over a block that walks its
+instances, a cache-sized tile at a time, through every step.
 
 It draws exactly the streams `Kernel` draws (same keys, same purposes; a carry stream the numpy kernel skips
 for a block is drawn only where no carry probability is below 1, so nothing reads it) and returns the same
@@ -139,8 +139,8 @@ class FusedKernel(Kernel):
         detected = np.zeros((self.n_slots["detected"], n), dtype=bool)
         gate_caught = np.zeros((len(self.gate_edges), n), dtype=bool)
         _walk(self.kind, self.in_ptr, self.in_idx, self.edge_row, self.edge_lut, self.edge_gate, self.own_row,
-              self.own_codes_2d, self.cum, self.n_live, self.slip_row, self.slip_p, self.slip_code, self.rank_i, self.code_type_i,
-              level if level is not None else np.zeros(0, dtype=np.int32), u, start,
+              self.own_codes_2d, self.cum, self.n_live, self.slip_row, self.slip_p, self.slip_code, self.rank_i,
+              self.code_type_i, level if level is not None else np.zeros(0, dtype=np.int32), u, start,
               self.slot, self.det_slot, tokens, masked, caught, detected, gate_caught)
         trace = BlockTrace(n, level, [None] * S, {}, {}, {})
         for s in plan.steps:  # the dicts filled in the numpy kernel's order
@@ -159,11 +159,6 @@ class FusedKernel(Kernel):
         for g, key in enumerate(self.gate_edges):
             trace.gate_caught[key] = gate_caught[g]
         return trace
-
-
-@njit(cache=True, nogil=True)
-def _merge(a, b, rank):
-    return b if rank[b] > rank[a] else a
 
 
 @njit(cache=True, nogil=True)
