@@ -62,6 +62,11 @@ class PolicyName(StrEnum):
     openai = "openai"
 
 
+class KernelName(StrEnum):
+    numpy = "numpy"
+    fused = "fused"
+
+
 class SobolGrouping(StrEnum):
     input = "input"
     retriever = "retriever"
@@ -96,6 +101,7 @@ def run(
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=limits.MAX_CHUNK, help="Instances held in memory at once; never changes results.")] = 262_144,
     max_instance_rows: Annotated[int, typer.Option("--max-instance-rows", min=0, max=limits.MAX_INSTANCE_ROWS, help="Cap on per-instance rows written per variant (a sample beyond it).")] = 1_000_000,
     workers: Annotated[int, typer.Option("--workers", "-w", min=0, max=limits.MAX_WORKERS, help="Processes for Monte Carlo; 0: one per core for runs of 4M+ instance-variants. Never changes results.")] = 0,
+    kernel: Annotated[KernelName, typer.Option("--kernel", help="Monte Carlo kernel: numpy (reference) or fused (compiled by numba; ~1 s to compile on first use, then cached). Never changes results.")] = KernelName.numpy,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
     uncertainty: Annotated[int | None, typer.Option("--uncertainty", min=2, max=limits.MAX_UNCERTAINTY_DRAWS, help="Also draw the scenario's uncertain inputs this many times and evaluate every variant at each draw (bands, P(better), uncertainty.parquet).")] = None,
     sobol: Annotated[int | None, typer.Option("--sobol", min=2, max=limits.MAX_UNCERTAINTY_DRAWS, help="Sobol indices of expected loss (and of each variant's difference) per uncertain input, from this many base draws (a power of 2, e.g. 1024); sobol.csv.")] = None,
@@ -168,7 +174,7 @@ def run(
                                       progress=RunProgress(bar, task, time.monotonic), options=options,
                                       uncertainty=uncertainty, sobol=sobol, sobol_by=sobol_by.value,
                                       importance=importance, precision=precision,
-                                      precision_loss=precision_loss)
+                                      precision_loss=precision_loss, kernel=kernel.value)
             except KeyboardInterrupt:
                 bar.stop()
                 kept = ("; the completed instances are kept: run the same command again to continue"

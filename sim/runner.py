@@ -13,7 +13,13 @@ import pandas as pd
 from sim.core import limits
 from sim.core.errors import CascadeError
 from sim.engines.registry import get_engine
-from sim.engines.request import DEFAULT_CHUNK, DEFAULT_MAX_INSTANCE_ROWS, DEFAULT_PASS_K_SAMPLE, RunRequest
+from sim.engines.request import (
+    DEFAULT_CHUNK,
+    DEFAULT_MAX_INSTANCE_ROWS,
+    DEFAULT_PASS_K_SAMPLE,
+    KERNELS,
+    RunRequest,
+)
 from sim.metrics.importance import counterfactuals
 from sim.metrics.importance import importance as event_importance
 from sim.metrics.sobol import RESAMPLES, sobol_indices
@@ -34,7 +40,8 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
         max_instance_rows: int = DEFAULT_MAX_INSTANCE_ROWS, pass_k_sample: int = DEFAULT_PASS_K_SAMPLE,
         workers: int | None = None, progress: Callable[[int, int], None] | None = None, options: Any = None,
         uncertainty: int | None = None, sobol: int | None = None, sobol_by: str = "input",
-        importance: bool = False, precision: float | None = None, precision_loss: float | None = None) -> Result:
+        importance: bool = False, precision: float | None = None, precision_loss: float | None = None,
+        kernel: str = "numpy") -> Result:
     """Run a scenario (a path or a loaded Scenario) and return its Result.
 
     `engine`: monte_carlo, analytic, timeline, or a registered one (agent). `instances` and `seed` override
@@ -55,6 +62,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     after each seeding block of 65,536 instances (`instances` is then the most it runs; summary['precision']).
     `precision_loss` (Monte Carlo only): the same, once every variant's expected loss 95% half-width is at most
     this fraction of the expected loss (0.02: within 2%); with `precision`, once both hold.
+    `kernel` (Monte Carlo only): `numpy` (default) or `fused` (compiled by numba); same numbers from both.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -78,6 +86,9 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
                                        or not 0 < float(precision_loss) < 1):
         raise CascadeError("precision_loss is the expected loss's CI half-width as a fraction of it, in (0, 1) (0.02: "
                            f"within 2%), for the monte_carlo engine; got {precision_loss!r} with engine {engine}")
+    if kernel not in KERNELS or (kernel != "numpy" and engine != "monte_carlo"):
+        raise CascadeError(f"kernel is one of {', '.join(KERNELS)} and only applies to the monte_carlo engine, "
+                           f"got {kernel!r} with engine {engine}")
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": seed})
     variants = resolve_variants(scenario)
@@ -85,7 +96,7 @@ def run(scenario: Scenario | str | Path, *, instances: int | None = None, seed: 
     out = spec.run(RunRequest(scenario=scenario, variants=variants, plans=plans, instances=instances,
                               max_instance_rows=max_instance_rows, chunk_size=chunk_size, workers=workers,
                               pass_k_sample=pass_k_sample, progress=progress, options=options,
-                              precision=precision, precision_loss=precision_loss))
+                              precision=precision, precision_loss=precision_loss, kernel=kernel))
     result = assemble(scenario, out)
     settings = scenario.uncertainty
     if uncertainty is not None:

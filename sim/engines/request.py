@@ -13,6 +13,9 @@ from sim.scenario.model import Scenario
 DEFAULT_CHUNK = 4 * BLOCK_SIZE
 DEFAULT_MAX_INSTANCE_ROWS = 1_000_000
 DEFAULT_PASS_K_SAMPLE = 20_000
+KERNELS = ("numpy", "fused")
+"""Monte Carlo kernels: `numpy` (the reference: vectorised over instances, a pass per operation) and `fused`
+(`sim.engines.monte_carlo.fused`: the same draws, one compiled walk). Same seed, same tables."""
 
 
 @dataclass(frozen=True)
@@ -37,5 +40,7 @@ class RunRequest:
     precision_loss: float | None = None
     """Monte Carlo: stop once every variant's expected-loss 95% CI half-width is at most this fraction of it (with
     `precision`: once both hold)."""
+    kernel: str = "numpy"
+    """Monte Carlo: one of KERNELS; never changes a number."""
     options: Any = None
     """Engine-specific settings (the agent engine: `agents.engine.AgentSettings` or a mapping of its fields)."""

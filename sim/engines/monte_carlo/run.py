@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from sim.core.errors import CascadeError
 from sim.core.seeding import BLOCK_SIZE, block_segments
 from sim.core.stats import hist_moments, mean_ci, wilson
 from sim.core.worker_process import die_with_parent
 from sim.engines.monte_carlo.kernel import Kernel
-from sim.engines.request import RunRequest
+from sim.engines.request import KERNELS, RunRequest
 from sim.model.plan import Plan
 from sim.trace.engine_output import EngineOutput
 from sim.trace.record import count_block, instance_rows, rows_kept
@@ -31,7 +32,8 @@ def run_monte_carlo(request: RunRequest) -> EngineOutput:
     plans, n, max_rows = request.plans, request.instances, request.max_instance_rows
     goal = Precision(request.precision, request.precision_loss)
     tallies, rows = simulate(plans, n, request.chunk_size, max_rows, min(n, request.pass_k_sample),
-                             request.workers, request.progress, precision=goal if goal.asked else None)
+                             request.workers, request.progress, precision=goal if goal.asked else None,
+                             kernel=request.kernel)
     used = next(iter(tallies.values())).n
     extra = {}
     if goal.asked:
@@ -78,17 +80,19 @@ class Precision:
 
 
 def simulate(plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int, pass_n: int, workers: int = 1,
-             progress=None, precision: Precision | None = None) -> tuple[dict[str, Tally], dict[str, list[pa.Table]]]:
+             progress=None, precision: Precision | None = None,
+             kernel: str = "numpy") -> tuple[dict[str, Tally], dict[str, list[pa.Table]]]:
     """Tallies and kept instance rows of instances 0..n-1 of every plan, chunk by chunk; with `precision`, in
     seeding blocks, stopping after the first block where it is reached (so the stop does not depend on the
-    chunk size or the workers)."""
+    chunk size or the workers). `kernel`: one of KERNELS (same numbers from each)."""
+    kernel_class(kernel)  # a bad name fails here, not in a worker
     if precision is not None:
         chunk_size = BLOCK_SIZE
     ranges = ((a, min(n, a + chunk_size)) for a in range(0, n, chunk_size))  # lazy: n may be large
     if workers > 1 and n > chunk_size:
-        parts = _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress)
+        parts = _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress, kernel)
     else:
-        parts = _in_process(plans, ranges, max_rows, pass_n, n, progress)
+        parts = _in_process(plans, ranges, max_rows, pass_n, n, progress, kernel)
     tallies, rows = next(parts)
     for more_tallies, more_rows in parts:  # in range order, so sums are added in the same order every time
         if precision is not None and precision.reached(tallies):
@@ -100,19 +104,32 @@ def simulate(plans: dict[str, Plan], n: int, chunk_size: int, max_rows: int, pas
     return tallies, rows
 
 
-def _in_process(plans, ranges, max_rows, pass_n, n, progress):
+def kernel_class(name: str) -> type[Kernel]:
+    """The kernel class of a KERNELS name (the fused one imported only when asked for: numba loads in ~0.5 s)."""
+    if name == "numpy":
+        return Kernel
+    if name == "fused":
+        from sim.engines.monte_carlo.fused import FusedKernel
+
+        return FusedKernel
+    raise CascadeError(f"kernel: {name!r} is not one of {', '.join(KERNELS)}")
+
+
+def _in_process(plans, ranges, max_rows, pass_n, n, progress, kernel):
     for a, b in ranges:
-        yield simulate_range(plans, a, b, max_rows, pass_n)
+        yield simulate_range(plans, a, b, max_rows, pass_n, kernel)
         if progress:
             progress(b, n)
 
 
-def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int, pass_n: int):
+def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int, pass_n: int,
+                   kernel: str = "numpy"):
     """Simulate instances start..stop-1 of every variant: (tallies, per-instance rows) for that range.
 
     Instance rows are kept for instances below `max_rows`; pass^k attempts for instances below `pass_n`.
     """
-    kernels = {name: Kernel(plan) for name, plan in plans.items()}
+    make = kernel_class(kernel)
+    kernels = {name: make(plan) for name, plan in plans.items()}
     tallies = {name: Tally(plan) for name, plan in plans.items()}
     rows: dict[str, list[pa.Table]] = {name: [] for name in plans}
     for first, block, lo, hi in block_segments(start, stop):
@@ -126,7 +143,7 @@ def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int,
     return tallies, rows
 
 
-def _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress):
+def _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress, kernel):
     """Run the ranges in worker processes, two in flight per worker, and yield their results in range order."""
     context = multiprocessing.get_context("spawn")  # fork is unsafe with the thread pools of numpy / arrow
     in_flight: deque[tuple[int, Future]] = deque()
@@ -135,7 +152,7 @@ def _in_processes(plans, ranges, max_rows, pass_n, workers, n, progress):
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent,
                              initargs=(os.getpid(),)) as pool:
         for a, b in ranges:
-            in_flight.append((b, pool.submit(simulate_range, plans, a, b, max_rows, pass_n)))
+            in_flight.append((b, pool.submit(simulate_range, plans, a, b, max_rows, pass_n, kernel)))
             if len(in_flight) < 2 * workers:
                 continue
             stop, future = in_flight.popleft()

@@ -1,0 +1,250 @@
+"""The fused Monte Carlo kernel: the numpy kernel's draws, then one compiled pass over a block that walks its
+instances, a cache-sized tile at a time, through every step.
+
+It draws exactly the streams `Kernel` draws (same keys, same purposes; a carry stream the numpy kernel skips
+for a block is drawn only where no carry probability is below 1, so nothing reads it) and returns the same
+`BlockTrace`, field for field and byte for byte; `Kernel` stays the reference (tests compare the two).
+The walk is compiled by numba (`cache=True`: a second process loads it from `__pycache__`, no compile).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from sim.core.seeding import stream, uniforms
+from sim.engines.monte_carlo.kernel import Kernel
+from sim.model.plan import Plan
+from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK
+from sim.trace.schema import BlockTrace
+
+RETRIEVE, DECIDE, GATE, AUDIT, ACT = 0, 1, 2, 3, 4
+TILE = 2048
+"""Instances walked together through the steps (their uniforms and tokens fit in a core's L2 cache)."""
+
+
+class FusedKernel(Kernel):
+    """`Kernel`'s lookup tables laid out as flat arrays for the compiled walk (built once per plan)."""
+
+    def __init__(self, plan: Plan):
+        super().__init__(plan)
+        steps, n_codes = plan.steps, plan.n_codes
+        S = len(steps)
+        L = max(plan.levels.count, 1)
+        self.names: list[str] = []  # the streams drawn per block, in row order of the uniforms array
+
+        def row(name: str) -> int:
+            self.names.append(name)
+            return len(self.names) - 1
+
+        edges = [(s, src) for s in steps for src in s.inputs]
+        self.kind = np.zeros(S, dtype=np.int8)
+        self.in_ptr = np.zeros(S + 1, dtype=np.int64)
+        self.in_idx = np.array([src for _, src in edges], dtype=np.int64)
+        self.edge_row = np.full(len(edges), -1, dtype=np.int64)
+        self.edge_lut = np.ones((len(edges), n_codes), dtype=np.float32)
+        self.gate_edges: list[tuple[int, int]] = []  # (gate position, input position) per gate_caught row
+        self.edge_gate = np.full(len(edges), -1, dtype=np.int64)
+        width = max([len(c) for c in self.own_codes.values()] + [1])
+        self.own_row = np.full(S, -1, dtype=np.int64)
+        self.own_codes_2d = np.zeros((S, width), dtype=np.int64)
+        self.cum = np.ones((S, L, width), dtype=np.float32)
+        self.n_live = np.zeros(S, dtype=np.int64)
+        # A slip turns an OK token into slip_code where the step's own draw is below slip_p (per level): a
+        # decision's reasoning error, a gate's false alarm.
+        self.slip_row = np.full(S, -1, dtype=np.int64)
+        self.slip_p = np.zeros((S, L), dtype=np.float32)
+        self.slip_code = np.zeros(S, dtype=np.int64)
+        e = 0
+        for s in steps:
+            self.in_ptr[s.pos + 1] = self.in_ptr[s.pos] + len(s.inputs)
+            if s.kind == "retrieve":
+                self.kind[s.pos] = RETRIEVE
+                codes, cum = self.own_codes[s.pos], self.cum_rates[s.pos]
+                self.own_codes_2d[s.pos, : len(codes)] = codes
+                if len(codes) > 1:
+                    self.own_row[s.pos] = row(f"retrieve/{s.id}")
+                    self.n_live[s.pos] = cum.shape[1]
+                    self.cum[s.pos, :, : cum.shape[1]] = cum[:L]
+            elif s.kind == "decide":
+                self.kind[s.pos] = DECIDE
+                for k, src in enumerate(s.inputs):
+                    lut = self.carry[(s.pos, src)]
+                    self.edge_lut[e + k] = lut
+                    if np.any(lut < 1.0):  # else the numpy kernel never draws it either: masked is impossible
+                        self.edge_row[e + k] = row(f"carry/{s.id}/{steps[src].id}")
+                r = plan.root_index.get((s.pos, plan.reasoning))
+                if r is not None:
+                    self.slip_row[s.pos] = row(f"reason/{s.id}")
+                    self.slip_p[s.pos] = (s.base_error.astype(np.float32) if plan.levels.count > 1
+                                          else np.float32(s.base_error[0]))
+                    self.slip_code[s.pos] = ERROR + r
+            elif s.kind == "verify":
+                self.kind[s.pos] = AUDIT if s.audit else GATE
+                for k, src in enumerate(s.inputs):
+                    self.edge_lut[e + k] = self.catch[s.pos]
+                    self.edge_row[e + k] = row(f"catch/{s.id}/{steps[src].id}")
+                    if not s.audit:
+                        self.edge_gate[e + k] = len(self.gate_edges)
+                        self.gate_edges.append((s.pos, src))
+                if not s.audit and s.false_alarm > 0:
+                    self.slip_row[s.pos] = row(f"false_alarm/{s.id}")
+                    self.slip_p[s.pos] = np.float32(s.false_alarm)
+                    self.slip_code[s.pos] = FLAGGED
+            else:
+                self.kind[s.pos] = ACT
+            e += len(s.inputs)
+        # Rows of the trace's arrays: a decision's in `masked`, a verifier's in `caught` (`slot`); an act's or
+        # an audited step's in `detected` (`det_slot`); compact, as fresh memory costs page faults per block.
+        self.slot = np.full(S, -1, dtype=np.int64)
+        self.det_slot = np.full(S, -1, dtype=np.int64)
+        self.n_slots = {"decide": 0, "verify": 0, "detected": 0}
+        for s in steps:
+            if s.kind in ("decide", "verify"):
+                self.slot[s.pos] = self.n_slots[s.kind]
+                self.n_slots[s.kind] += 1
+            if s.kind == "act" or any(s.pos in t.inputs for t in steps if t.kind == "verify" and t.audit):
+                self.det_slot[s.pos] = self.n_slots["detected"]
+                self.n_slots["detected"] += 1
+        self._u: np.ndarray | None = None
+        self.inner_edges = np.ascontiguousarray(plan.levels.edges[1:-1], dtype=np.float64)
+        self.rank_i = self.rank.astype(np.int64)
+        self.code_type_i = self.code_type.astype(np.int64)
+
+    def draws(self, block: int, stop: int, attempt: int) -> np.ndarray:
+        """(streams, >= stop) float32: row j starts with `uniforms(seed, names[j], block, 0, stop, attempt)`.
+
+        The buffer is the kernel's, reused block after block (nothing returned points into it): fresh 7 MB
+        each block cost more in page faults than the walk."""
+        if self._u is None or self._u.shape[1] < stop:
+            self._u = np.empty((len(self.names), stop), dtype=np.float32)
+        for j, name in enumerate(self.names):
+            stream(self.plan.seed, name, block, attempt).random(out=self._u[j, :stop], dtype=np.float32)
+        return self._u
+
+    def simulate(self, block: int, start: int, stop: int, attempt: int = 0) -> BlockTrace:
+        """As `Kernel.simulate`: instances start..stop-1 of seeding block `block`."""
+        plan = self.plan
+        n, S = stop - start, len(plan.steps)
+        level = None
+        if plan.levels.count > 1:
+            level = np.empty(n, dtype=np.int32)  # Levels.sample, compiled
+            _levels(self.inner_edges, uniforms(plan.seed, "difficulty", block, start, stop), level)
+        u = self.draws(block, stop, attempt)
+        # Every row the trace shows is written by the walk (audits' token rows are not shown; masked rows are
+        # decisions', caught rows verifiers'), so no fill pass.
+        tokens = np.empty((S, n), dtype=self.dtype)
+        masked = np.empty((self.n_slots["decide"], n), dtype=np.int16)
+        caught = np.empty((self.n_slots["verify"], n), dtype=np.int16)
+        detected = np.zeros((self.n_slots["detected"], n), dtype=bool)
+        gate_caught = np.zeros((len(self.gate_edges), n), dtype=bool)
+        _walk(self.kind, self.in_ptr, self.in_idx, self.edge_row, self.edge_lut, self.edge_gate, self.own_row,
+              self.own_codes_2d, self.cum, self.n_live, self.slip_row, self.slip_p, self.slip_code, self.rank_i,
+              self.code_type_i, level if level is not None else np.zeros(0, dtype=np.int32), u, start,
+              self.slot, self.det_slot, tokens, masked, caught, detected, gate_caught)
+        trace = BlockTrace(n, level, [None] * S, {}, {}, {})
+        for s in plan.steps:  # the dicts filled in the numpy kernel's order
+            if s.kind == "verify" and s.audit:
+                for src in s.inputs:
+                    trace.detected.setdefault(src, detected[self.det_slot[src]])
+                trace.caught[s.pos] = caught[self.slot[s.pos]]
+                continue
+            trace.tokens[s.pos] = tokens[s.pos]
+            if s.kind == "decide":
+                trace.masked[s.pos] = masked[self.slot[s.pos]]
+            elif s.kind == "verify":
+                trace.caught[s.pos] = caught[self.slot[s.pos]]
+            elif s.kind == "act":
+                trace.detected.setdefault(s.pos, detected[self.det_slot[s.pos]])
+        for g, key in enumerate(self.gate_edges):
+            trace.gate_caught[key] = gate_caught[g]
+        return trace
+
+
+@njit(cache=True, nogil=True)
+def _levels(inner_edges, u, out):  # pragma: no cover (compiled)
+    """`Levels.sample`: np.searchsorted(inner_edges, u, side="right") (u compared as float64, as numpy does)."""
+    for i in range(u.shape[0]):
+        x = np.float64(u[i])
+        c = 0
+        for e in range(inner_edges.shape[0]):
+            if x >= inner_edges[e]:
+                c += 1
+        out[i] = c
+
+
+@njit(cache=True, nogil=True)
+def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_codes, cum, n_live, slip_row,
+          slip_p, slip_code, rank, code_type, level, u, start,
+          slot, det_slot, tokens, masked, caught, detected, gate_caught):  # pragma: no cover (compiled)
+    """Every instance through every step, reading its pre-drawn uniforms (`Kernel`'s rules, per instance).
+
+    Instances go in tiles of TILE, each tile step by step and a step input by input, so that a tile's uniforms
+    and tokens stay in cache and each inner loop is a few loads and compares (instance by instance over all
+    steps touches ~60 arrays at once and was several times slower)."""
+    n = tokens.shape[1]
+    has_level = level.shape[0] > 0
+    acc = np.zeros(TILE, dtype=np.int64)
+    first = np.zeros(TILE, dtype=np.int64)
+    for a in range(0, n, TILE):
+        b = min(n, a + TILE)
+        m = b - a
+        for s in range(kind.shape[0]):
+            k = kind[s]
+            lo, hi = in_ptr[s], in_ptr[s + 1]
+            first[:m] = -1
+            for e in range(lo, hi):  # the inputs, met in order (with what the step does to each on the way)
+                x_in = tokens[in_idx[e], a:b]
+                row = edge_row[e]
+                lut = edge_lut[e]
+                for i in range(m):
+                    x = np.int64(x_in[i])
+                    if k == DECIDE and row >= 0:
+                        if u[row, start + a + i] >= lut[x]:
+                            if first[i] < 0:
+                                first[i] = code_type[x]
+                            x = OK
+                    elif k == GATE or k == AUDIT:
+                        if u[row, start + a + i] < lut[x]:
+                            if first[i] < 0:
+                                first[i] = code_type[x]
+                            if k == GATE:
+                                gate_caught[edge_gate[e], a + i] = True
+                                x = CAUGHT
+                            else:
+                                detected[det_slot[in_idx[e]], a + i] = True
+                    if e == lo:
+                        acc[i] = x
+                    elif rank[x] > rank[acc[i]]:
+                        acc[i] = x
+            if k == RETRIEVE:
+                r = own_row[s]
+                live = n_live[s]
+                for i in range(m):
+                    if hi == lo or acc[i] == OK:
+                        own = OK
+                        if r >= 0:
+                            lev = level[a + i] if has_level else 0
+                            x_u = u[r, start + a + i]
+                            c = 0
+                            for t in range(live):
+                                if x_u >= cum[s, lev, t]:
+                                    c += 1
+                            own = own_codes[s, c]
+                        acc[i] = own
+            elif k == DECIDE:
+                masked[slot[s], a:b] = first[:m]
+            elif k == GATE:
+                caught[slot[s], a:b] = first[:m]
+            elif k == AUDIT:
+                caught[slot[s], a:b] = first[:m]
+                continue
+            r = slip_row[s]
+            if r >= 0:  # a decision's own reasoning error, a gate's false alarm: only where the token is OK
+                code = slip_code[s]
+                for i in range(m):
+                    if acc[i] == OK:
+                        lev = level[a + i] if has_level else 0
+                        if u[r, start + a + i] < slip_p[s, lev]:
+                            acc[i] = code
+            tokens[s, a:b] = acc[:m]

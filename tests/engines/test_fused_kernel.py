@@ -1,0 +1,104 @@
+"""The fused Monte Carlo kernel against the numpy kernel (the reference): same traces, same tables, byte for byte.
+
+The first test in a fresh checkout compiles the kernel (about a second; numba caches it in __pycache__).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
+
+from sim.cli import app
+from sim.core.errors import CascadeError
+from sim.engines.monte_carlo.fused import FusedKernel
+from sim.engines.monte_carlo.kernel import Kernel
+from sim.model.plan import compile_plan
+from sim.runner import run
+from sim.scenario.load import load_scenario, resolve_variants, scenario_from_dict
+from tests.conftest import BUILTIN_SCENARIOS
+from tests.engines.test_engines_agree import workflows
+
+
+def assert_same_trace(a, b) -> None:
+    """Every field of two BlockTraces equal, with the same dtypes and the same dict keys in the same order."""
+    assert a.n == b.n
+    assert (a.level is None) == (b.level is None)
+    if a.level is not None:
+        assert a.level.dtype == b.level.dtype and np.array_equal(a.level, b.level)
+    for x, y in zip(a.tokens, b.tokens, strict=True):
+        assert (x is None) == (y is None)
+        if x is not None:
+            assert x.dtype == y.dtype and np.array_equal(x, y)
+    for name in ("masked", "caught", "detected", "gate_caught"):
+        da, db = getattr(a, name), getattr(b, name)
+        assert list(da) == list(db), name
+        for key in da:
+            assert da[key].dtype == db[key].dtype and np.array_equal(da[key], db[key]), (name, key)
+
+
+def assert_same_tables(a, b) -> None:
+    assert json.dumps(a.summary) == json.dumps(b.summary)
+    assert a.instances_arrow.equals(b.instances_arrow)
+    assert a.steps.equals(b.steps)
+
+
+@pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
+def test_fused_kernel_draws_the_same_trace_as_numpy(path):
+    for name, scenario in resolve_variants(load_scenario(path)).items():
+        plan = compile_plan(scenario, name)
+        fused, numpy = FusedKernel(plan), Kernel(plan)
+        for block, start, stop, attempt in ((0, 0, 65_536, 0), (2, 1_000, 9_000, 0), (1, 0, 3_000, 5)):
+            assert_same_trace(fused.simulate(block, start, stop, attempt), numpy.simulate(block, start, stop, attempt))
+
+
+@pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
+def test_fused_kernel_gives_the_same_tables_on_builtin_scenarios(path):
+    scenario = load_scenario(path)
+    runs = [run(scenario, instances=70_000, pass_k_sample=3_000, kernel=k) for k in ("numpy", "fused")]
+    assert_same_tables(*runs)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(workflows())
+def test_fused_kernel_gives_the_same_tables_on_random_workflows(data):
+    scenario = scenario_from_dict(data)
+    runs = [run(scenario, instances=10_000, pass_k_sample=2_000, kernel=k) for k in ("numpy", "fused")]
+    assert_same_tables(*runs)
+
+
+def test_fused_results_do_not_depend_on_chunk_size_or_workers():
+    scenario = load_scenario(BUILTIN_SCENARIOS[0])
+    reference = run(scenario, instances=150_000, pass_k_sample=70_000, chunk_size=150_000, kernel="fused")
+    for size, workers in ((65_536, 1), (10_007, 1), (40_000, 2)):
+        other = run(scenario, instances=150_000, pass_k_sample=70_000, chunk_size=size, workers=workers,
+                    kernel="fused")
+        assert_same_tables(other, reference)
+
+
+def test_kernel_names_and_engines_are_checked():
+    scenario = load_scenario(BUILTIN_SCENARIOS[0])
+    with pytest.raises(CascadeError, match="kernel is one of numpy, fused"):
+        run(scenario, instances=100, kernel="numba")
+    with pytest.raises(CascadeError, match="only applies to the monte_carlo engine"):
+        run(scenario, engine="analytic", kernel="fused")
+
+
+def test_cascade_run_kernel_fused_writes_the_same_folder(tmp_path):
+    """Every file of the run folder, manifest included, byte for byte; --kernel with another engine: exit 2."""
+    folders = {}
+    for kernel in ("numpy", "fused"):
+        folders[kernel] = tmp_path / kernel
+        result = CliRunner().invoke(app, ["run", str(BUILTIN_SCENARIOS[0]), "-n", "70000", "--kernel", kernel,
+                                          "--out", str(folders[kernel]), "-q"])
+        assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in folders["numpy"].iterdir())
+    assert names == sorted(p.name for p in folders["fused"].iterdir())
+    for name in names:
+        assert (folders["numpy"] / name).read_bytes() == (folders["fused"] / name).read_bytes(), name
+    result = CliRunner().invoke(app, ["run", str(BUILTIN_SCENARIOS[0]), "--engine", "analytic", "--kernel",
+                                      "fused", "--out", str(tmp_path / "analytic")])
+    assert result.exit_code == 2 and "only applies to the monte_carlo engine" in result.output
