@@ -54,12 +54,22 @@ class Mutant:
 def mutants(seed: int, count: int) -> Iterator[Mutant]:
     """`count` mutants, the families in turn, each drawn from its own seeded stream."""
     rng = stream(seed, "fuzz/mutants", 0)
-    texts = {p.name: p.read_text(encoding="utf-8") for p in SOURCES}
+    texts = {p.name: _files_made_absolute(p) for p in SOURCES}
     for i in range(count):
         family = FAMILIES[i % len(FAMILIES)]
         name = sorted(texts)[int(rng.integers(len(texts)))]
         content = _MUTATORS[family](rng, texts[name])
         yield Mutant(family, name, content if isinstance(content, bytes) else content.encode("utf-8"))
+
+
+def _files_made_absolute(source: Path) -> str:
+    """The scenario's text with the files it names beside it (an agent's corpus and cases) as absolute paths, so
+    that its mutants, written elsewhere, still find them (profiles are linked by `try_mutant`)."""
+    def absolute(m: re.Match) -> str:
+        target = (source.parent / m[2]).resolve()
+        return m[1] + str(target) if not Path(m[2]).is_absolute() and target.exists() else m[0]
+
+    return re.sub(r"(?m)^(\s+(?:path|cases): )([^\s#]+)", absolute, source.read_text(encoding="utf-8"))
 
 
 # -- data-level mutations ------------------------------------------------------------------------------------
@@ -162,10 +172,13 @@ def _alias(rng, text):
         i = _pick(rng, _scalar_lines(text))
         lines[i] = re.sub(r": .*", ": *nowhere", lines[i].rstrip("\n")) + "\n"
         return "".join(lines)
-    # a legitimate anchor and alias: the same value used twice
+    # a legitimate anchor and alias: the same value used twice, mostly where it can stay valid (two entries of a
+    # collection, as two costs; or two mappings of one name, as two retrievers' rates)
     data = yaml.safe_load(text)
     paths = [p for p in _paths(data) if isinstance(_parent(data, p)[p[-1]], dict)]
-    a, b = _pick(rng, paths), _pick(rng, paths)
+    alike = [(a, b) for a in paths for b in paths if a != b and (a[-1] == b[-1] or (
+        a[:-1] == b[:-1] and len(a) > 1 and a[-2] in ("costs", "retrievers", "reviewers")))]
+    a, b = _pick(rng, alike) if alike and rng.random() < 0.8 else (_pick(rng, paths), _pick(rng, paths))
     _parent(data, b)[b[-1]] = _parent(data, a)[a[-1]]  # safe_dump writes an anchor and an alias
     return _dump(data)
 
@@ -180,6 +193,12 @@ def _merge(rng, text):
         out = re.sub(r"(\n(\s+)kind: decide\n)", lambda m: m.group(1) + m.group(2) + "<<: *defaults\n", out,
                      count=int(rng.integers(1, 4)))
         return defaults + out
+    if rng.random() < 0.7 and re.search(r"\n\s+kind: injected\n", _dump(data)):
+        # A built-in workflow has no steps written: share a retriever's kind the same way (the key written
+        # beside the merge wins).
+        out = re.sub(r"(\n(\s+)kind: injected\n)", lambda m: m.group(1) + m.group(2) + "<<: *retriever\n",
+                     _dump(data), count=int(rng.integers(1, 3)))
+        return "x-retriever: &retriever\n  kind: injected\n" + out
     return text + _pick(rng, ["bad_merge:\n  <<: 5\n", "bad_merge:\n  <<: [1, 2]\n",
                               "base: &b {x: 1}\nother:\n  <<: *b\n  <<: *b\n", "m: &m\n  <<: *m\n"])
 

@@ -21,4 +21,6 @@ def test_no_scenario_mutant_crashes_hangs_or_is_refused_without_a_line(tmp_path)
     kinds = Counter(o.kind for o in outcomes)
     families = {o.family for o in outcomes if o.command.startswith("run") and o.kind == "ok"}
     assert kinds["refused"] > MUTANTS // 2 and kinds["ok"] > 50
-    assert {"delete_key", "merge", "alias", "duplicate"} <= families <= set(FAMILIES)
+    # (`duplicate` writes a key twice or a list item twice: refused almost everywhere, by design, so whether one
+    # of its mutants stays valid depends on the draw; it is not required here.)
+    assert {"delete_key", "merge", "alias"} <= families <= set(FAMILIES)

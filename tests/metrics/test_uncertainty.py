@@ -95,8 +95,8 @@ def test_propagation_agrees_with_a_brute_force_nested_loop(name):
     scenario = scenario_from_dict(_chain_with_variant()) if name == "chain" else uncertain_builtin(name)
     variants = resolve_variants(scenario)
     plans = {v: compile_plan(s, v) for v, s in variants.items()}
-    result = propagate(variants, plans, Uncertainty(draws=256), scenario.seed)
-    brute = brute_force(variants, plans, draws=96 if "contract" in name or "finetune" in name else 192, seed=5)
+    result = propagate(variants, plans, Uncertainty(draws=128), scenario.seed)
+    brute = brute_force(variants, plans, draws=64 if "contract" in name or "finetune" in name else 128, seed=5)
     table = result.draws
     for v in plans:
         mine = table[table["variant"] == v].sort_values("draw")
