@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
+import timeit
 from pathlib import Path
 
 import pandas as pd
@@ -26,12 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    """The best of `repeat` timed calls (noise only adds time)."""
+    return min(timeit.repeat(fn, number=1, repeat=repeat))
 
 
 def main() -> None:

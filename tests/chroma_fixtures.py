@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 STARTUP_SECONDS = 60.0  # a cold `chroma run` takes ~4 s here; two busy cores can make it much slower
 COLLECTIONS = "/api/v2/tenants/default_tenant/databases/default_database/collections"
@@ -60,12 +61,6 @@ class ChromaServer:
         except subprocess.TimeoutExpired:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

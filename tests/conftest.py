@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import socket
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,10 @@ def pytest_collection_modifyitems(items):
             marks.add("servers")
         for mark in sorted(marks):
             item.add_marker(getattr(pytest.mark, mark))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import time
 
 import pandas as pd
@@ -15,7 +14,7 @@ from typer.testing import CliRunner
 from sim.cli import app
 from sim.otel import conventions as c
 from sim.otel.otlp_json import read_otlp_json
-from tests.conftest import chain
+from tests.conftest import chain, free_port
 from tests.otel.otlp_receiver import Receiver
 
 runner = CliRunner()
@@ -141,12 +140,6 @@ def test_export_to_an_endpoint_sends_protobuf_with_the_auth_header_and_writes_no
     assert _folder_digest(mc_run) == before
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("status", [401, 404, 500, 503])
 def test_an_endpoint_that_refuses_exits_2_and_leaves_the_run_as_it_was(mc_run, status):
     before = _folder_digest(mc_run)
@@ -162,7 +155,7 @@ def test_an_endpoint_that_refuses_exits_2_and_leaves_the_run_as_it_was(mc_run, s
 
 def test_an_endpoint_that_is_down_or_slow_exits_2_within_the_timeout(mc_run):
     before = _folder_digest(mc_run)
-    down = f"http://127.0.0.1:{_free_port()}/v1/traces"
+    down = f"http://127.0.0.1:{free_port()}/v1/traces"
     t = time.monotonic()
     result = runner.invoke(app, ["export", str(mc_run), "--endpoint", down, "--timeout", "2", "--max-traces", "5"])
     assert result.exit_code == 2 and "Connection refused" in result.output, result.output

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.otel import conventions as c
+from tests.conftest import free_port
 from tests.llm_fixtures import _stop as stop
 from tests.otel.conftest import labels_from_agent_trace, same_tables
 
@@ -43,12 +43,6 @@ def _phoenix_command() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("phoenix")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -62,9 +56,9 @@ def phoenix(tmp_path_factory):
             pytest.fail("CI installs Phoenix (.ci/run: .venv-phoenix); set CASCADESIM_PHOENIX to its phoenix")
         pytest.skip("needs Arize Phoenix: pip install '.[phoenix]' or set CASCADESIM_PHOENIX")
     where = tmp_path_factory.mktemp("phoenix")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PHOENIX_WORKING_DIR": str(where), "PHOENIX_HOST": "127.0.0.1",
-           "PHOENIX_PORT": str(port), "PHOENIX_GRPC_PORT": str(_free_port()),
+           "PHOENIX_PORT": str(port), "PHOENIX_GRPC_PORT": str(free_port()),
            "PHOENIX_TELEMETRY_ENABLED": "false", "DO_NOT_TRACK": "1"}
     log = where / "phoenix.log"
     with open(log, "wb") as out:  # a file, not a pipe: nobody drains a pipe while tests run

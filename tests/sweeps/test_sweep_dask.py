@@ -17,7 +17,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.sweeps.sweep_fixtures import timeline_study
 
 pytestmark = pytest.mark.dask
@@ -63,17 +63,11 @@ def reference(scenario_file) -> bytes:
     return (out / "sweep.parquet").read_bytes()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dask_servers(tmp_path):
     """A real `dask scheduler` and two `dask worker` processes (no nanny: a killed worker stays dead) on
     127.0.0.1, each stopped by its PID."""
-    port = _free_port()
+    port = free_port()
     dask = str(Path(sys.executable).with_name("dask"))
     started = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                                 env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
@@ -129,6 +123,6 @@ def test_a_killed_study_continues_without_recomputing_and_its_workers_end(scenar
 
 def test_an_unreachable_scheduler_exits_2_and_says_so(scenario_file, tmp_path):
     study = _cascade("sweep", str(scenario_file), "--out", str(tmp_path / "x"), "--scheduler",
-                     f"tcp://127.0.0.1:{_free_port()}")
+                     f"tcp://127.0.0.1:{free_port()}")
     _, err = study.communicate(timeout=DEADLINE)
     assert study.returncode == 2 and "cannot reach the Dask scheduler" in err, err
