@@ -39,24 +39,32 @@ SANKEY_OUTCOMES = (("action failure", "p_action_failure_given_root"),
 
 
 def sankey_chart(summary: dict[str, Any]) -> Chart:
-    """Root errors per 1,000 instances: error type -> root-cause step -> action failure, caught or masked."""
+    """Root errors per 1,000 instances: error type -> root-cause step -> action failure, caught or masked (one
+    'masked or caught' node for a run folder written before the two were kept apart per root)."""
     rows = [c for c in summary["cascade"] if c["p_root_error"] > 0]
-    if not all("p_caught_given_root" in c for c in rows):  # a run from before caught and masked were kept apart
-        return _lumped_sankey(summary, rows)
+    apart = all("p_caught_given_root" in c for c in rows)
+    ends = [end for end, _ in SANKEY_OUTCOMES] if apart else ["action failure", "masked or caught"]
+
+    def fates(c: dict[str, Any]) -> list[float]:
+        if apart:
+            return [c[key] or 0.0 for _, key in SANKEY_OUTCOMES]
+        failed = c["p_action_failure_given_root"] or 0.0
+        return [failed, 1.0 - failed]
+
     types = sorted({c["error_type"] for c in rows})
     steps = sorted({c["root_cause_step"] for c in rows})
-    labels = [f"type: {t}" for t in types] + [f"step: {s}" for s in steps] + [end for end, _ in SANKEY_OUTCOMES]
+    labels = [f"type: {t}" for t in types] + [f"step: {s}" for s in steps] + ends
     idx = {label: i for i, label in enumerate(labels)}
     src, dst, val, text = [], [], [], []
-    totals = dict.fromkeys([end for end, _ in SANKEY_OUTCOMES], 0.0)
+    totals = dict.fromkeys(ends, 0.0)
     for c in rows:
         per_k = 1000 * c["p_root_error"]
         src.append(idx[f"type: {c['error_type']}"])
         dst.append(idx[f"step: {c['root_cause_step']}"])
         val.append(per_k)
         text.append(f"{c['error_type']} at {c['root_cause_step']}")
-        for end, key in SANKEY_OUTCOMES:
-            v = per_k * (c[key] or 0.0)
+        for end, share in zip(ends, fates(c), strict=True):
+            v = per_k * share
             totals[end] += v
             if v > 0:
                 src.append(idx[f"step: {c['root_cause_step']}"])
@@ -69,6 +77,11 @@ def sankey_chart(summary: dict[str, Any]) -> Chart:
               "hovertemplate": "%{customdata}: %{value:.2f} per 1,000 instances<extra></extra>"}))
     title = "Cascades: root errors per 1,000 instances, from error type to root-cause step to outcome"
     _layout(fig, title, height=520)
+    if not apart:
+        caption = ("Each band is root errors per 1,000 instances (base). This run folder was written before caught "
+                   "and masked were kept apart per root, so one node holds both; run `cascade run` again to see "
+                   "them apart.")
+        return Chart("sankey", title, caption, fig)
     cur = summary["currency"]
     failed, caught, masked = totals.values()
     caption = (f"Each band is root errors per 1,000 instances (base), each followed to one outcome: of "
@@ -83,33 +96,6 @@ def sankey_chart(summary: dict[str, Any]) -> Chart:
                f"{summary['expected_loss_per_instance']:,.2f} {cur} per instance also counts escalation costs "
                f"({summary['expected_escalation_cost_per_instance']:,.2f} {cur}: caught errors and false alarms "
                "handed to a human).")
-    return Chart("sankey", title, caption, fig)
-
-
-def _lumped_sankey(summary: dict[str, Any], rows: list[dict[str, Any]]) -> Chart:
-    """The Sankey of a run folder written before caught and masked were kept apart per root: one node for both."""
-    stopped = "masked or caught"
-    types = sorted({c["error_type"] for c in rows})
-    steps = sorted({c["root_cause_step"] for c in rows})
-    labels = [f"type: {t}" for t in types] + [f"step: {s}" for s in steps] + ["action failure", stopped]
-    idx = {label: i for i, label in enumerate(labels)}
-    src, dst, val = [], [], []
-    for c in rows:
-        per_k = 1000 * c["p_root_error"]
-        failed = per_k * (c["p_action_failure_given_root"] or 0.0)
-        for a, b, v in ((f"type: {c['error_type']}", f"step: {c['root_cause_step']}", per_k),
-                        (f"step: {c['root_cause_step']}", "action failure", failed),
-                        (f"step: {c['root_cause_step']}", stopped, per_k - failed)):
-            if v > 0:
-                src.append(idx[a])
-                dst.append(idx[b])
-                val.append(v)
-    fig = go.Figure(go.Sankey(node={"label": labels, "pad": 12, "thickness": 14},
-                              link={"source": src, "target": dst, "value": val}))
-    title = "Cascades: root errors per 1,000 instances, from error type to root-cause step to outcome"
-    _layout(fig, title, height=520)
-    caption = ("Each band is root errors per 1,000 instances (base). This run folder was written before caught and "
-               "masked were kept apart per root, so one node holds both; run `cascade run` again to see them apart.")
     return Chart("sankey", title, caption, fig)
 
 
