@@ -4,9 +4,9 @@ Given a difficulty level, every draw is independent, so the workflow is a Bayesi
 steps. We walk it in canonical order keeping a *frontier*: the joint distribution (one row per combination,
 one probability column per difficulty level) of the tokens still needed downstream plus a few per-instance
 accumulators. Each input is folded into its consumer as soon as it is ready, so the frontier stays small for
-pipelines where many steps meet at one reviewer. Attribution by root cause needs one extra pass per step that
-can originate errors, in which that step's errors carry a tag; the fate of those errors that caused no action
-failure (caught by a gate, else masked) one more such pass where a gate lies downstream of the step.
+pipelines where many steps meet at one reviewer. Attribution by root cause follows, in the same walk, a copy of
+the rows per step that can originate errors, in which that step's errors carry a tag (and where they end: an
+action failed, else a gate caught them, else they were masked); the copies never meet, so one walk serves all.
 
 A stacked plan (`sim.model.plan.stack`: one plan at B parameter points) is walked once for all its points: the
 rows of the frontier (which tokens can meet) do not depend on the values, only on the roots, so the probability
@@ -44,10 +44,12 @@ class _Frontier:
     """Joint distribution over named integer columns; P has one column per parameter point x difficulty level
     (point-major)."""
 
-    def __init__(self, columns: int, batched_from: int):
-        self.batched_from = batched_from
-        """Columns from which rows are merged by `_segment_sums` (one point's merge keeps np.add.reduceat)."""
+    def __init__(self, columns: int, limit: int):
+        self.limit = limit
+        """Rows the frontier may reach (EngineLimitError beyond)."""
         self.cols: list[str] = []
+        self.bounds: list[int] = []
+        """Per column, a bound its values stay below (the radix of the rows' merge keys)."""
         self.S = np.zeros((1, 0), dtype=np.int32)
         self.P = np.ones((1, columns))
         self.peak_rows = 1
@@ -55,13 +57,16 @@ class _Frontier:
     def col(self, name: str) -> np.ndarray:
         return self.S[:, self.cols.index(name)]
 
-    def add(self, name: str, values: int | np.ndarray = 0) -> None:
+    def add(self, name: str, bound: int, values: int | np.ndarray = 0) -> None:
+        """A column `name` whose values stay below `bound`."""
         self.cols.append(name)
+        self.bounds.append(bound)
         self.S = np.column_stack([self.S, np.broadcast_to(values, (len(self.S),))]).astype(np.int32)
 
     def drop(self, *names: str) -> None:
         keep = [i for i, c in enumerate(self.cols) if c not in names]
         self.cols = [self.cols[i] for i in keep]
+        self.bounds = [self.bounds[i] for i in keep]
         self.S = self.S[:, keep]
         self._merge()
 
@@ -78,7 +83,7 @@ class _Frontier:
             prob = np.asarray(prob, dtype=np.float64)
             if prob.ndim == 0:
                 prob = np.full((n, 1), float(prob))
-            live = prob.any(axis=1)  # rows this option cannot reach are never copied
+            live = (prob != 0).any(axis=1)  # rows this option cannot reach are never copied
             if not live.any():
                 continue
             rows = None if live.all() else np.flatnonzero(live)
@@ -110,32 +115,36 @@ class _Frontier:
             self.P = self.P.sum(axis=0, keepdims=True)
             self.S = np.zeros((1, 0), dtype=np.int32)
             return
-        # One int64 key per row (mixed radix over the columns): a 1-D sort instead of a row-wise one.
-        radix = self.S.max(axis=0).astype(np.int64) + 1
-        if float(np.prod(radix.astype(np.float64))) < 2.0**62:
-            weights = np.concatenate([[1], np.cumprod(radix[:-1])])
-            keys = self.S.astype(np.int64) @ weights
+        # One key per row (mixed radix over the columns, the last most significant): a 1-D sort instead of a
+        # row-wise one. Below 2**53 the keys are whole numbers a float64 holds exactly, and the product is BLAS's
+        # (a few times faster). The columns' bounds serve as radix where they can, else their largest values.
+        radix = np.array(self.bounds, dtype=np.int64)
+        span = float(np.prod(radix.astype(np.float64)))
+        if span >= 2.0**53:
+            radix = self.S.max(axis=0).astype(np.int64) + 1
+            span = float(np.prod(radix.astype(np.float64)))
+        if span < 2.0**53:
+            keys = self.S @ np.concatenate([[1.0], np.cumprod(radix[:-1].astype(np.float64))])
+        elif span < 2.0**62:
+            keys = self.S.astype(np.int64) @ np.concatenate([[1], np.cumprod(radix[:-1])])
         else:
             keys = np.unique(self.S, axis=0, return_inverse=True)[1].ravel()
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
         starts = np.concatenate([[0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1])
-        if len(starts) == len(self.S):
-            return
-        self.S = self.S[order[starts]]
-        self.P = _segment_sums(self.P, order, starts) if self.P.shape[1] > self.batched_from else \
-            np.add.reduceat(self.P[order], starts, axis=0)
+        if len(starts) < len(self.S):
+            self.S = self.S[order[starts]]
+            self.P = _segment_sums(self.P, order, starts)
         self.peak_rows = max(self.peak_rows, len(self.S))
-        if len(self.S) > MAX_ROWS:
+        if len(self.S) > self.limit:
             raise EngineLimitError(
                 f"the analytic engine would need a joint table of {len(self.S):,} rows for this workflow "
-                f"(limit {MAX_ROWS:,}); run it with --engine monte_carlo")
+                f"(limit {self.limit:,}); run it with --engine monte_carlo")
 
 
 def _segment_sums(P: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """`np.add.reduceat(P[order], starts, axis=0)` as one sparse product (scipy.sparse CSR: one pass over P in C,
-    no gathered copy); reduceat along axis 0 of a wide array runs about 15 times slower. Sums round differently
-    from reduceat's, so one point keeps reduceat."""
+    no gathered copy); reduceat along axis 0 of a wide array runs about 15 times slower."""
     indptr = np.append(starts, len(order))
     merge = sparse.csr_matrix((np.ones(len(order)), order, indptr), shape=(len(starts), len(P)))
     return merge @ P
@@ -149,48 +158,25 @@ def over_levels(per_column: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def solve(plan: Plan) -> Exact:
-    """Exact results for one plan (one variant)."""
+    """Exact results for one plan (one variant): one walk with a tagged copy per root step or, where that walk
+    would outgrow MAX_ROWS, the main walk and then one walk per root step."""
     plan = stack([plan])
-    main = _Pass(plan, tag=None)
-    main.run()
-    R = len(plan.roots)
-    failures_from_root = np.zeros(R)
-    loss_from_root = np.zeros(R)
-    any_from_root = np.zeros(R)
-    caught_from_root = np.zeros(R)
-    for pos in sorted({p for p, _ in plan.roots}):
-        # Until step `pos` runs there is no tagged token: its pass starts from the main pass's state just
-        # before the source whose walk reaches `pos`, with the main pass's own accumulators marginalised out.
-        tagged = _Pass(plan, tag=pos, classes=(main.collapse_out, main.collapse_in))
-        tagged.run(resume=main.snapshots[main.owner[pos]])
-        for t, (n_fail, loss, p_any) in tagged.tag_results.items():
-            r = plan.root_index[(pos, t)]
-            failures_from_root[r], loss_from_root[r], any_from_root[r] = n_fail[0], loss[0], p_any[0]
-        if _gate_downstream(plan, pos):
-            # The catches in a pass of their own: a column more splits rows of the frontier, which would move
-            # the figures above in their last digits (they are recorded; the fates are new).
-            fates = _Pass(plan, tag=pos, classes=(main.collapse_out, main.collapse_in), follow_catches=True)
-            fates.run(resume=main.snapshots[main.owner[pos]])
-            for t, (*_, p_caught) in fates.tag_results.items():
-                caught_from_root[plan.root_index[(pos, t)]] = p_caught[0]
+    roots = sorted({p for p, _ in plan.roots})
+    try:
+        walks = [_Pass(plan, tags=tuple(roots), limit=MAX_ROWS)]
+        walks[0].run()
+    except EngineLimitError:  # the main walk alone within MAX_ROWS (else this raises), then each copy beside it
+        walks = [_Pass(plan)] + [_Pass(plan, tags=(pos,)) for pos in roots]
+        for walk in walks:
+            walk.run()
+    main = walks[0]
+    results = sum(walk.tag_results for walk in walks)  # each walk's roots only, zero elsewhere
     return Exact(
         p_failure=float(main.p_failure[0]), silent_failure_rate=float(main.p_silent[0]),
         expected_failure_loss=float(main.failure_loss[0]), expected_escalation_cost=float(main.escalation_cost[0]),
         action_failures=float(main.action_failures[0]), originated=main.originated[:, 0],
-        failures_from_root=failures_from_root, loss_from_root=loss_from_root, any_failure_from_root=any_from_root,
-        caught_from_root=caught_from_root, pass_k=main.pass_k[0])
-
-
-def _gate_downstream(plan: Plan, pos: int) -> bool:
-    """True when a gate (a verify step before actions) can be reached from step position `pos`."""
-    todo, seen = [pos], set()
-    while todo:
-        s = plan.steps[todo.pop()]
-        if s.kind == "verify" and not s.audit and s.pos != pos:
-            return True
-        todo += [c for c in s.consumers if c not in seen]
-        seen.update(s.consumers)
-    return False
+        failures_from_root=results[0, :, 0], loss_from_root=results[1, :, 0], any_failure_from_root=results[2, :, 0],
+        caught_from_root=results[3, :, 0], pass_k=main.pass_k[0])
 
 
 def expected_loss(plan: Plan) -> float:
@@ -209,7 +195,7 @@ def points_per_walk(plan: Plan) -> int:
     """How many parameter points of `plan` one batched walk should take: as many as keep the frontier's
     probabilities within BATCH_BYTES, judged from one walk at the plan's own point (EngineLimitError when the
     analytic engine cannot take the workflow at all)."""
-    main = _Pass(stack([plan]), tag=None, attribution=False)
+    main = _Pass(stack([plan]), attribution=False)
     main.run()
     return max(1, BATCH_BYTES // (8 * plan.levels.count * main.F.peak_rows))
 
@@ -232,31 +218,41 @@ def headline_slices(plan: Plan) -> dict[str, np.ndarray]:
 
 
 def _headline_walk(plan: Plan) -> _Pass:
-    main = _Pass(plan, tag=None, attribution=False)
+    main = _Pass(plan, attribution=False)
     main.run()
     return main
 
 
 class _Pass:
-    """One walk over the workflow. With `tag`, errors originated at step position `tag` are marked, and the
-    column `tag_failed` follows them (1 + type once such an error fails an action); with `follow_catches` also
-    `tag_caught` (1 + type once a gate catches one), so that a root error's fate is known exactly: failed, else
-    caught, else masked."""
+    """One walk over the workflow, with attribution to the root steps in `tags`.
 
-    def __init__(self, plan: Plan, tag: int | None, classes: tuple | None = None, follow_catches: bool = False,
-                 attribution: bool = True):
+    For each root step in `tags` the walk keeps a copy of the frontier's rows in which the errors the step
+    originates are marked (column `tag`: 1 + the step's position; 0 for the main rows, from which the copy
+    branches off when the step runs). In a copy, column `tag_failed` follows them (1 + type once such an error
+    fails an action) and `tag_caught` (1 + type once a gate catches one and none has failed an action), so that
+    a root error's fate is known exactly: failed, else caught, else masked. Rows of different copies never
+    meet, so one walk gives what a walk per root step would, for one walk's Python overhead."""
+
+    def __init__(self, plan: Plan, tags: tuple[int, ...] = (), attribution: bool = True, limit: int | None = None):
         assert plan.batch is not None, "the walk takes a stacked plan (sim.model.plan.stack)"
-        self.plan, self.tag = plan, tag
-        self.follow_catches = follow_catches and tag is not None
+        self.plan, self.tags = plan, tuple(tags)
         self.attribution = attribution
         """False: the headline figures only (no errors originated per root)."""
         self.T = len(plan.types)
         self.w = plan.levels.weights
         self.B, self.L = plan.batch, plan.levels.count
-        self.F = _Frontier(self.B * self.L, batched_from=self.L + 1)
+        self.F = _Frontier(self.B * self.L, limit=MAX_ROWS * (len(self.tags) + 1) if limit is None else limit)
         self.originated = np.zeros((len(plan.roots), self.B))
         self.failure_loss, self.escalation_cost, self.action_failures = (np.zeros(self.B) for _ in range(3))
-        self.tag_results: dict[int, list[float]] = {}
+        R = len(plan.roots)
+        self.tag_results = np.zeros((4, R, self.B))
+        """Per root and point, in an attribution walk (for the roots of its `tags`): expected action failures
+        the root's error causes, their loss, P(it fails an action), P(a gate caught it and it failed none)."""
+        self.root_of = np.full((len(plan.steps) + 1, len(plan.types)), -1)
+        """The root a tagged error is, by (the row's `tag`, its type)."""
+        for (pos, t), r in plan.root_index.items():
+            if pos in self.tags:
+                self.root_of[1 + pos, t] = r
         # Token codes in this pass (sim.model.tokens): OK, FLAGGED, CAUGHT, ERROR + t for an error of type t,
         # ERROR + T + t for a tagged error of type t.
         n_codes = ERROR + 2 * self.T
@@ -265,8 +261,8 @@ class _Pass:
         self.rank = rank_table(n_codes)
         self.tagged = np.zeros(n_codes, dtype=bool)
         self.tagged[ERROR + self.T:] = True
-        self.collapse_out, self.collapse_in = classes or (self._type_classes(include_self=False),
-                                                          self._type_classes(include_self=True))
+        self.collapse_out = self._type_classes(include_self=False)
+        self.collapse_in = self._type_classes(include_self=True)
 
     def headline(self) -> dict[str, np.ndarray]:
         """The main pass's figures per point: p_failure, silent_failure_rate, expected_loss_per_instance and its
@@ -306,66 +302,69 @@ class _Pass:
         return out
 
     # -- the walk ---------------------------------------------------------------------------------------------
-    def run(self, resume: tuple | None = None) -> None:
-        """Walk the workflow; the main pass (no tag) keeps a snapshot before each source step, from which a
-        tagged pass can `resume`."""
+    def run(self) -> None:
+        """Walk the workflow, source by source."""
         plan, F = self.plan, self.F
-        sources = [s for s in plan.steps if not s.inputs]
-        self.snapshots: list[tuple] = []
-        self.owner: dict[int, int] = {}
-        if resume is None:
-            F.add("failed" if self.tag is None else "tag_failed")
-            if self.tag is None:
-                F.add("silent")
-            self.next_input = {s.pos: 0 for s in plan.steps}
-            self.folded_by = {s.pos: 0 for s in plan.steps}
-            self.done: set[int] = set()
-            first = 0
-        else:
-            first, F.S, F.P, F.cols, next_input, folded_by, done = resume
-            F.S, F.P, F.cols = F.S.copy(), F.P.copy(), list(F.cols)
-            self.next_input, self.folded_by, self.done = dict(next_input), dict(folded_by), set(done)
-            F.drop("failed", "silent")
-            F.add("tag_failed")
-        if self.follow_catches:
-            F.add("tag_caught")
-        for j in range(first, len(sources)):
-            if self.tag is None:
-                self.snapshots.append((j, F.S.copy(), F.P.copy(), list(F.cols), dict(self.next_input),
-                                       dict(self.folded_by), set(self.done)))
-            self.source_index = j
-            self._finish(sources[j])
-        if self.tag is None:
-            self.p_failure = F.mass(F.col("failed") == 1, self.w)
-            self.p_silent = F.mass(F.col("silent") == 1, self.w)
-            p_fail_level = F.P[F.col("failed") == 1].sum(axis=0)
-            self.pass_k = np.stack([over_levels((1.0 - p_fail_level) ** k, self.w) for k in range(1, PASS_K + 1)],
-                                   axis=1)
-        else:
-            col = F.col("tag_failed")
-            for t in self.tag_results:
-                self.tag_results[t].append(F.mass(col == 1 + t, self.w))
-                if self.follow_catches:
-                    self.tag_results[t].append(F.mass((F.col("tag_caught") == 1 + t) & (col == 0), self.w))
+        F.add("failed", 2)
+        F.add("silent", 2)
+        if self.tags:
+            F.add("tag_failed", 1 + self.T)
+            F.add("tag_caught", 1 + self.T)
+            F.add("tag", 1 + len(plan.steps))
+        self.next_input = {s.pos: 0 for s in plan.steps}
+        self.folded_by = {s.pos: 0 for s in plan.steps}
+        self.done: set[int] = set()
+        for s in plan.steps:
+            if not s.inputs:
+                self._finish(s)
+        main = self._main_rows()
+        failed = main & (F.col("failed") == 1)
+        self.p_failure = F.mass(failed, self.w)
+        self.p_silent = F.mass(main & (F.col("silent") == 1), self.w)
+        p_fail_level = F.P[failed].sum(axis=0)
+        self.pass_k = np.stack([over_levels((1.0 - p_fail_level) ** k, self.w) for k in range(1, PASS_K + 1)],
+                               axis=1)
+        if self.tags:
+            failed, caught, tag = F.col("tag_failed"), F.col("tag_caught"), F.col("tag")
+            self.tag_results[2] = self._root_mass(np.where(failed > 0, self.root_of[tag, failed - 1], -1))
+            self.tag_results[3] = self._root_mass(np.where(caught > 0, self.root_of[tag, caught - 1], -1))
+
+    def _main_rows(self) -> np.ndarray:
+        """The rows of the main walk (not of a root step's tagged copy)."""
+        return self.F.col("tag") == 0 if self.tags else np.ones(len(self.F.S), dtype=bool)
 
     def _finish(self, s: StepPlan) -> None:
         """Step `s` has all inputs folded: apply its own draws, then feed its consumers."""
-        self.owner[s.pos] = self.source_index
         acc = f"acc:{s.pos}"
         if acc not in self.F.cols:
-            self.F.add(acc)
+            self.F.add(acc, len(self.rank))
+        spawn = s.pos in self.tags
+        if spawn:
+            self._spawn(s)
         getattr(self, f"_finish_{s.kind}")(s, acc)
+        if spawn:  # the copy's rows where the step originated no error can contribute nothing: drop them
+            F = self.F
+            keep = (F.col("tag") != 1 + s.pos) | self.tagged[F.col(acc)]
+            F.S, F.P = F.S[keep], F.P[keep]
         self._collapse(acc, self.collapse_out[s.pos])
         self.done.add(s.pos)
         if s.kind == "verify" and s.audit:  # an audit only marks detections; it feeds nothing
             self.F.drop(acc)
             return
         if s.kind == "act" and s.audited_by:
-            self.F.add(f"det:{s.pos}")
+            self.F.add(f"det:{s.pos}", 2)
         for c in s.consumers:
             self._fold_ready(self.plan.steps[c])
         if not s.consumers:
             self._retire(s)
+
+    def _spawn(self, s: StepPlan) -> None:
+        """Root step `s` is about to originate errors: its copy of the main rows branches off (without the main
+        walk's own accumulators, which would only split its rows)."""
+        F = self.F
+        n, main = len(F.S), self._main_rows()
+        F.branch([(1.0, {}), (main[:, None].astype(np.float64),
+                              {"tag": np.full(n, 1 + s.pos), "failed": np.zeros(n), "silent": np.zeros(n)})])
 
     def _fold_ready(self, c: StepPlan) -> None:
         """Fold into `c` every input that is ready, in input order; finish `c` when all are folded."""
@@ -373,7 +372,7 @@ class _Pass:
             return
         acc = f"acc:{c.pos}"
         if acc not in self.F.cols:
-            self.F.add(acc)
+            self.F.add(acc, len(self.rank))
         while self.next_input[c.pos] < len(c.inputs) and c.inputs[self.next_input[c.pos]] in self.done:
             src = self.plan.steps[c.inputs[self.next_input[c.pos]]]
             getattr(self, f"_fold_{'audit' if c.audit else c.kind}")(c, acc, src)
@@ -403,30 +402,41 @@ class _Pass:
         if s.kind == "act":
             tok = F.col(name)
             det = F.col(f"det:{s.pos}") == 1 if s.audited_by else np.zeros(len(tok), dtype=bool)
-            fail = is_error(tok)
+            main = self._main_rows()
+            fail = is_error(tok) & main
             self.action_failures += F.mass(fail, self.w)
             self.failure_loss += (F.mass(fail & det, self.w) * s.detected_loss
                                   + F.mass(fail & ~det, self.w) * s.failure_loss)
-            self.escalation_cost += F.mass(is_escalation(tok), self.w) * s.escalation_cost
-            if self.tag is None:
-                F.S[:, F.cols.index("silent")] |= (fail & ~det)
-            else:
-                for t in self.tag_results:
-                    mine = tok == ERROR + self.T + t
-                    self.tag_results[t][0] += F.mass(mine, self.w)
-                    self.tag_results[t][1] += (F.mass(mine & det, self.w) * s.detected_loss
-                                               + F.mass(mine & ~det, self.w) * s.failure_loss)
+            self.escalation_cost += F.mass(is_escalation(tok) & main, self.w) * s.escalation_cost
+            F.S[:, F.cols.index("silent")] |= (fail & ~det)
+            if self.tags:
+                root = np.where(self.tagged[tok], self.root_of[F.col("tag"), self.type_of[tok]], -1)
+                on_det = self._root_mass(np.where(det, root, -1))
+                on_rest = self._root_mass(np.where(det, -1, root))
+                self.tag_results[0] += on_det + on_rest
+                self.tag_results[1] += on_det * s.detected_loss + on_rest * s.failure_loss
             if s.audited_by:
                 F.drop(name, f"det:{s.pos}")
                 return
         F.drop(name)
 
+    def _root_mass(self, root: np.ndarray) -> np.ndarray:
+        """Probability (averaged over levels) of the frontier's rows per root, as roots x points, from each
+        row's root (-1: none): one sparse product over the rows."""
+        R, F = len(self.plan.roots), self.F
+        rows = np.flatnonzero(root >= 0)
+        pick = sparse.csr_matrix((np.ones(len(rows)), (root[rows], rows)), shape=(R, len(root)))
+        return (pick @ F.P).reshape(R, self.B, self.L) @ self.w
+
     # -- tokens -------------------------------------------------------------------------------------------------
     def _merged(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return merge(a, b, self.rank)
 
-    def _error_code(self, s: StepPlan, t: int) -> int:
-        return ERROR + t + (self.T if s.pos == self.tag else 0)
+    def _error_code(self, s: StepPlan, t: int) -> np.ndarray:
+        """Per row, the code of an error of type t originated at step s (tagged in the rows of s's copy)."""
+        if s.pos not in self.tags:
+            return np.full(len(self.F.S), ERROR + t)
+        return ERROR + t + self.T * (self.F.col("tag") == 1 + s.pos)
 
     def _per_row(self, table: np.ndarray, x: np.ndarray, otherwise: float) -> np.ndarray:
         """Per row, the probability `table` (points x types) gives the type of its error token x (`otherwise`
@@ -456,13 +466,12 @@ class _Pass:
         x, a = F.col(f"acc:{src.pos}"), F.col(acc)
         catch = self._per_row(c.catch, x, 0.0)
         caught = {acc: self._merged(a, np.full_like(x, CAUGHT))}
-        if self.follow_catches:  # a tagged error caught here: its root's fate is at least "caught"
-            caught["tag_caught"] = np.where(self.tagged[x], 1 + self.type_of[x], F.col("tag_caught"))
+        if self.tags:  # a tagged error caught here: its root's fate is at least "caught"
+            caught["tag_caught"] = np.where(self.tagged[x] & (F.col("tag_failed") == 0), 1 + self.type_of[x],
+                                            F.col("tag_caught"))
         F.branch([(catch, caught), (1.0 - catch, {acc: self._merged(a, x)})])
 
     def _fold_audit(self, c: StepPlan, acc: str, act: StepPlan) -> None:
-        if self.follow_catches:  # a fate needs no detections (they move loss only): no rows split by them
-            return
         F = self.F
         x = F.col(f"acc:{act.pos}")
         catch = self._per_row(c.catch, x, 0.0)
@@ -476,13 +485,9 @@ class _Pass:
         options = [(np.where(ok, 1.0 - self._columns(s.rates[:, :, live].sum(axis=2)), 1.0), {})]
         for t in live:
             prob = np.where(ok, self._columns(s.rates[:, :, t]), 0.0)
-            options.append((prob, {acc: np.full(len(F.S), self._error_code(s, t))}))
-            if self.tag is None:
-                if self.attribution:
-                    r = self.plan.root_index[(s.pos, t)]
-                    self.originated[r] += over_levels((F.P * prob).sum(axis=0), self.w)
-            elif s.pos == self.tag:
-                self.tag_results[t] = [np.zeros(self.B), np.zeros(self.B)]
+            options.append((prob, {acc: self._error_code(s, t)}))
+            if self.attribution:
+                self._originate(self.plan.root_index[(s.pos, t)], prob)
         F.branch(options)
 
     def _finish_decide(self, s: StepPlan, acc: str) -> None:
@@ -492,12 +497,14 @@ class _Pass:
             return
         F = self.F
         prob = np.where((F.col(acc) == OK)[:, None], self._columns(s.base_error), 0.0)
-        if self.tag is None:
-            if self.attribution:
-                self.originated[r] += over_levels((F.P * prob).sum(axis=0), self.w)
-        elif s.pos == self.tag:
-            self.tag_results[reasoning] = [np.zeros(self.B), np.zeros(self.B)]
-        F.branch([(prob, {acc: np.full(len(F.S), self._error_code(s, reasoning))}), (1.0 - prob, {})])
+        if self.attribution:
+            self._originate(r, prob)
+        F.branch([(prob, {acc: self._error_code(s, reasoning)}), (1.0 - prob, {})])
+
+    def _originate(self, r: int, prob: np.ndarray) -> None:
+        """Add to root r's errors originated: the main rows' probability times `prob` (rows x columns)."""
+        main = self._main_rows()
+        self.originated[r] += over_levels((self.F.P[main] * prob[main]).sum(axis=0), self.w)
 
     def _finish_verify(self, s: StepPlan, acc: str) -> None:
         if s.audit or not np.any(s.false_alarm):
@@ -509,12 +516,12 @@ class _Pass:
     def _finish_act(self, s: StepPlan, acc: str) -> None:
         F = self.F
         tok = F.col(acc)
-        if self.tag is None:
-            F.S[:, F.cols.index("failed")] |= is_error(tok)
-        else:
+        F.S[:, F.cols.index("failed")] |= is_error(tok) & self._main_rows()
+        if self.tags:
             col = F.cols.index("tag_failed")
             mine = self.tagged[tok] & (F.S[:, col] == 0)
             F.S[:, col] = np.where(mine, 1 + self.type_of[tok], F.S[:, col])
+            F.S[mine, F.cols.index("tag_caught")] = 0  # failed: whether it was also caught no longer matters
         F._merge()
 
 

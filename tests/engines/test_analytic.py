@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from sim.core.errors import EngineLimitError
+from sim.engines import analytic
 from sim.engines.analytic import expected_loss, solve
 from sim.model.plan import compile_plan
-from sim.scenario.load import scenario_from_dict
-from tests.conftest import chain
+from sim.scenario.load import load_scenario, scenario_from_dict
+from tests.conftest import SCENARIOS, chain
 
 
 def _closed_form(catch: float) -> tuple[float, float]:
@@ -29,3 +31,35 @@ def test_chain_matches_its_closed_form(catch):
     assert expected_loss(plan) == pytest.approx(loss, rel=1e-12)
     # Attribution adds up: failures by root sum to all failures.
     assert exact.failures_from_root.sum() == pytest.approx(exact.action_failures, rel=1e-12)
+
+
+def test_a_walk_per_root_step_where_one_walk_would_outgrow_the_limit(monkeypatch):
+    """Attribution walks one copy of the frontier per root step; where all of them together would pass MAX_ROWS,
+    the engine walks the main rows and then each root step's copy on its own: the same figures."""
+    plan = compile_plan(load_scenario(SCENARIOS / "contract_review.yaml"))
+    together = vars(solve(plan))
+    roots = sorted({p for p, _ in plan.roots})
+    peaks = []
+    for tags in [(), tuple(roots)] + [(p,) for p in roots]:
+        walk = analytic._Pass(analytic.stack([plan]), tags=tags)
+        walk.run()
+        peaks.append(walk.F.peak_rows)
+    # The main walk fits, and each root step's copy beside it (a walk's limit: MAX_ROWS per copy and the main
+    # rows); all the copies together do not.
+    limit = max(peaks[0], (max(peaks[2:]) + 1) // 2)
+    assert peaks[1] > limit
+    monkeypatch.setattr(analytic, "MAX_ROWS", limit)
+    walks = []
+    real_pass = analytic._Pass
+    monkeypatch.setattr(analytic, "_Pass", lambda *a, **k: walks.append(k.get("tags", ())) or real_pass(*a, **k))
+    apart = vars(solve(plan))
+    assert walks == [tuple(roots), ()] + [(p,) for p in roots]
+    for name, value in together.items():
+        assert value == pytest.approx(apart[name], rel=1e-12, abs=1e-300), name
+    assert apart["caught_from_root"].sum() > 0 and apart["failures_from_root"].sum() > 0
+
+
+def test_the_limit_still_stops_a_main_walk_past_it(monkeypatch):
+    monkeypatch.setattr(analytic, "MAX_ROWS", 2)
+    with pytest.raises(EngineLimitError, match="joint table of .* rows .*limit 2\\)"):
+        solve(compile_plan(scenario_from_dict(chain())))
