@@ -4,10 +4,12 @@ FAIR-style of one period (a month at the scenario's volume).
 
 The analytic engine gives expectations, not the distribution of an instance's loss, so each draw runs Monte
 Carlo on the plan's own streams (common random numbers across draws and variants: the curves differ only by
-their parameters). A period's loss is the sum of the losses of its N instances, independent and distributed as
-one instance's (a compound distribution): each draw's periods are sampled exactly from that draw's sample of
-instance losses, as Multinomial(N, shares) counts of each distinct loss times the losses (no lattice, no
-normal approximation), on a stream keyed by the draw alone (common random numbers across variants).
+their parameters). A period's loss is the sum of the losses of the instances arriving in it, independent and
+distributed as one instance's. Arrivals are Poisson (the timeline's model), so this is a compound Poisson sum:
+a period is one of the horizon's months, drawn uniformly, and the count of its instances at each distinct loss
+is Poisson(the month's volume x that loss's share), independently. Each draw's periods are sampled exactly from
+that draw's sample of instance losses (no lattice, no normal approximation), on a stream keyed by the draw alone
+(common random numbers across variants).
 """
 
 from __future__ import annotations
@@ -67,24 +69,29 @@ def exceedance_band(histograms: Mapping[str, list[Counter]], amounts: np.ndarray
     return {"amounts": [float(x) for x in amounts], "variants": {v: _band_rows(amounts, c) for v, c in curves.items()}}
 
 
-def period_losses(hist: Counter, instances: int, periods: int, rng: np.random.Generator) -> np.ndarray:
-    """Total loss (currency) of each of `periods` periods of `instances` instances whose losses are independent
-    and distributed as in `hist` (a histogram of per-instance losses): sorted."""
-    values = np.array(sorted(hist), dtype=float)
-    counts = np.array([hist[v] for v in sorted(hist)], dtype=float)
-    per_value = rng.multinomial(instances, counts / counts.sum(), size=periods)
+def period_losses(hist: Counter, volumes: np.ndarray, periods: int, rng: np.random.Generator) -> np.ndarray:
+    """Total loss (currency) of each of `periods` periods, sorted: a period is one of the months whose mean
+    arrivals are `volumes`, drawn uniformly; its instances arrive as a Poisson process and their losses are
+    independent and distributed as in `hist` (a histogram of per-instance losses), so the count at each
+    distinct loss is Poisson(volume x share), independently."""
+    total = sum(hist.values())
+    values = np.array([v for v in sorted(hist) if v != 0], dtype=float)  # a zero loss adds nothing
+    shares = np.array([hist[v] for v in values], dtype=float) / total
+    month = rng.integers(len(volumes), size=periods)
+    per_value = rng.poisson(np.asarray(volumes, dtype=float)[month, None] * shares[None, :])
     return np.sort(per_value @ values)
 
 
-def period_exceedance_band(histograms: Mapping[str, list[Counter]], instances: int, seed: int,
+def period_exceedance_band(histograms: Mapping[str, list[Counter]], volumes: np.ndarray, seed: int,
                            periods: int = PERIODS) -> dict:
     """The per-period curve: per variant, the median and 5-95% band over draws of P(a period's loss > x) at a
-    shared grid of amounts, with the mean and PERIOD_QUANTILES of a period's loss, each with its band;
-    `instances` per period, draw i's periods from draw i's instance losses."""
+    shared grid of amounts, with the mean and PERIOD_QUANTILES of a period's loss, each with its band; a period
+    is one of the months of mean arrivals `volumes`, draw i's periods from draw i's instance losses."""
     draws = len(next(iter(histograms.values())))
-    totals = {v: [period_losses(h, instances, periods, stream(seed, PERIOD_STREAM, i)) for i, h in enumerate(hs)]
+    totals = {v: [period_losses(h, volumes, periods, stream(seed, PERIOD_STREAM, i)) for i, h in enumerate(hs)]
               for v, hs in histograms.items()}
-    out: dict = {"instances_per_period": instances, "periods_per_draw": periods, "draws": draws}
+    out: dict = {"months": len(volumes), "month_volume_min": float(np.min(volumes)),
+                 "month_volume_max": float(np.max(volumes)), "periods_per_draw": periods, "draws": draws}
     positive = [t[t > 0] for ts in totals.values() for t in ts]
     amounts = _grid([x for p in positive if len(p) for x in (p[0], p[-1])])
     out["amounts"] = [float(x) for x in amounts]

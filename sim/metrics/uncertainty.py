@@ -241,12 +241,12 @@ def propagate(variants: Mapping[str, Scenario], plans: Mapping[str, Plan], setti
                                   "computed_by": "monte_carlo (common random numbers)", **exceedance_band(histograms)}
     timeline = variants.get("base", next(iter(variants.values()))).timeline
     if timeline is not None:  # a period needs the scenario's volume
-        volume = timeline.volume_per_month()
         summary["loss_exceedance_per_period"] = {
-            "per": "month", "volume_per_month": volume,
-            "computed_by": "periods sampled from each draw's instance losses (compound: sum of "
-                           "instances_per_period independent instance losses)",
-            **period_exceedance_band(histograms, max(1, round(volume)), seed)}
+            "per": "month", "volume_per_month": timeline.volume_per_month(),
+            "computed_by": "periods sampled from each draw's instance losses (compound Poisson: a month of the "
+                           "horizon drawn uniformly, its arrivals Poisson at that month's volume, each instance's "
+                           "loss independent)",
+            **period_exceedance_band(histograms, timeline.month_volumes(), seed)}
     base = per_variant.get("base")
     if base is not None and len(per_variant) > 1:
         summary["differences"] = {}

@@ -285,6 +285,10 @@ class Burst(Strict):
     """Arrivals are multiplied by this during the burst (1.8: 80% more)."""
 
 
+DAYS_PER_MONTH = 365.25 / 12
+"""A month of the per-month figures (a twelfth of a mean year, in days)."""
+
+
 class Arrivals(Strict):
     """Instances arriving per day: Poisson with mean per_day x weekly[weekday] x burst factor."""
 
@@ -375,7 +379,18 @@ class Timeline(Strict):
 
     def volume_per_month(self) -> float:
         """Mean instances arriving per month (365.25 / 12 days) over the horizon: the scenario's volume."""
-        return float(self.arrivals.daily_means(self.horizon_days).mean()) * 365.25 / 12
+        return float(self.arrivals.daily_means(self.horizon_days).mean()) * DAYS_PER_MONTH
+
+    def month_volumes(self) -> np.ndarray:
+        """Mean instances arriving in each whole month (DAYS_PER_MONTH days, from day 0) of the horizon, with its
+        weekdays and bursts (a month's boundary day counted by the share of it inside); a horizon shorter than
+        a month gives one month at its mean rate."""
+        daily = self.arrivals.daily_means(self.horizon_days)
+        months = int(self.horizon_days // DAYS_PER_MONTH)
+        if months == 0:
+            return np.array([self.volume_per_month()])
+        arrived = np.concatenate([[0.0], np.cumsum(daily)])  # by the start of each day; linear within a day
+        return np.diff(np.interp(np.arange(months + 1) * DAYS_PER_MONTH, np.arange(len(arrived)), arrived))
 
 
 class Variant(Strict):

@@ -153,8 +153,10 @@ def test_monte_carlo_workers_die_with_a_killed_parent(tmp_path):
 
 def test_the_portable_watchdog_ends_an_orphan():
     # Where the kernel's parent-death signal is missing, a thread in the worker polls the parent's id.
-    worker = ("import os, sim.core.worker_process as w; w.WATCH_SECONDS = 0.05; print(os.getpid(), flush=True); "
-              "w._watch(os.getppid()); import time; time.sleep(60)")
+    # The parent's id is read before the worker says it is ready (as the pool passes it): read after, a parent
+    # killed in between would already be gone and the watch would wait for a change that never comes.
+    worker = ("import os, sim.core.worker_process as w; w.WATCH_SECONDS = 0.05; parent = os.getppid(); "
+              "print(os.getpid(), flush=True); w._watch(parent); import time; time.sleep(60)")
     parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; subprocess.Popen([sys.executable, "
                                f"'-c', {worker!r}]); time.sleep(60)"], env=ENV, stdout=subprocess.PIPE)
     pid = int(parent.stdout.readline())
