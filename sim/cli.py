@@ -214,6 +214,7 @@ def sweep(
     grid: Annotated[list[str] | None, typer.Option("--grid", help="PATH=START:STOP:COUNT, e.g. retrievers.contract.rates.role_swap=0:0.05:11 (replaces the file's sweep parameters; repeat to cross).")] = None,
     values: Annotated[list[str] | None, typer.Option("--values", help="PATH=A,B,C, e.g. timeline.reviewers.legal_review.servers=3,4,5 (with --grid: crossed).")] = None,
     instances: Annotated[int | None, typer.Option("--instances", "-n", min=1, max=limits.MAX_INSTANCES, help="Instances per variant of each sampled point (default: the sweep block's, else the engine's).")] = None,
+    worker_wait: Annotated[float, typer.Option("--worker-wait", min=1, max=86_400, help="Seconds to wait for a worker when the scheduler has none left mid-study, before stopping with the completed points kept.")] = 60.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the study folder.")] = False,
 ) -> None:
     """Run a study: every point of the scenario's sweep on Dask, resumable; writes sweep.parquet and sweep.json."""
@@ -232,7 +233,8 @@ def sweep(
                 table = run_sweep(loaded, out=folder, scheduler=scheduler, workers=workers or None,
                                   instances=instances, progress=lambda done, total: bar.update(
                                       task, completed=done, total=total),
-                                  log=lambda message: err_console.print(message, style="dim"))
+                                  log=lambda message: err_console.print(message, style="dim"),
+                                  worker_wait=worker_wait)
             except KeyboardInterrupt:
                 bar.stop()
                 err_console.print(f"interrupted: the completed points are kept in {folder}; run the same command "

@@ -6,9 +6,11 @@ worker to its parent and exits the worker when the pipe closes (`distributed.pro
 `sim.core.worker_process.die_with_parent` is not used here: its prctl death signal fires when the *thread* that
 started a process ends, and distributed starts worker processes from short-lived threads.
 
-Dask reschedules the tasks of a worker that dies; a task whose workers died `allowed_failures` times (3, Dask's
-default) is given up with a message. Task keys are the units' content keys, so a unit submitted twice to one
-scheduler (two clients, or a resumed study) is computed once.
+Dask reschedules the tasks of a worker that dies (and recomputes a result lost with it); a task whose workers
+died `allowed_failures` times (3, Dask's default) is given up with a message, and so is the study when the
+scheduler has had no worker for `worker_wait` seconds (Dask itself would wait for one forever). Task keys are the
+units' content keys, so a unit submitted twice to one scheduler (two clients, or a resumed study) is computed
+once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +30,13 @@ from sim.sweeps.units import WorkUnit
 
 CONNECT_SECONDS = 10
 """How long to wait for a scheduler to answer, and then for its first worker, in seconds."""
+
+WORKER_WAIT_SECONDS = 60.0
+"""How long a study waits for a worker when the scheduler has none left mid-study (they died or left), in
+seconds, before it stops with the completed points kept (`--worker-wait`)."""
+
+POLL_SECONDS = 1.0
+"""How often a study looks at its tasks and the scheduler's workers while it waits, in seconds."""
 
 ADDRESS = re.compile(r"^(tcp|tls)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
@@ -68,33 +78,94 @@ def dask_client(client: Any = None, scheduler: str | None = None, workers: int |
         yield local
 
 
-def compute(client: Any, units: Sequence[WorkUnit]) -> Iterator[tuple[WorkUnit, list[dict], Any, bool]]:
+def compute(client: Any, units: Sequence[WorkUnit], worker_wait: float = WORKER_WAIT_SECONDS,
+            ) -> Iterator[tuple[WorkUnit, list[dict], Any, bool]]:
     """Run `units` on `client`; yield (unit, rows, result or None, keep) as each completes, in completion order.
-    `keep` is False for a unit that failed by a bug (its rows say so; a re-run computes it again)."""
+    `keep` is False for a unit that failed by a bug (its rows say so; a re-run computes it again). CascadeError
+    when a unit's workers died too often, or when the scheduler has had no worker for `worker_wait` seconds."""
     from distributed import KilledWorker, as_completed
 
+    _quiet_gather_exits(client)
     futures = {client.submit(_task(u), *u.payload, key=f"cascade-sweep-{u.key}", pure=False): u for u in units}
+    running = as_completed(futures)
+    alone_since: float | None = None
+    looked = time.monotonic()
     try:
-        for future in as_completed(futures):
-            unit = futures[future]
-            try:
-                rows, result = future.result()
-            except KilledWorker as exc:
-                raise CascadeError(f"the Dask workers computing points {_points(unit)} ({unit.engine}) died "
-                                   f"repeatedly ({exc}); the completed points are kept: run the same command "
-                                   "again to continue") from None
-            except ModuleNotFoundError as exc:
-                raise CascadeError(f"a Dask worker cannot import cascadesim ({exc}): install the same cascadesim "
-                                   "on every worker machine") from None
-            except Exception as exc:  # noqa: BLE001 - a bug in one point is reported with it, not a crash
-                rows = [tasks.empty_row(p, v, f"internal error: {type(exc).__name__}: {exc}")
-                        for p in unit.points for v in unit.variants]
-                yield unit, rows, None, False
+        while running.count():
+            done = running.next_batch(block=False)
+            for future in done:
+                got = _outcome(future, futures[future], KilledWorker)
+                if got is None:  # its result was lost with its worker: Dask computes it again
+                    running.add(future)
+                else:
+                    yield got
+            if not done:
+                time.sleep(0.02)
+            if time.monotonic() - looked < POLL_SECONDS:
                 continue
-            yield unit, rows, result, True
+            looked = time.monotonic()
+            if not client.nthreads():
+                alone_since = alone_since or looked
+                if looked - alone_since > worker_wait:
+                    left = sorted({p for f in futures if not f.done() for p in futures[f].points})
+                    raise CascadeError(f"the Dask scheduler has had no worker for {worker_wait:g} s (they died or "
+                                       f"left) with {len(left):,} points to compute; the completed points are "
+                                       "kept: start workers and run the same command again to continue "
+                                       "(--worker-wait sets how long to wait)")
+            else:
+                alone_since = None
     finally:
         for future in futures:
             future.release()
+
+
+def _outcome(future: Any, unit: WorkUnit, killed: type) -> tuple[WorkUnit, list[dict], Any, bool] | None:
+    """(unit, rows, result or None, keep) of a completed task; None when its result cannot be gathered within
+    POLL_SECONDS (it was lost with its worker, so the task is pending again)."""
+    try:
+        rows, result = future.result(timeout=POLL_SECONDS)
+    except TimeoutError as error:
+        if future.status != "error":
+            return None
+        return unit, _bug_rows(unit, error), None, False  # the task itself raised TimeoutError
+    except killed as error:
+        raise CascadeError(f"the Dask workers computing points {_points(unit)} ({unit.engine}) died "
+                           f"repeatedly ({error}); the completed points are kept: run the same command "
+                           "again to continue") from None
+    except ModuleNotFoundError as error:
+        raise CascadeError(f"a Dask worker cannot import cascadesim ({error}): install the same cascadesim "
+                           "on every worker machine") from None
+    except Exception as error:  # noqa: BLE001 - a bug in one point is reported with it, not a crash
+        return unit, _bug_rows(unit, error), None, False
+    return unit, rows, result, True
+
+
+def _quiet_gather_exits(client: Any) -> None:
+    """A `Future.result(timeout=...)` that times out leaves distributed's gather with waits that end by raising
+    `AllExit`, distributed's own control-flow exception, which nobody retrieves; asyncio would print each with
+    its traceback ("Task exception was never retrieved"). Those, and only those, are not printed."""
+    from distributed.client import AllExit
+
+    loop = client.loop.asyncio_loop
+    previous = loop.get_exception_handler()
+    if getattr(previous, "quiet_gather_exits", False):  # installed by an earlier study on this client
+        return
+
+    def handler(loop: Any, context: dict) -> None:
+        if isinstance(context.get("exception"), AllExit):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.quiet_gather_exits = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
+def _bug_rows(unit: WorkUnit, error: BaseException) -> list[dict]:
+    return [tasks.empty_row(p, v, f"internal error: {type(error).__name__}: {error}")
+            for p in unit.points for v in unit.variants]
 
 
 def _task(unit: WorkUnit) -> Callable[..., Any]:

@@ -28,7 +28,7 @@ from sim.model.plan import compile_plan
 from sim.scenario.load import dump_scenario_yaml, load_scenario, resolve_variants, scenario_from_dict
 from sim.scenario.model import Scenario
 from sim.scenario.overrides import apply_set
-from sim.sweeps.cluster import compute, dask_client
+from sim.sweeps.cluster import WORKER_WAIT_SECONDS, compute, dask_client
 from sim.sweeps.frontier import break_even
 from sim.sweeps.points import Point, expand
 from sim.sweeps.table import sweep_table
@@ -46,13 +46,14 @@ POINT_INSTANCE_ROWS = 100_000
 def sweep(scenario: Scenario | str | Path, *, out: str | Path | None = None, engines: Sequence[str] | None = None,
           instances: int | None = None, client: Any = None, scheduler: str | None = None,
           workers: int | None = None, progress: Callable[[int, int], None] | None = None,
-          log: Callable[[str], None] | None = None) -> pd.DataFrame:
+          log: Callable[[str], None] | None = None, worker_wait: float = WORKER_WAIT_SECONDS) -> pd.DataFrame:
     """Run the scenario's `sweep:` study and return its table (`sim.sweeps.table`), also written to
     `out/sweep.parquet` with `out/sweep.json` and the points' run folders. `out` None: a temporary folder (nothing
     kept). Dask: the caller's `client`, else the scheduler at `scheduler`, else a LocalCluster of `workers`
     processes. `engines` and `instances` override the sweep block's. A study re-run with the same `out`
     computes only the work units its folder does not hold; `log(message)` says how many were reused.
-    `progress(done, total)` counts points (x engines)."""
+    `progress(done, total)` counts points (x engines). A study whose scheduler has had no worker for
+    `worker_wait` seconds stops (CascadeError) with the completed points kept."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if scenario.sweep is None:
@@ -86,7 +87,7 @@ def sweep(scenario: Scenario | str | Path, *, out: str | Path | None = None, eng
             # An engine that spreads one run over the workers (agent) runs its points from here, one at a time.
             driven = [u for u in todo if get_engine(u.engine).distributes]
             with dask_client(client, scheduler, workers) as dask:
-                finished = compute(dask, [u for u in todo if u not in driven])
+                finished = compute(dask, [u for u in todo if u not in driven], worker_wait)
                 for unit, got, result, keep in itertools.chain(finished, _driven(driven, dask)):
                     if keep:
                         folder.keep(unit, got, result)

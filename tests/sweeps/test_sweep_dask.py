@@ -67,10 +67,17 @@ def reference(scenario_file) -> bytes:
 def dask_servers(tmp_path):
     """A real `dask scheduler` and two `dask worker` processes (no nanny: a killed worker stays dead) on
     127.0.0.1, each stopped by its PID."""
+    yield from _dask_servers(tmp_path, ENV)
+
+
+def _dask_servers(tmp_path, scheduler_env):
+    """Start a `dask scheduler` (in `scheduler_env`) and two `dask worker` processes; yield (address, workers);
+    stop them all by PID when closed."""
     port = free_port()
     dask = str(Path(sys.executable).with_name("dask"))
     started = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+                                env=scheduler_env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)]
     address = f"tcp://127.0.0.1:{port}"
     try:
         _wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 60)
@@ -119,6 +126,37 @@ def test_a_killed_study_continues_without_recomputing_and_its_workers_end(scenar
     assert reused and int(reused.group(1)) >= kept, err
     assert f"{POINTS - int(reused.group(1))} to compute" in err
     assert (out / "sweep.parquet").read_bytes() == reference
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("allowed_failures, says", [
+    ("0", r"the Dask workers computing points [\d, .]+ \(timeline\) died repeatedly \(.*\); the completed points "
+          r"are kept: run the same command again to continue"),
+    ("3", r"the Dask scheduler has had no worker for 3 s \(they died or left\) with \d+ points to compute; the "
+          r"completed points are kept"),
+], ids=["a point's workers died too often", "no worker left"])
+def test_a_study_whose_workers_all_die_exits_2_and_keeps_the_completed_points(scenario_file, tmp_path,
+                                                                              allowed_failures, says):
+    """Every worker killed mid-study: with Dask's allowed-failures at 0 the points they were computing are given
+    up at once; at its default (3) they wait for a worker, and the study stops after --worker-wait seconds
+    without one (Dask alone would wait forever, as it did for a result lost with its worker)."""
+    env = {**ENV, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": allowed_failures}
+    servers = _dask_servers(tmp_path, env)
+    address, workers = next(servers)
+    try:
+        out = tmp_path / "stopped"
+        study = _cascade("sweep", str(scenario_file), "--out", str(out), "--scheduler", address, "--quiet",
+                         "--worker-wait", "3")
+        _wait_for(lambda: _records(out) >= 1)
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGKILL)
+        _, err = study.communicate(timeout=DEADLINE)
+        assert study.returncode == 2, err
+        assert re.search(says, " ".join(err.split())), err
+        assert "Traceback" not in err
+        assert 1 <= _records(out) < POINTS
+    finally:
+        servers.close()
 
 
 def test_an_unreachable_scheduler_exits_2_and_says_so(scenario_file, tmp_path):
