@@ -21,6 +21,7 @@ from agents.checkpoint import Checkpoint, decode, encode, run_key
 from sim.core.errors import CascadeError
 from sim.core.seeding import block_segments
 from sim.scenario.model import Scenario
+from sim.sweeps.cluster import WORKER_WAIT_SECONDS, completed
 from sim.trace.engine_output import EngineOutput
 from sim.trace.schema import PASS_K
 
@@ -77,8 +78,6 @@ def _shards(n: int, variants: list[str], pass_k_sample: int) -> list[tuple[str, 
 def _prefill(engine: Any, variants: dict[str, Scenario], n: int, client, pass_k_sample: int) -> tuple[int, set]:
     """Run every instance the checkpoint does not hold on the workers and save it; (instances run, the
     distinct searches made)."""
-    from distributed import as_completed
-
     checkpoint = engine.checkpoint
     todo = [s for s in _shards(n, list(engine.plans), pass_k_sample)
             if any(checkpoint.load(s[0], s[1], i) is None for i in range(s[5], s[5] + s[4] - s[3]))]
@@ -88,10 +87,13 @@ def _prefill(engine: Any, variants: dict[str, Scenario], n: int, client, pass_k_
     # The engine's class goes by reference (this module does not import the engine, which imports it).
     futures = {client.submit(run_shard, type(engine), key, *inputs, *shard, pure=False): shard for shard in todo}
     ran, searches = 0, set()
-    for future in as_completed(futures):
-        instances, used = future.result()
+    for shard, value, error in completed(client, futures, WORKER_WAIT_SECONDS, "instances",
+                                         lambda s: f"instances {s[5]}..{s[5] + s[4] - s[3] - 1} of {s[0]}"):
+        if error is not None:
+            raise error
+        instances, used = value
         searches |= used
-        variant, attempt = futures[future][:2]
+        variant, attempt = shard[:2]
         for instance, pick, records in instances:
             checkpoint.save(variant, attempt, instance, pick,
                             {step: decode(r, checkpoint.passages) for step, r in records.items()})

@@ -82,11 +82,30 @@ def compute(client: Any, units: Sequence[WorkUnit], worker_wait: float = WORKER_
             ) -> Iterator[tuple[WorkUnit, list[dict], Any, bool]]:
     """Run `units` on `client`; yield (unit, rows, result or None, keep) as each completes, in completion order.
     `keep` is False for a unit that failed by a bug (its rows say so; a re-run computes it again). CascadeError
-    when a unit's workers died too often, or when the scheduler has had no worker for `worker_wait` seconds."""
+    as `completed` says."""
+    futures = {client.submit(_task(u), *u.payload, key=f"cascade-sweep-{u.key}", pure=False): u for u in units}
+    for unit, value, error in completed(client, futures, worker_wait, "points",
+                                        lambda unit: f"points {_points(unit)} ({unit.engine})"):
+        if error is not None:  # a bug in one point is reported with it, not a crash
+            rows = [tasks.empty_row(p, v, f"internal error: {type(error).__name__}: {error}")
+                    for p in unit.points for v in unit.variants]
+            yield unit, rows, None, False
+        else:
+            rows, result = value
+            yield unit, rows, result, True
+
+
+def completed(client: Any, futures: dict[Any, Any], worker_wait: float, work: str,
+              name: Callable[[Any], str]) -> Iterator[tuple[Any, Any, BaseException | None]]:
+    """(what, value, None) or (what, None, the exception it raised) for each of `futures` (future -> what it
+    computes) as it completes; the futures are released at the end.
+
+    A result lost with its worker is waited for again (Dask computes it again). CascadeError, with the completed
+    `work` kept, when the workers computing one died too often (`name(what)` says which), when a worker cannot
+    import cascadesim, or when the scheduler has had no worker for `worker_wait` seconds."""
     from distributed import KilledWorker, as_completed
 
     _quiet_gather_exits(client)
-    futures = {client.submit(_task(u), *u.payload, key=f"cascade-sweep-{u.key}", pure=False): u for u in units}
     running = as_completed(futures)
     alone_since: float | None = None
     looked = time.monotonic()
@@ -94,11 +113,24 @@ def compute(client: Any, units: Sequence[WorkUnit], worker_wait: float = WORKER_
         while running.count():
             done = running.next_batch(block=False)
             for future in done:
-                got = _outcome(future, futures[future], KilledWorker)
-                if got is None:  # its result was lost with its worker: Dask computes it again
-                    running.add(future)
+                what = futures[future]
+                try:
+                    value = future.result(timeout=POLL_SECONDS)
+                except TimeoutError as error:
+                    if future.status != "error":  # lost with its worker: pending again
+                        running.add(future)
+                        continue
+                    yield what, None, error
+                except KilledWorker as error:
+                    raise CascadeError(f"the Dask workers computing {name(what)} died repeatedly ({error}); the "
+                                       f"completed {work} are kept: run the same command again to continue") from None
+                except ModuleNotFoundError as error:
+                    raise CascadeError(f"a Dask worker cannot import cascadesim ({error}): install the same "
+                                       "cascadesim on every worker machine") from None
+                except Exception as error:  # noqa: BLE001 - the caller says what a failed task means
+                    yield what, None, error
                 else:
-                    yield got
+                    yield what, value, None
             if not done:
                 time.sleep(0.02)
             if time.monotonic() - looked < POLL_SECONDS:
@@ -107,9 +139,8 @@ def compute(client: Any, units: Sequence[WorkUnit], worker_wait: float = WORKER_
             if not client.nthreads():
                 alone_since = alone_since or looked
                 if looked - alone_since > worker_wait:
-                    left = sorted({p for f in futures if not f.done() for p in futures[f].points})
                     raise CascadeError(f"the Dask scheduler has had no worker for {worker_wait:g} s (they died or "
-                                       f"left) with {len(left):,} points to compute; the completed points are "
+                                       f"left) with {running.count():,} tasks to compute; the completed {work} are "
                                        "kept: start workers and run the same command again to continue "
                                        "(--worker-wait sets how long to wait)")
             else:
@@ -117,27 +148,6 @@ def compute(client: Any, units: Sequence[WorkUnit], worker_wait: float = WORKER_
     finally:
         for future in futures:
             future.release()
-
-
-def _outcome(future: Any, unit: WorkUnit, killed: type) -> tuple[WorkUnit, list[dict], Any, bool] | None:
-    """(unit, rows, result or None, keep) of a completed task; None when its result cannot be gathered within
-    POLL_SECONDS (it was lost with its worker, so the task is pending again)."""
-    try:
-        rows, result = future.result(timeout=POLL_SECONDS)
-    except TimeoutError as error:
-        if future.status != "error":
-            return None
-        return unit, _bug_rows(unit, error), None, False  # the task itself raised TimeoutError
-    except killed as error:
-        raise CascadeError(f"the Dask workers computing points {_points(unit)} ({unit.engine}) died "
-                           f"repeatedly ({error}); the completed points are kept: run the same command "
-                           "again to continue") from None
-    except ModuleNotFoundError as error:
-        raise CascadeError(f"a Dask worker cannot import cascadesim ({error}): install the same cascadesim "
-                           "on every worker machine") from None
-    except Exception as error:  # noqa: BLE001 - a bug in one point is reported with it, not a crash
-        return unit, _bug_rows(unit, error), None, False
-    return unit, rows, result, True
 
 
 def _quiet_gather_exits(client: Any) -> None:
@@ -163,11 +173,6 @@ def _quiet_gather_exits(client: Any) -> None:
     loop.set_exception_handler(handler)
 
 
-def _bug_rows(unit: WorkUnit, error: BaseException) -> list[dict]:
-    return [tasks.empty_row(p, v, f"internal error: {type(error).__name__}: {error}")
-            for p in unit.points for v in unit.variants]
-
-
 def _task(unit: WorkUnit) -> Callable[..., Any]:
     return tasks.evaluate_batch if unit.kind == "batch" else tasks.run_point
 
@@ -177,4 +182,4 @@ def _points(unit: WorkUnit) -> str:
     return shown + (", ..." if len(unit.points) > 5 else "")
 
 
-__all__ = ["dask_client", "compute"]
+__all__ = ["dask_client", "compute", "completed"]

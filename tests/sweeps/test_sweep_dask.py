@@ -132,7 +132,7 @@ def test_a_killed_study_continues_without_recomputing_and_its_workers_end(scenar
 @pytest.mark.parametrize("allowed_failures, says", [
     ("0", r"the Dask workers computing points [\d, .]+ \(timeline\) died repeatedly \(.*\); the completed points "
           r"are kept: run the same command again to continue"),
-    ("3", r"the Dask scheduler has had no worker for 3 s \(they died or left\) with \d+ points to compute; the "
+    ("3", r"the Dask scheduler has had no worker for 3 s \(they died or left\) with \d+ tasks to compute; the "
           r"completed points are kept"),
 ], ids=["a point's workers died too often", "no worker left"])
 def test_a_study_whose_workers_all_die_exits_2_and_keeps_the_completed_points(scenario_file, tmp_path,
