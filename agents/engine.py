@@ -418,10 +418,23 @@ def run_agent(request: RunRequest) -> EngineOutput:
                            AGENT_PASS_K_SAMPLE)
 
 
+def check_files(scenario: Scenario) -> str:
+    """`cascade validate` on a scenario with an `agent:` block: its corpus and case file read and checked as a
+    run reads them (nothing embedded, no model); what was read."""
+    if scenario.agent is None:
+        return ""
+    from agents.document_qa import document_qa_domain
+
+    domain = document_qa_domain(scenario)
+    passages = {p.id for store in domain.stores.values() for p in store.passages}
+    return (f"agent: {len(domain.episodes):,} cases in {scenario.agent.cases}, {len(passages):,} current passages "
+            f"in {scenario.agent.corpus.path}")
+
+
 ENGINE = EngineSpec("agent", run_agent, "LangGraph agents over real text (simulated reader or an OpenAI-compatible "
                     "model)", all_roots=True,
                     default_instances=lambda scenario: min(scenario.instances, DEFAULT_AGENT_INSTANCES),
-                    distributes=True)
+                    distributes=True, check=check_files)
 """Registered under the entry-point group `cascadesim.engines` (pyproject.toml), so `sim` finds it by name."""
 
 

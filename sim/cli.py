@@ -278,6 +278,12 @@ def validate(
         for name, r in s.retrievers.items():
             if r.kind == "measured" and "pending" in r.measured_with:
                 status.print(f"retriever '{name}': {r.measured_with['pending']}")
+        if s.agent is not None:  # the agent engine reads its corpus and case files as a run would
+            from sim.engines.registry import get_engine
+
+            check = get_engine("agent").check
+            if check is not None:
+                status.print(check(s))
         if show:
             sys.stdout.write(dump_scenario_yaml(s))
             sys.stdout.flush()

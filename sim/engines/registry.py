@@ -34,6 +34,9 @@ class EngineSpec:
     distributes: bool = False
     """Spreads one run's own work over a Dask client given in its options (`client`); a sweep then runs such
     points from its client, one at a time, instead of as one task each."""
+    check: Callable[[Scenario], str] | None = None
+    """Reads and checks the files a scenario gives this engine (an `agent:` block's corpus and cases) without
+    running anything, for `cascade validate`: a line saying what was read; CascadeError at file:line if bad."""
 
 
 BUILTIN = (

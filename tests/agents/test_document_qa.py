@@ -251,14 +251,19 @@ BAD_FILES = [
 
 @pytest.mark.parametrize("name,change,where,message", BAD_FILES, ids=[b[3][:40] for b in BAD_FILES])
 def test_bad_case_and_corpus_files_exit_2_naming_file_and_line(tmp_path, name, change, where, message):
+    """`cascade run` and `cascade validate` (which reads the files as a run does, embedding nothing)."""
     path = write_cuad(tmp_path, contracts=6, outdated=True)
+    good = runner.invoke(app, ["validate", str(path)])
+    assert good.exit_code == 0 and "agent: 6 cases in" in " ".join(good.output.split()), good.output
     _rewrite(tmp_path / name, change)
-    res = runner.invoke(app, ["run", str(path), "--engine", "agent", "-n", "2", "--out", str(tmp_path / "out")])
-    assert res.exit_code == 2, res.output
-    text = " ".join(res.output.split())
-    assert f"{tmp_path / where}" in text.replace(" ", "") or where in text, text
-    assert message in text, text
-    assert "Traceback" not in res.output and not (tmp_path / "out").exists()
+    for command in (["run", str(path), "--engine", "agent", "-n", "2", "--out", str(tmp_path / "out")],
+                    ["validate", str(path)]):
+        res = runner.invoke(app, command)
+        assert res.exit_code == 2, res.output
+        text = " ".join(res.output.split())
+        assert f"{tmp_path / where}" in text.replace(" ", "") or where in text, text
+        assert message in text, text
+        assert "Traceback" not in res.output and not (tmp_path / "out").exists()
 
 
 BAD_SCENARIOS = [
