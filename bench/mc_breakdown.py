@@ -3,7 +3,7 @@
     python bench/mc_breakdown.py
 
 drawing the uniforms, the fused kernel's compiled walk, each kernel's whole `simulate`, and the tally that reads
-its trace (`instance_outcomes`, `Tally.add`), next to the bare numpy baseline of bench/mc_throughput.py on the
+its trace (`instance_outcomes`, `Tally.add`; the fused kernel's compiled tally in their place), next to the bare numpy baseline of bench/mc_throughput.py on the
 same block (as a share of it, so the figures hold on a busier or quieter machine).
 """
 
@@ -45,6 +45,8 @@ def main() -> None:
         "numpy kernel: simulate": best(lambda: numpy.simulate(1, 0, n)),
         "tally: instance_outcomes": best(lambda: instance_outcomes(plan, trace)),
         "tally: Tally.add": best(lambda: Tally(plan).add(trace, out)),
+        "fused kernel: compiled tally (add_block, instead of the two above)": best(
+            lambda: fused.add_block(Tally(plan), trace, None)),
     }
     print(f"contract_review: {steps} steps, one block of {n:,} instances (ms; x bare numpy baseline)")
     for label, seconds in parts.items():

@@ -19,6 +19,8 @@ from sim.engines.monte_carlo.kernel import Kernel
 from sim.model.plan import compile_plan
 from sim.runner import run
 from sim.scenario.load import load_scenario, resolve_variants, scenario_from_dict
+from sim.trace.schema import instance_outcomes
+from sim.trace.tally import Tally
 from tests.conftest import BUILTIN_SCENARIOS
 from tests.engines.test_engines_agree import workflows
 
@@ -38,6 +40,46 @@ def assert_same_trace(a, b) -> None:
         assert list(da) == list(db), name
         for key in da:
             assert da[key].dtype == db[key].dtype and np.array_equal(da[key], db[key]), (name, key)
+
+
+def assert_same_tally(a: Tally, b: Tally) -> None:
+    """Every count of two Tallies equal, with the same types and dtypes; histograms with their keys in the same
+    order."""
+    assert list(vars(a)) == list(vars(b))
+    for name, x in vars(a).items():
+        y = getattr(b, name)
+        assert type(x) is type(y), name
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and np.array_equal(x, y), name
+        elif isinstance(x, list):
+            assert [list(h.items()) for h in x] == [list(h.items()) for h in y], name
+        elif name != "plan":
+            assert (list(x.items()) if isinstance(x, dict) else x) == (list(y.items()) if isinstance(y, dict) else y), name
+
+
+def tallies_of_both(scenario, blocks) -> tuple[dict[str, Tally], dict[str, Tally]]:
+    """Every variant's Tally of `blocks` ((block, start, stop) slices) counted by `Tally.add` from the numpy
+    kernel's traces and by the fused kernel's compiled tally, each paired with its own base variant."""
+    plans = {name: compile_plan(s, name) for name, s in resolve_variants(scenario).items()}
+    numpy, fused = ({name: Tally(plan) for name, plan in plans.items()} for _ in range(2))
+    for block, start, stop in blocks:
+        base_numpy = base_fused = None
+        for name, plan in plans.items():
+            out = instance_outcomes(plan, Kernel(plan).simulate(block, start, stop))
+            numpy[name].add(Kernel(plan).simulate(block, start, stop), out, base_numpy)
+            kernel = FusedKernel(plan)
+            paired = kernel.add_block(fused[name], kernel.simulate(block, start, stop), base_fused)
+            assert np.array_equal(paired.failed, out.failed) and np.array_equal(paired.loss, out.loss)
+            if name == "base":
+                base_numpy, base_fused = out, paired
+    return numpy, fused
+
+
+@pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
+def test_compiled_tally_counts_what_tally_add_counts(path):
+    numpy, fused = tallies_of_both(load_scenario(path), ((0, 0, 65_536), (2, 1_000, 9_000), (3, 0, 1)))
+    for name in numpy:
+        assert_same_tally(fused[name], numpy[name])
 
 
 def assert_same_tables(a, b) -> None:
@@ -68,6 +110,14 @@ def test_fused_kernel_gives_the_same_tables_on_random_workflows(data):
     scenario = scenario_from_dict(data)
     runs = [run(scenario, instances=10_000, pass_k_sample=2_000, kernel=k) for k in ("numpy", "fused")]
     assert_same_tables(*runs)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(workflows())
+def test_compiled_tally_counts_what_tally_add_counts_on_random_workflows(data):
+    numpy, fused = tallies_of_both(scenario_from_dict(data), ((0, 0, 20_000), (1, 7, 300)))
+    for name in numpy:
+        assert_same_tally(fused[name], numpy[name])
 
 
 def test_fused_results_do_not_depend_on_chunk_size_or_workers():

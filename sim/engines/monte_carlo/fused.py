@@ -9,18 +9,30 @@ The walk is compiled by numba (`cache=True`: a second process loads it from `__p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
 from sim.core.seeding import stream, uniforms
+from sim.engines.monte_carlo.fused_tally import BlockTally
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.model.plan import Plan
 from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK
-from sim.trace.schema import BlockTrace
+from sim.trace.schema import BlockTrace, PairedOutcomes
+from sim.trace.tally import Tally
 
 RETRIEVE, DECIDE, GATE, AUDIT, ACT = 0, 1, 2, 3, 4
 TILE = 2048
 """Instances walked together through the steps (their uniforms and tokens fit in a core's L2 cache)."""
+
+
+@dataclass
+class WalkedTrace(BlockTrace):
+    """A BlockTrace whose arrays are rows of the walk's (tokens, masked, caught, detected, gate_caught), kept for
+    the compiled tally."""
+
+    walked: tuple[np.ndarray, ...] = ()
 
 
 class FusedKernel(Kernel):
@@ -110,6 +122,11 @@ class FusedKernel(Kernel):
         self.inner_edges = np.ascontiguousarray(plan.levels.edges[1:-1], dtype=np.float64)
         self.rank_i = self.rank.astype(np.int64)
         self.code_type_i = self.code_type.astype(np.int64)
+        self.block_tally = BlockTally(plan, self.kind, self.slot, self.det_slot, self.gate_edges)
+
+    def add_block(self, tally: Tally, trace: WalkedTrace, base: PairedOutcomes | None) -> PairedOutcomes:
+        """`Tally.add` of one of this kernel's traces, compiled (`fused_tally`)."""
+        return self.block_tally.add(tally, trace.walked, base)
 
     def draws(self, block: int, stop: int, attempt: int) -> np.ndarray:
         """(streams, >= stop) float32: row j starts with `uniforms(seed, names[j], block, 0, stop, attempt)`.
@@ -142,7 +159,7 @@ class FusedKernel(Kernel):
               self.own_codes_2d, self.cum, self.n_live, self.slip_row, self.slip_p, self.slip_code, self.rank_i,
               self.code_type_i, level if level is not None else np.zeros(0, dtype=np.int32), u, start,
               self.slot, self.det_slot, tokens, masked, caught, detected, gate_caught)
-        trace = BlockTrace(n, level, [None] * S, {}, {}, {})
+        trace = WalkedTrace(n, level, [None] * S, {}, {}, {}, walked=(tokens, masked, caught, detected, gate_caught))
         for s in plan.steps:  # the dicts filled in the numpy kernel's order
             if s.kind == "verify" and s.audit:
                 for src in s.inputs:

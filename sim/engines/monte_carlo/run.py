@@ -137,7 +137,8 @@ def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int,
         for name, kernel in kernels.items():
             plan = plans[name]
             out = count_block(plan, tallies[name], rows[name], kernel.simulate(block, lo, hi), first, max_rows,
-                              pass_n, base_out, lambda a, m, k=kernel, b=block, lo=lo: k.simulate(b, lo, lo + m, a))
+                              pass_n, base_out, lambda a, m, k=kernel, b=block, lo=lo: k.simulate(b, lo, lo + m, a),
+                              kernel.add_block)
             if name == "base":
                 base_out = out
     return tallies, rows
