@@ -197,58 +197,56 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
     """Every instance through every step, reading its pre-drawn uniforms (`Kernel`'s rules, per instance).
 
     Instances go in tiles of TILE, each tile step by step and a step input by input, so that a tile's uniforms
-    and tokens stay in cache and each inner loop is a few loads and compares (instance by instance over all
-    steps touches ~60 arrays at once and was several times slower)."""
+    and tokens stay in cache and each inner loop is a few loads, compares and selects (instance by instance
+    over all steps touches ~60 arrays at once and was several times slower). Inner loops index with unsigned
+    integers over slices of the tile: with signed ones numba checks every index for negative values, which
+    keeps LLVM from vectorising them."""
     n = tokens.shape[1]
     has_level = level.shape[0] > 0
     acc = np.zeros(TILE, dtype=np.int64)
     first = np.zeros(TILE, dtype=np.int64)
+    eff = np.zeros(TILE, dtype=np.int64)  # an input's token after what the step did to it
+    no_level = np.zeros(TILE, dtype=level.dtype)
     for a in range(0, n, TILE):
         b = min(n, a + TILE)
         m = b - a
+        tile = np.uint64(m)
+        lev = level[a:b] if has_level else no_level[:m]
         for s in range(kind.shape[0]):
             k = kind[s]
             lo, hi = in_ptr[s], in_ptr[s + 1]
             first[:m] = -1
             for e in range(lo, hi):  # the inputs, met in order (with what the step does to each on the way)
                 x_in = tokens[in_idx[e], a:b]
-                row = edge_row[e]
                 lut = edge_lut[e]
-                for i in range(m):
-                    x = np.int64(x_in[i])
-                    if k == DECIDE and row >= 0:
-                        if u[row, start + a + i] >= lut[x]:
-                            if first[i] < 0:
-                                first[i] = code_type[x]
-                            x = OK
-                    elif k == GATE or k == AUDIT:
-                        if u[row, start + a + i] < lut[x]:
-                            if first[i] < 0:
-                                first[i] = code_type[x]
-                            if k == GATE:
-                                gate_caught[edge_gate[e], a + i] = True
-                                x = CAUGHT
-                            else:
-                                detected[det_slot[in_idx[e]], a + i] = True
-                    if e == lo:
-                        acc[i] = x
-                    elif rank[x] > rank[acc[i]]:
-                        acc[i] = x
+                row = edge_row[e]
+                if k == DECIDE and row >= 0:  # carried, or masked (OK) where u >= carry probability
+                    _carry(u[row, start + a: start + b], lut, x_in, eff, first, code_type, tile)
+                    _merge(eff, acc, rank, e == lo, tile)
+                elif k == GATE:  # caught (CAUGHT) where u < catch probability
+                    _catch(u[row, start + a: start + b], lut, x_in, eff, first, code_type,
+                           gate_caught[edge_gate[e], a:b], tile)
+                    _merge(eff, acc, rank, e == lo, tile)
+                elif k == AUDIT:  # detected where u < catch probability (an audit's token feeds nothing)
+                    _catch(u[row, start + a: start + b], lut, x_in, eff, first, code_type,
+                           detected[det_slot[in_idx[e]], a:b], tile)
+                else:
+                    _merge(x_in, acc, rank, e == lo, tile)
             if k == RETRIEVE:
                 r = own_row[s]
                 live = n_live[s]
-                for i in range(m):
-                    if hi == lo or acc[i] == OK:
-                        own = OK
-                        if r >= 0:
-                            lev = level[a + i] if has_level else 0
-                            x_u = u[r, start + a + i]
+                cum_s, codes = cum[s], own_codes[s]
+                if r < 0:  # no error of its own possible
+                    if hi == lo:
+                        acc[:m] = OK
+                else:  # its own error where its input is OK: the type whose cumulative rate u falls under
+                    ur = u[r, start + a: start + b]
+                    for i in range(tile):
+                        if hi == lo or acc[i] == OK:
                             c = 0
                             for t in range(live):
-                                if x_u >= cum[s, lev, t]:
-                                    c += 1
-                            own = own_codes[s, c]
-                        acc[i] = own
+                                c += ur[i] >= cum_s[np.uint64(lev[i]), t]
+                            acc[i] = codes[c]
             elif k == DECIDE:
                 masked[slot[s], a:b] = first[:m]
             elif k == GATE:
@@ -259,9 +257,44 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
             r = slip_row[s]
             if r >= 0:  # a decision's own reasoning error, a gate's false alarm: only where the token is OK
                 code = slip_code[s]
-                for i in range(m):
-                    if acc[i] == OK:
-                        lev = level[a + i] if has_level else 0
-                        if u[r, start + a + i] < slip_p[s, lev]:
-                            acc[i] = code
+                p = slip_p[s]
+                ur = u[r, start + a: start + b]
+                for i in range(tile):
+                    acc[i] = code if (acc[i] == OK) & (ur[i] < p[np.uint64(lev[i])]) else acc[i]
             tokens[s, a:b] = acc[:m]
+
+
+@njit(cache=True, nogil=True)
+def _carry(u, carry, x_in, eff, first, code_type, tile):  # pragma: no cover (compiled)
+    """A decision on one input: the token carried, or OK where u >= its carry probability (masked; the first
+    masked type kept in `first`)."""
+    for i in range(tile):
+        x = x_in[i]
+        hit = u[i] >= carry[np.uint64(x)]
+        f = first[i]
+        first[i] = code_type[np.uint64(x)] if hit & (f < 0) else f
+        eff[i] = OK if hit else x
+
+
+@njit(cache=True, nogil=True)
+def _catch(u, catch, x_in, eff, first, code_type, hit_row, tile):  # pragma: no cover (compiled)
+    """A verifier on one input: caught where u < its catch probability (`hit_row` set, the first caught type kept
+    in `first`, the token CAUGHT)."""
+    for i in range(tile):
+        x = x_in[i]
+        hit = u[i] < catch[np.uint64(x)]
+        f = first[i]
+        first[i] = code_type[np.uint64(x)] if hit & (f < 0) else f
+        hit_row[i] |= hit
+        eff[i] = CAUGHT if hit else x
+
+
+@njit(cache=True, nogil=True)
+def _merge(x, acc, rank, first_input, tile):  # pragma: no cover (compiled)
+    """`tokens.merge` of the inputs so far (`acc`) with the next one (`x`); the first input is taken as it is."""
+    if first_input:
+        for i in range(tile):
+            acc[i] = x[i]
+    else:
+        for i in range(tile):
+            acc[i] = x[i] if rank[np.uint64(x[i])] > rank[np.uint64(acc[i])] else acc[i]
