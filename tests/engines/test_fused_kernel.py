@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.core.errors import CascadeError
+from sim.core.seeding import uniforms
 from sim.engines.monte_carlo.fused import FusedKernel
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.model.plan import compile_plan
@@ -95,6 +96,18 @@ def test_fused_kernel_draws_the_same_trace_as_numpy(path):
         fused, numpy = FusedKernel(plan), Kernel(plan)
         for block, start, stop, attempt in ((0, 0, 65_536, 0), (2, 1_000, 9_000, 0), (1, 0, 3_000, 5)):
             assert_same_trace(fused.simulate(block, start, stop, attempt), numpy.simulate(block, start, stop, attempt))
+
+
+def test_fused_draws_are_the_uniforms_of_the_same_streams():
+    """The 32-bit outputs the fused kernel draws make exactly `uniforms` (float32) of the same streams, for an
+    odd and an even count, a repeated attempt and a buffer reused from a longer block."""
+    plan = compile_plan(load_scenario(BUILTIN_SCENARIOS[0]))
+    fused = FusedKernel(plan)
+    for block, stop, attempt in ((0, 65_536, 0), (3, 1_001, 0), (1, 20, 4)):
+        bits = fused.draws(block, stop, attempt)
+        for j, name in enumerate(fused.names):
+            made = (bits[j, :stop] >> 8).astype(np.float32) * np.float32(2.0**-24)
+            assert np.array_equal(made, uniforms(plan.seed, name, block, 0, stop, attempt)), (name, block, stop)
 
 
 @pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
