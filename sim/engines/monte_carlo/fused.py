@@ -240,10 +240,12 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
                 cum_s, codes = cum[s], own_codes[s]
                 if r >= 0:  # its own error where its input is OK: the type whose cumulative rate u falls under
                     ur = u[r, start + a: start + b]
+                    last = live - 1
                     for i in range(tile):
-                        if acc[i] == OK:
+                        # (most instances draw no error: u at or above the total rate, a predicted branch)
+                        if acc[i] == OK and _uniform(ur[i]) < cum_s[np.uint64(lev[i]), last]:
                             c = 0
-                            for t in range(live):
+                            for t in range(last):
                                 c += _uniform(ur[i]) >= cum_s[np.uint64(lev[i]), t]
                             acc[i] = codes[c]
             elif k == DECIDE:
@@ -259,7 +261,8 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
                 p = slip_p[s]
                 ur = u[r, start + a: start + b]
                 for i in range(tile):
-                    acc[i] = code if (acc[i] == OK) & (_uniform(ur[i]) < p[np.uint64(lev[i])]) else acc[i]
+                    if acc[i] == OK and _uniform(ur[i]) < p[np.uint64(lev[i])]:  # (rare: a predicted branch)
+                        acc[i] = code
             tokens[s, a:b] = acc[:m]
 
 
@@ -276,10 +279,11 @@ def _carry(u, carry, x_in, acc, first, code_type, rank, tile):  # pragma: no cov
     the first masked type kept in `first`)."""
     for i in range(tile):
         x = x_in[i]
-        hit = _uniform(u[i]) >= carry[np.uint64(x)]
-        f = first[i]
-        first[i] = code_type[np.uint64(x)] if hit & (f < 0) else f
-        y = OK if hit else x
+        y = x
+        if _uniform(u[i]) >= carry[np.uint64(x)]:  # rare (errors only): a branch the CPU predicts
+            y = OK
+            if first[i] < 0:
+                first[i] = code_type[np.uint64(x)]
         acc[i] = y if rank[np.uint64(y)] > rank[np.uint64(acc[i])] else acc[i]
 
 
@@ -289,11 +293,12 @@ def _catch(u, catch, x_in, acc, first, code_type, rank, hit_row, tile):  # pragm
     caught type kept in `first`, the token CAUGHT)."""
     for i in range(tile):
         x = x_in[i]
-        hit = _uniform(u[i]) < catch[np.uint64(x)]
-        f = first[i]
-        first[i] = code_type[np.uint64(x)] if hit & (f < 0) else f
-        hit_row[i] |= hit
-        y = CAUGHT if hit else x
+        y = x
+        if _uniform(u[i]) < catch[np.uint64(x)]:  # rare (errors only): a branch the CPU predicts
+            y = CAUGHT
+            hit_row[i] = True
+            if first[i] < 0:
+                first[i] = code_type[np.uint64(x)]
         acc[i] = y if rank[np.uint64(y)] > rank[np.uint64(acc[i])] else acc[i]
 
 
