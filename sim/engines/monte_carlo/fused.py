@@ -261,16 +261,8 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
                 r = own_row[s]
                 live = n_live[s]
                 cum_s, codes = cum[s], own_codes[s]
-                if r >= 0:  # its own error where its input is OK: the type whose cumulative rate u falls under
-                    ur = u[r, start + a: start + b]
-                    last = live - 1
-                    for i in range(tile):
-                        # (most instances draw no error: u at or above the total rate, a predicted branch)
-                        if acc[i] == OK and _uniform(ur[i]) < cum_s[np.uint64(lev[i]), last]:
-                            c = 0
-                            for t in range(last):
-                                c += _uniform(ur[i]) >= cum_s[np.uint64(lev[i]), t]
-                            acc[i] = codes[c]
+                if r >= 0:  # its own error where its input is OK
+                    _own_error(u[r, start + a: start + b], lev, cum_s, codes, live, acc, tile)
             elif k == DECIDE:
                 masked[slot[s], a:b] = first[:m]
             elif k == GATE:
@@ -280,12 +272,7 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
                 continue
             r = slip_row[s]
             if r >= 0:  # a decision's own reasoning error, a gate's false alarm: only where the token is OK
-                code = slip_code[s]
-                p = slip_p[s]
-                ur = u[r, start + a: start + b]
-                for i in range(tile):
-                    if acc[i] == OK and _uniform(ur[i]) < p[np.uint64(lev[i])]:  # (rare: a predicted branch)
-                        acc[i] = code
+                _slip(u[r, start + a: start + b], lev, slip_p[s], slip_code[s], acc, tile)
             tokens[s, a:b] = acc[:m]
 
 
@@ -294,6 +281,28 @@ def _uniform(bits):  # pragma: no cover (compiled)
     """numpy's float32 uniform from a 32-bit output (`Generator.random(dtype=np.float32)`): its top 24 bits
     times 2**-24, exactly."""
     return np.float32(np.uint64(bits) >> np.uint64(8)) * np.float32(2.0**-24)
+
+
+@njit(cache=True, nogil=True)
+def _own_error(u, lev, cum, codes, live, acc, tile):  # pragma: no cover (compiled)
+    """A retrieval's own error where its input is OK: the type whose cumulative rate (at the instance's level)
+    u falls under, or OK where u is at or above their total (most instances: a branch the CPU predicts)."""
+    last = live - 1
+    for i in range(tile):
+        if acc[i] == OK and _uniform(u[i]) < cum[np.uint64(lev[i]), last]:
+            c = 0
+            for t in range(last):
+                c += _uniform(u[i]) >= cum[np.uint64(lev[i]), t]
+            acc[i] = codes[c]
+
+
+@njit(cache=True, nogil=True)
+def _slip(u, lev, p, code, acc, tile):  # pragma: no cover (compiled)
+    """A decision's own reasoning error, a gate's false alarm: `code` where the token is OK and u < p at the
+    instance's level (rare: a branch the CPU predicts)."""
+    for i in range(tile):
+        if acc[i] == OK and _uniform(u[i]) < p[np.uint64(lev[i])]:
+            acc[i] = code
 
 
 @njit(cache=True, nogil=True)
