@@ -1,10 +1,11 @@
 """The fused Monte Carlo kernel: the numpy kernel's draws, then one compiled pass over a block that walks its
 instances, a cache-sized tile at a time, through every step.
 
-It draws exactly the streams `Kernel` draws (same keys, same purposes; a carry stream the numpy kernel skips
-for a block is drawn only where no carry probability is below 1, so nothing reads it) and returns the same
-`BlockTrace`, field for field and byte for byte; `Kernel` stays the reference (tests compare the two).
-The walk is compiled by numba (`cache=True`: a second process loads it from `__pycache__`, no compile).
+It draws exactly the streams `Kernel` draws (same keys, same purposes, the same numbers; a carry stream the
+numpy kernel skips for a block is drawn only where no carry probability is below 1, so nothing reads it) and
+returns the same `BlockTrace`, field for field and byte for byte; `Kernel` stays the reference (tests compare
+the two). Its traces are tallied by `fused_tally` (the same counts as `Tally.add`, compiled). Everything is
+compiled by numba (`cache=True`: a second process loads it from `__pycache__`, no compile).
 """
 
 from __future__ import annotations
