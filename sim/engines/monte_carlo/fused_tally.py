@@ -93,7 +93,8 @@ def _count(kind, slot, act_pos, act_det_slot, act_audited, act_loss, origin_code
     losses, the (root, loss) of each (instance, root) with action failures, and the non-zero paired differences.
 
     Losses are summed as `instance_outcomes` sums them (act by act from 0.0, failure then escalation) and each
-    (instance, root)'s as `Tally._add_per_root` does (act by act from 0.0), so the floats are the same.
+    (instance, root)'s as `Tally._add_per_root` does (act by act from 0.0), so the floats are the same (where
+    one root failed every failed act, its loss is the instance's failure loss: the other acts added +0.0).
     A tile of instances at a time, row by row and without branches on outcomes (the compiler vectorises these
     loops); the few instances with a failure or a gate's catch are then looked at one by one. Instance by
     instance over the rows was 3x slower: mispredicted branches, and rows 128 KB apart share cache sets."""
@@ -116,6 +117,8 @@ def _count(kind, slot, act_pos, act_det_slot, act_audited, act_loss, origin_code
     esc_caught = np.empty(TILE, dtype=np.bool_)
     esc_flagged = np.empty(TILE, dtype=np.bool_)
     any_catch = np.empty(TILE, dtype=np.bool_)
+    fail_code = np.empty(TILE, dtype=np.int64)  # the code of an instance's first failed act
+    mixed = np.empty(TILE, dtype=np.bool_)  # whether its failed acts carry more than one root
     some = np.empty(TILE, dtype=np.int64)  # instances of the tile with a failure (or a gate's catch)
     roots = np.empty(max(A, 1), dtype=np.int64)  # an instance's failing roots, their failures and loss
     root_n = np.empty(max(A, 1), dtype=np.int64)
@@ -135,6 +138,8 @@ def _count(kind, slot, act_pos, act_det_slot, act_audited, act_loss, origin_code
         silent[:m] = False
         esc_caught[:m] = False
         esc_flagged[:m] = False
+        fail_code[:m] = -1
+        mixed[:m] = False
         for j in range(A):
             row, det_row = tokens[act_pos[j], a0: a0 + m], detected[act_det_slot[j], a0: a0 + m]
             fail_loss, det_loss, esc_cost = act_loss[j, 0], act_loss[j, 1], act_loss[j, 2]
@@ -148,6 +153,12 @@ def _count(kind, slot, act_pos, act_det_slot, act_audited, act_loss, origin_code
                 silent[i] |= fail & ~det
                 esc_caught[i] |= x == CAUGHT
                 esc_flagged[i] |= x == FLAGGED
+                mixed[i] |= fail & (fail_code[i] >= 0) & (x != fail_code[i])  # failures of several roots
+                fail_code[i] = x if fail & (fail_code[i] < 0) else fail_code[i]
+            if act_audited[j]:
+                for i in range(tile):
+                    if det_row[i] and row[i] >= ERROR:  # (rare: a branch the CPU predicts)
+                        detected_counts[act_pos[j], np.uint64(row[i] - ERROR)] += 1
         loss_t, failed_t = loss[a0: a0 + m], failed[a0: a0 + m]
         n_failures = n_silent = n_caught = n_flagged = 0
         for i in range(tile):
@@ -181,15 +192,21 @@ def _count(kind, slot, act_pos, act_det_slot, act_audited, act_loss, origin_code
                 diffs[n_diffs] = d
                 n_diffs += d != 0
         for q in range(n_some):  # per (instance, root) with failures: how many, and their loss
-            i = a0 + some[q]
+            t = some[q]
+            if not mixed[t]:  # one root (most): its failures are the instance's, their loss its failure loss
+                r = fail_code[t] - ERROR
+                any_failure[r] += 1
+                failures_sq[r] += n_failed[t] * n_failed[t]
+                pair_root[n_pairs], pair_loss[n_pairs] = r, failure_loss[t]
+                n_pairs += 1
+                continue
+            i = a0 + t
             k = 0
             for j in range(A):
                 x = tokens[act_pos[j], i]
                 if x >= ERROR:
                     r = x - ERROR
                     det = detected[act_det_slot[j], i]
-                    if det and act_audited[j]:
-                        detected_counts[act_pos[j], r] += 1
                     c = 0
                     while c < k and roots[c] != r:
                         c += 1
