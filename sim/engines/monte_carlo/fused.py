@@ -124,6 +124,8 @@ class FusedKernel(Kernel):
         self.inner_edges = np.ascontiguousarray(plan.levels.edges[1:-1], dtype=np.float64)
         self.rank_i = self.rank.astype(np.int64)
         self.code_type_i = self.code_type.astype(np.int64)
+        # The walk compares draws with probabilities as integers (`_thresholds`).
+        self.edge_at, self.cum_at, self.slip_at = (_thresholds(p) for p in (self.edge_lut, self.cum, self.slip_p))
         self.block_tally = BlockTally(plan, self.kind, self.slot, self.det_slot, self.gate_edges)
 
     def add_block(self, tally: Tally, trace: WalkedTrace, base: PairedOutcomes | None) -> PairedOutcomes:
@@ -132,7 +134,7 @@ class FusedKernel(Kernel):
 
     def draws(self, block: int, stop: int, attempt: int) -> np.ndarray:
         """(streams, >= stop) uint32: row j holds the 32-bit outputs from which `uniforms(seed, names[j], block,
-        0, stop, attempt)` makes its float32s (`_uniform` makes the same ones).
+        0, stop, attempt)` makes its float32s (the walk compares their top 24 bits: `_thresholds`).
 
         They are drawn as PCG64's 64-bit outputs, each two 32-bit outputs, low half first, as numpy's float32
         draws take them (so in memory order on a little-endian machine, which every platform of numba is),
@@ -165,8 +167,8 @@ class FusedKernel(Kernel):
         caught = np.empty((self.n_slots["verify"], n), dtype=np.int16)
         detected = np.zeros((self.n_slots["detected"], n), dtype=bool)
         gate_caught = np.zeros((len(self.gate_edges), n), dtype=bool)
-        _walk(self.kind, self.in_ptr, self.in_idx, self.edge_row, self.edge_lut, self.edge_gate, self.own_row,
-              self.own_codes_2d, self.cum, self.n_live, self.slip_row, self.slip_p, self.slip_code, self.rank_i,
+        _walk(self.kind, self.in_ptr, self.in_idx, self.edge_row, self.edge_at, self.edge_gate, self.own_row,
+              self.own_codes_2d, self.cum_at, self.n_live, self.slip_row, self.slip_at, self.slip_code, self.rank_i,
               self.code_type_i, level if level is not None else np.zeros(0, dtype=np.int32), u, start,
               self.slot, self.det_slot, tokens, masked, caught, detected, gate_caught)
         trace = WalkedTrace(n, level, [None] * S, {}, {}, {}, walked=(tokens, masked, caught, detected, gate_caught))
@@ -277,11 +279,18 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
             tokens[s, a:b] = acc[:m]
 
 
+def _thresholds(p: np.ndarray) -> np.ndarray:
+    """Probabilities (float32) as thresholds on a draw's top 24 bits (`_bits`): numpy's float32 uniform is
+    u = bits * 2**-24 exactly (`Generator.random(dtype=np.float32)`), and p * 2**24 is exact too, so u < p
+    exactly where bits < ceil(p * 2**24) (and u >= p where bits >= it): the same outcome without a conversion
+    to float per draw."""
+    return np.ceil(p.astype(np.float64) * 2.0**24).astype(np.int64)
+
+
 @njit(cache=True, nogil=True)
-def _uniform(bits):  # pragma: no cover (compiled)
-    """numpy's float32 uniform from a 32-bit output (`Generator.random(dtype=np.float32)`): its top 24 bits
-    times 2**-24, exactly."""
-    return np.float32(np.uint64(bits) >> np.uint64(8)) * np.float32(2.0**-24)
+def _bits(output):  # pragma: no cover (compiled)
+    """The top 24 bits of a 32-bit output: what numpy's float32 uniform is made of."""
+    return np.int64(output) >> 8
 
 
 @njit(cache=True, nogil=True)
@@ -290,10 +299,10 @@ def _own_error(u, lev, cum, codes, live, acc, tile):  # pragma: no cover (compil
     u falls under, or OK where u is at or above their total (most instances: a branch the CPU predicts)."""
     last = live - 1
     for i in range(tile):
-        if acc[i] == OK and _uniform(u[i]) < cum[np.uint64(lev[i]), last]:
+        if acc[i] == OK and _bits(u[i]) < cum[np.uint64(lev[i]), last]:
             c = 0
             for t in range(last):
-                c += _uniform(u[i]) >= cum[np.uint64(lev[i]), t]
+                c += _bits(u[i]) >= cum[np.uint64(lev[i]), t]
             acc[i] = codes[c]
 
 
@@ -302,7 +311,7 @@ def _slip(u, lev, p, code, acc, tile):  # pragma: no cover (compiled)
     """A decision's own reasoning error, a gate's false alarm: `code` where the token is OK and u < p at the
     instance's level (rare: a branch the CPU predicts)."""
     for i in range(tile):
-        if acc[i] == OK and _uniform(u[i]) < p[np.uint64(lev[i])]:
+        if acc[i] == OK and _bits(u[i]) < p[np.uint64(lev[i])]:
             acc[i] = code
 
 
@@ -313,7 +322,7 @@ def _carry(u, carry, x_in, acc, first, code_type, rank, tile):  # pragma: no cov
     for i in range(tile):
         x = x_in[i]
         y = x
-        if _uniform(u[i]) >= carry[np.uint64(x)]:  # rare (errors only): a branch the CPU predicts
+        if _bits(u[i]) >= carry[np.uint64(x)]:  # rare (errors only): a branch the CPU predicts
             y = OK
             if first[i] < 0:
                 first[i] = code_type[np.uint64(x)]
@@ -327,7 +336,7 @@ def _catch(u, catch, x_in, acc, first, code_type, rank, hit_row, tile):  # pragm
     for i in range(tile):
         x = x_in[i]
         y = x
-        if _uniform(u[i]) < catch[np.uint64(x)]:  # rare (errors only): a branch the CPU predicts
+        if _bits(u[i]) < catch[np.uint64(x)]:  # rare (errors only): a branch the CPU predicts
             y = CAUGHT
             hit_row[i] = True
             if first[i] < 0:
