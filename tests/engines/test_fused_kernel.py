@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.core.errors import CascadeError
-from sim.core.seeding import uniforms
-from sim.engines.monte_carlo.fused import FusedKernel
+from sim.core.seeding import stream, uniforms
+from sim.engines.monte_carlo.fused import FusedKernel, _thresholds
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.model.plan import compile_plan
 from sim.runner import run
@@ -108,6 +108,19 @@ def test_fused_draws_are_the_uniforms_of_the_same_streams():
         for j, name in enumerate(fused.names):
             made = (bits[j, :stop] >> 8).astype(np.float32) * np.float32(2.0**-24)
             assert np.array_equal(made, uniforms(plan.seed, name, block, 0, stop, attempt)), (name, block, stop)
+
+
+def test_integer_thresholds_decide_as_the_float32_comparisons():
+    """u < p on float32s (the numpy kernel) exactly where the draw's top 24 bits are below `_thresholds(p)`,
+    for probabilities on and off the 2**-24 grid, 0, 1, the smallest float32s and every draw next to each."""
+    rng = stream(19, "tests/integer_thresholds", 0)
+    p = np.concatenate([[0.0, 1.0, 2.0**-24, 3 * 2.0**-24, 1 - 2.0**-24, 1e-30, 1e-8, 0.5],
+                        rng.random(2_000), rng.integers(0, 2**24, 500) * 2.0**-24]).astype(np.float32)
+    threshold = _thresholds(p)
+    for shift in range(-2, 3):
+        bits = np.clip(threshold + shift, 0, 2**24 - 1)
+        u = bits.astype(np.float32) * np.float32(2.0**-24)  # numpy's float32 uniform from those bits
+        assert np.array_equal(u < p, bits < threshold)
 
 
 @pytest.mark.parametrize("path", BUILTIN_SCENARIOS, ids=lambda p: p.stem)
