@@ -16,6 +16,7 @@ from sim.cli import app
 from sim.core.errors import CascadeError
 from sim.core.seeding import stream, uniforms
 from sim.engines.monte_carlo.fused import FusedKernel, _thresholds
+from sim.engines.monte_carlo.fused_tally import DISTINCT, _unique
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.model.plan import compile_plan
 from sim.runner import run
@@ -136,6 +137,17 @@ def test_fused_kernel_gives_the_same_tables_on_random_workflows(data):
     scenario = scenario_from_dict(data)
     runs = [run(scenario, instances=10_000, pass_k_sample=2_000, kernel=k) for k in ("numpy", "fused")]
     assert_same_tables(*runs)
+
+
+@pytest.mark.parametrize("distinct", [1, 5, DISTINCT, DISTINCT + 1, 5_000])
+def test_unique_is_np_unique(distinct):
+    """By comparison (a few distinct values) or by sorting (more), the same arrays as np.unique."""
+    rng = stream(19, "tests/unique", distinct)
+    values = rng.choice(rng.random(distinct) * 1e4, 20_000)
+    ours, reference = _unique(values), np.unique(values, return_inverse=True, return_counts=True)
+    for a, b in zip(ours, reference, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b.ravel())
+    assert all(len(a) == 0 for a in _unique(values[:0]))
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

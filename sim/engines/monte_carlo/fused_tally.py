@@ -65,12 +65,12 @@ class BlockTally:
         tally.silent += int(sums[1])
         tally.escalated_caught += int(sums[2])
         tally.escalated_false_alarm += int(sums[3])
-        add_histogram(tally.loss_hist, *np.unique(losses, return_counts=True))
+        add_histogram(tally.loss_hist, *_unique(losses)[::2])
         tally.loss_hist[0.0] += n - len(losses)
         # Per root, np.unique of its pairs' losses (as Tally._add_per_root): each pair keyed by (root, rank of its
         # loss among the block's distinct ones) and counted, so the keys come root by root, values ascending.
-        values = np.unique(pair_loss)
-        key_counts = np.bincount(pair_root * len(values) + np.searchsorted(values, pair_loss))
+        values, rank, _ = _unique(pair_loss)
+        key_counts = np.bincount(pair_root * len(values) + rank)
         hists = tally.loss_from_root_hist
         for key in np.flatnonzero(key_counts).tolist():  # (add_histogram per root in one loop: fewer calls)
             root, v = divmod(key, len(values))
@@ -79,9 +79,48 @@ class BlockTally:
             tally.pair_n += n
             tally.pair_only_variant += int(sums[4])
             tally.pair_only_base += int(sums[5])
-            add_histogram(tally.pair_loss_hist, *np.unique(diffs, return_counts=True))
+            add_histogram(tally.pair_loss_hist, *_unique(diffs)[::2])
             tally.pair_loss_hist[0.0] += n - len(diffs)
         return PairedOutcomes(failed, loss)
+
+
+DISTINCT = 64
+"""Distinct values `_unique` looks for by comparison (a block's losses take a handful: one per combination of
+its acts' outcomes that occurs); beyond that it sorts."""
+
+
+def _unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """np.unique(values, return_inverse=True, return_counts=True) of finite values without -0.0; for a few
+    distinct values, found by comparison (~0.05 ms for 20,000 values instead of ~0.3 ms sorting)."""
+    first, code, found = _first_seen(values, DISTINCT)
+    if not found:
+        uniq, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+        return uniq, inverse.ravel(), counts
+    order = np.argsort(first)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[code], np.bincount(code, minlength=len(first))[order]
+
+
+@njit(cache=True, nogil=True)
+def _first_seen(values, limit):  # pragma: no cover (compiled)
+    """The distinct values in order of first appearance and each value's index among them; found False (and
+    empty arrays) when there are more than `limit`."""
+    first = np.empty(limit, dtype=np.float64)
+    code = np.empty(values.shape[0], dtype=np.int64)
+    k = 0
+    for i in range(values.shape[0]):
+        v = values[i]
+        j = 0
+        while j < k and first[j] != v:
+            j += 1
+        if j == k:
+            if k == limit:
+                return first[:0], code[:0], False
+            first[k] = v
+            k += 1
+        code[i] = j
+    return first[:k], code, True
 
 
 @njit(cache=True, nogil=True)
