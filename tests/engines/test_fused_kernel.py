@@ -100,8 +100,9 @@ def test_fused_kernel_draws_the_same_trace_as_numpy(path):
 
 
 def test_fused_draws_are_the_uniforms_of_the_same_streams():
-    """The 32-bit outputs the fused kernel draws make exactly `uniforms` (float32) of the same streams, for an
-    odd and an even count, a repeated attempt and a buffer reused from a longer block."""
+    """The 32-bit outputs the fused kernel draws make exactly `uniforms` (float32) of the same streams (the
+    difficulty's too), for an odd and an even count, a repeated attempt and a buffer reused from a longer
+    block."""
     plan = compile_plan(load_scenario(BUILTIN_SCENARIOS[0]))
     fused = FusedKernel(plan)
     for block, stop, attempt in ((0, 65_536, 0), (3, 1_001, 0), (1, 20, 4)):
@@ -109,6 +110,9 @@ def test_fused_draws_are_the_uniforms_of_the_same_streams():
         for j, name in enumerate(fused.names):
             made = (bits[j, :stop] >> 8).astype(np.float32) * np.float32(2.0**-24)
             assert np.array_equal(made, uniforms(plan.seed, name, block, 0, stop, attempt)), (name, block, stop)
+        assert plan.levels.count > 1  # then one more row: the difficulty stream, the same at every attempt
+        made = (bits[len(fused.names), :stop] >> 8).astype(np.float32) * np.float32(2.0**-24)
+        assert np.array_equal(made, uniforms(plan.seed, "difficulty", block, 0, stop))
 
 
 def test_integer_thresholds_decide_as_the_float32_comparisons():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from sim.core.seeding import stream, uniforms
+from sim.core.seeding import stream
 from sim.engines.monte_carlo.fused_tally import BlockTally
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.model.plan import Plan
@@ -125,7 +125,8 @@ class FusedKernel(Kernel):
         self.rank_i = self.rank.astype(np.int64)
         self.code_type_i = self.code_type.astype(np.int64)
         # The walk compares draws with probabilities as integers (`_thresholds`).
-        self.edge_at, self.cum_at, self.slip_at = (_thresholds(p) for p in (self.edge_lut, self.cum, self.slip_p))
+        self.edge_at, self.cum_at, self.slip_at, self.level_at = (
+            _thresholds(p) for p in (self.edge_lut, self.cum, self.slip_p, self.inner_edges))
         self.block_tally = BlockTally(plan, self.kind, self.slot, self.det_slot, self.gate_edges)
 
     def add_block(self, tally: Tally, trace: WalkedTrace, base: PairedOutcomes | None) -> PairedOutcomes:
@@ -141,11 +142,14 @@ class FusedKernel(Kernel):
         by calling each generator's own C function through its ctypes interface (`BitGenerator.ctypes`, the
         interface numpy offers for numba) straight into the buffer: the same numbers as Generator.random in
         ~2.2 ms a block instead of ~3.8. The buffer is the kernel's, reused block after block (nothing returned
-        points into it): fresh 7 MB each block cost more in page faults than the walk."""
+        points into it): fresh 7 MB each block cost more in page faults than the walk. With difficulty levels,
+        one more row: the "difficulty" stream's (attempt 0: an instance is as hard at every attempt)."""
         half = (stop + 1) // 2
+        seed, rows = self.plan.seed, len(self.names) + (self.plan.levels.count > 1)
         if self._u is None or self._u.shape[1] < 2 * half:
-            self._u = np.empty((len(self.names), 2 * half), dtype=np.uint32)
-        generators = [stream(self.plan.seed, name, block, attempt).bit_generator for name in self.names]
+            self._u = np.empty((rows, 2 * half), dtype=np.uint32)
+        generators = [stream(seed, name, block, attempt).bit_generator for name in self.names]
+        generators += [stream(seed, "difficulty", block).bit_generator] * (rows - len(self.names))
         if generators:
             states = np.array([g.ctypes.state_address for g in generators], dtype=np.uint64)
             _fill(_next_uint64(generators[0]), states, self._u.view(np.uint64)[:, :half])
@@ -155,11 +159,11 @@ class FusedKernel(Kernel):
         """As `Kernel.simulate`: instances start..stop-1 of seeding block `block`."""
         plan = self.plan
         n, S = stop - start, len(plan.steps)
+        u = self.draws(block, stop, attempt)
         level = None
         if plan.levels.count > 1:
             level = np.empty(n, dtype=np.int32)  # Levels.sample, compiled
-            _levels(self.inner_edges, uniforms(plan.seed, "difficulty", block, start, stop), level)
-        u = self.draws(block, stop, attempt)
+            _levels(self.level_at, u[len(self.names), start:stop], level)
         # Every row the trace shows is written by the walk (audits' token rows are not shown; masked rows are
         # decisions', caught rows verifiers'), so no fill pass.
         tokens = np.empty((S, n), dtype=self.dtype)
@@ -211,13 +215,14 @@ def _fill(next_uint64, states, out):  # pragma: no cover (compiled)
 
 
 @njit(cache=True, nogil=True)
-def _levels(inner_edges, u, out):  # pragma: no cover (compiled)
-    """`Levels.sample`: np.searchsorted(inner_edges, u, side="right") (u compared as float64, as numpy does)."""
+def _levels(edge_at, u, out):  # pragma: no cover (compiled)
+    """`Levels.sample`: np.searchsorted(inner_edges, u, side="right") of the draws' float32 uniforms (compared as
+    float64, as numpy does), from their top 24 bits and the edges' `_thresholds`."""
     out[:] = 0
-    for e in range(inner_edges.shape[0]):  # edge by edge: compares the compiler vectorises (4x faster)
-        edge = inner_edges[e]
+    for e in range(edge_at.shape[0]):  # edge by edge: compares the compiler vectorises (4x faster)
+        at = edge_at[e]
         for i in range(np.uint64(u.shape[0])):
-            out[i] += np.float64(u[i]) >= edge
+            out[i] += _bits(u[i]) >= at
 
 
 @njit(cache=True, nogil=True)
@@ -280,8 +285,9 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
 
 
 def _thresholds(p: np.ndarray) -> np.ndarray:
-    """Probabilities (float32) as thresholds on a draw's top 24 bits (`_bits`): numpy's float32 uniform is
-    u = bits * 2**-24 exactly (`Generator.random(dtype=np.float32)`), and p * 2**24 is exact too, so u < p
+    """Probabilities (float32; or float64 level edges) as thresholds on a draw's top 24 bits (`_bits`): numpy's
+    float32 uniform is u = bits * 2**-24 exactly (`Generator.random(dtype=np.float32)`), and p * 2**24 is exact
+    too, so u < p
     exactly where bits < ceil(p * 2**24) (and u >= p where bits >= it): the same outcome without a conversion
     to float per draw."""
     return np.ceil(p.astype(np.float64) * 2.0**24).astype(np.int64)
