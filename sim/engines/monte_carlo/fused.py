@@ -150,7 +150,7 @@ class FusedKernel(Kernel):
             self._u = np.empty((rows, 2 * half), dtype=np.uint32)
         generators = [stream(seed, name, block, attempt).bit_generator for name in self.names]
         generators += [stream(seed, "difficulty", block).bit_generator] * (rows - len(self.names))
-        if generators:
+        if generators:  # (the list keeps the generators alive while _fill draws from their states)
             states = np.array([g.ctypes.state_address for g in generators], dtype=np.uint64)
             _fill(_next_uint64(generators[0]), states, self._u.view(np.uint64)[:, :half])
         return self._u

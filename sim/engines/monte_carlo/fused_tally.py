@@ -18,7 +18,7 @@ from sim.trace.tally import Tally, add_histogram
 DECIDE, GATE, AUDIT = 1, 2, 3
 """The step kinds of the walk that leave `masked` (DECIDE) or `caught` (GATE, AUDIT) rows: fused.py's codes."""
 TILE = 1024
-"""Instances counted together (a tile's act and gate rows, copied instance-major, stay in the L1 cache)."""
+"""Instances counted together: a tile's per-instance sums stay in the L1 cache while rows are added one by one."""
 
 
 class BlockTally:
@@ -137,7 +137,7 @@ def _count(kind, slot, act_pos, act_det_slot, act_audited, act_loss, origin_code
     A tile of instances at a time, row by row and without branches on outcomes (the compiler vectorises these
     loops); the few instances with a failure or a gate's catch are then looked at one by one. Instance by
     instance over the rows was 3x slower: mispredicted branches, and rows 128 KB apart share cache sets."""
-    S, n = tokens.shape
+    n = tokens.shape[1]
     A, G = act_pos.shape[0], gate_src.shape[0]
     _count_rows(kind, slot, tokens, masked, caught, step_codes, masked_counts, caught_counts)
     sums = np.zeros(6, dtype=np.int64)
