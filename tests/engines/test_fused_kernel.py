@@ -1,6 +1,8 @@
-"""The fused Monte Carlo kernel against the numpy kernel (the reference): same traces, same tables, byte for byte.
+"""The fused Monte Carlo kernel against the numpy kernel (the reference): same traces, same tables, byte for byte;
+its compiled tally against `Tally.add`: the same counts, field by field.
 
-The first test in a fresh checkout compiles the kernel (about a second; numba caches it in __pycache__).
+The first tests in a fresh checkout compile the kernel and its tally (about 8 s on a busy 2-core machine; numba
+caches them in __pycache__).
 """
 
 from __future__ import annotations
