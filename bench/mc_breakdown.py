@@ -2,9 +2,10 @@
 
     python bench/mc_breakdown.py
 
-drawing the uniforms, the fused kernel's compiled walk, each kernel's whole `simulate`, and the tally that reads
-its trace (`instance_outcomes`, `Tally.add`), next to the bare numpy baseline of bench/mc_throughput.py on the
-same block (as a share of it, so the figures hold on a busier or quieter machine).
+drawing the streams, each kernel's whole `simulate` (the fused one's: draws, compiled walk, trace), and the tally
+that reads its trace (`instance_outcomes` and `Tally.add`; the fused kernel's compiled tally in their place), next
+to the bare numpy baseline of bench/mc_throughput.py on the same block (as a share of it, so the figures hold on a
+busier or quieter machine).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import timeit
 from pathlib import Path
 
-from sim.core.seeding import BLOCK_SIZE, uniforms
+from sim.core.seeding import BLOCK_SIZE
 from sim.engines.monte_carlo.fused import FusedKernel
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.model.plan import compile_plan
@@ -39,12 +40,14 @@ def main() -> None:
     base = n * steps / bare_numpy(n, steps, 1)
     parts = {
         "bare numpy baseline (one uniform + threshold per instance-step)": base,
-        f"draw the fused kernel's {len(fused.names)} streams (+ difficulty)": best(
-            lambda: (fused.draws(1, n, 0), uniforms(plan.seed, "difficulty", 1, 0, n))),
+        f"draw the fused kernel's {len(fused.names)} streams and the difficulty's": best(
+            lambda: fused.draws(1, n, 0)),
         "fused kernel: simulate (draws + compiled walk + trace)": best(lambda: fused.simulate(1, 0, n)),
         "numpy kernel: simulate": best(lambda: numpy.simulate(1, 0, n)),
         "tally: instance_outcomes": best(lambda: instance_outcomes(plan, trace)),
         "tally: Tally.add": best(lambda: Tally(plan).add(trace, out)),
+        "fused kernel: compiled tally (add_block, instead of the two above)": best(
+            lambda: fused.add_block(Tally(plan), trace, None)),
     }
     print(f"contract_review: {steps} steps, one block of {n:,} instances (ms; x bare numpy baseline)")
     for label, seconds in parts.items():

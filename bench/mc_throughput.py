@@ -39,12 +39,14 @@ def bare_numpy(n: int, steps: int, seed: int) -> float:
 
 
 def compile_seconds(cache_dir: str) -> float:
-    """Seconds to build the fused kernel and run it on 1,000 instances in a fresh process whose numba cache is
-    `cache_dir` (empty: compile and fill it; filled: load only)."""
+    """Seconds to build the fused kernel, run it on 1,000 instances and tally them (its compiled tally) in a fresh
+    process whose numba cache is `cache_dir` (empty: compile and fill it; filled: load only)."""
     code = ("import time; from sim.model.plan import compile_plan; from sim.scenario.load import load_scenario; "
+            "from sim.trace.tally import Tally; "
             f"plan = compile_plan(load_scenario({str(ROOT / 'scenarios' / 'contract_review.yaml')!r})); "
             "from sim.engines.monte_carlo.fused import FusedKernel; t = time.perf_counter(); "
-            "FusedKernel(plan).simulate(0, 0, 1000); print(time.perf_counter() - t)")
+            "k = FusedKernel(plan); k.add_block(Tally(plan), k.simulate(0, 0, 1000), None); "
+            "print(time.perf_counter() - t)")
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
     return float(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
                                 text=True).stdout)

@@ -19,6 +19,7 @@ from sim.trace.schema import (
     STEP_COLUMNS,
     BlockTrace,
     InstanceOutcomes,
+    PairedOutcomes,
     instance_outcomes,
     instance_table,
 )
@@ -26,21 +27,29 @@ from sim.trace.tally import Tally
 
 
 def count_block(plan: Plan, tally: Tally, tables: list[pa.Table], trace: BlockTrace, first: int, max_rows: int,
-                pass_n: int, base_out: InstanceOutcomes | None,
-                attempt: Callable[[int, int], BlockTrace]) -> InstanceOutcomes:
+                pass_n: int, base_out: InstanceOutcomes | PairedOutcomes | None,
+                attempt: Callable[[int, int], BlockTrace],
+                add_block: Callable[[Tally, BlockTrace, PairedOutcomes | None], PairedOutcomes] | None = None,
+                ) -> InstanceOutcomes | PairedOutcomes:
     """Tally one block's trace (paired with the base variant's outcomes when given), keep the rows of its
     instances below `max_rows`, and for those below `pass_n` the pass^k attempts: `attempt(a, m)` is the trace
-    of attempt a at the block's first m instances. Returns the block's outcomes."""
-    out = instance_outcomes(plan, trace)
-    tally.add(trace, out, base_out)
+    of attempt a at the block's first m instances. `add_block` tallies the trace as `Tally.add` does, faster (the
+    fused kernel's compiled tally); the instances' outcomes are then built only where rows or pass^k need them.
+    Returns what the other variants' blocks pair with."""
     take = min(trace.n, max_rows - first)
+    m = min(trace.n, pass_n - first)
+    if add_block is None:
+        out = paired = instance_outcomes(plan, trace)
+        tally.add(trace, out, base_out)
+    else:
+        paired = add_block(tally, trace, base_out)
+        out = instance_outcomes(plan, trace) if take > 0 or m > 0 else None
     if take > 0:
         tables.append(instance_table(plan, trace, out, first, take))
-    m = min(trace.n, pass_n - first)
     if m > 0:
         attempts = [~out.failed[:m]] + [~instance_outcomes(plan, attempt(a, m)).failed for a in range(1, PASS_K)]
         tally.add_pass_k(np.column_stack(attempts))
-    return out
+    return paired
 
 
 def instance_rows(tables: dict[str, list[pa.Table]]) -> pa.Table:

@@ -90,6 +90,15 @@ class InstanceOutcomes:
         return self.failure_loss + self.escalation_cost
 
 
+@dataclass
+class PairedOutcomes:
+    """What a block of the base variant pairs with the same instances of another variant (common random
+    numbers): per instance, whether an action failed, and the loss. `InstanceOutcomes` offers the same two."""
+
+    failed: np.ndarray
+    loss: np.ndarray
+
+
 def instance_outcomes(plan: Plan, trace: BlockTrace) -> InstanceOutcomes:
     """Reduce a block's tokens to per-instance outcomes (loss in the scenario's currency)."""
     n = trace.n

@@ -12,7 +12,7 @@ import numpy as np
 
 from sim.model.plan import Plan
 from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK, is_error
-from sim.trace.schema import PASS_K, BlockTrace, InstanceOutcomes
+from sim.trace.schema import PASS_K, BlockTrace, InstanceOutcomes, PairedOutcomes
 
 
 class Tally:
@@ -45,7 +45,8 @@ class Tally:
         self.pass_k_n = 0
         self.pass_k_success = np.zeros(PASS_K, dtype=np.int64)
 
-    def add(self, trace: BlockTrace, out: InstanceOutcomes, base: InstanceOutcomes | None = None) -> None:
+    def add(self, trace: BlockTrace, out: InstanceOutcomes,
+            base: InstanceOutcomes | PairedOutcomes | None = None) -> None:
         """Count one block."""
         plan, n = self.plan, trace.n
         self.n += n
@@ -69,8 +70,7 @@ class Tally:
         self.escalated_false_alarm += int(out.flagged.sum())
         loss = out.loss
         nz = loss != 0
-        values, counts = np.unique(loss[nz], return_counts=True)
-        self.loss_hist.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+        add_histogram(self.loss_hist, *np.unique(loss[nz], return_counts=True))
         self.loss_hist[0.0] += int(n - nz.sum())
         key = np.minimum(out.n_failed, self.fe_shape[0] - 1) * self.fe_shape[1] + out.n_root_errors
         self.failures_by_root_errors += np.bincount(key, minlength=self.fe_shape[0] * self.fe_shape[1]).reshape(
@@ -83,8 +83,7 @@ class Tally:
             self.pair_only_base += int((base.failed & ~out.failed).sum())
             d = loss - base.loss
             nz = d != 0
-            values, counts = np.unique(d[nz], return_counts=True)
-            self.pair_loss_hist.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+            add_histogram(self.pair_loss_hist, *np.unique(d[nz], return_counts=True))
             self.pair_loss_hist[0.0] += int(n - nz.sum())
 
     def _add_per_root(self, trace: BlockTrace) -> None:
@@ -110,8 +109,7 @@ class Tally:
             np.int64)
         # Histograms, not float sums: the result must not depend on how instances were cut into chunks.
         for root in np.unique(r):
-            values, n_values = np.unique(loss[r == root], return_counts=True)
-            self.loss_from_root_hist[root].update(dict(zip(values.tolist(), n_values.tolist(), strict=True)))
+            add_histogram(self.loss_from_root_hist[root], *np.unique(loss[r == root], return_counts=True))
 
     def _add_caught(self, trace: BlockTrace) -> None:
         """Count the (instance, root) pairs a gate caught, once each, unless that root also failed an action."""
@@ -197,6 +195,11 @@ class Tally:
             for outcome, etype, root, fate, count in rows:
                 if count:
                     yield s.id, s.kind, outcome, etype, root, fate, int(count)
+
+
+def add_histogram(hist: Counter[float], values: np.ndarray, counts: np.ndarray) -> None:
+    """Count `counts[i]` more of each `values[i]` (distinct, ascending: new keys enter in that order)."""
+    hist.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
 
 
 def _caught_twice(plan: Plan) -> np.ndarray:

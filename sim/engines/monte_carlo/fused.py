@@ -1,26 +1,40 @@
 """The fused Monte Carlo kernel: the numpy kernel's draws, then one compiled pass over a block that walks its
 instances, a cache-sized tile at a time, through every step.
 
-It draws exactly the streams `Kernel` draws (same keys, same purposes; a carry stream the numpy kernel skips
-for a block is drawn only where no carry probability is below 1, so nothing reads it) and returns the same
-`BlockTrace`, field for field and byte for byte; `Kernel` stays the reference (tests compare the two).
-The walk is compiled by numba (`cache=True`: a second process loads it from `__pycache__`, no compile).
+It draws exactly the streams `Kernel` draws (same keys, same purposes, the same numbers; a carry stream the
+numpy kernel skips for a block is drawn only where no carry probability is below 1, so nothing reads it) and
+returns the same `BlockTrace`, field for field and byte for byte; `Kernel` stays the reference (tests compare
+the two). Its traces are tallied by `fused_tally` (the same counts as `Tally.add`, compiled). Everything is
+compiled by numba (`cache=True`: a second process loads it from `__pycache__`, no compile).
 """
 
 from __future__ import annotations
 
+import ctypes
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
-from sim.core.seeding import stream, uniforms
+from sim.core.seeding import stream
+from sim.engines.monte_carlo.fused_tally import BlockTally
 from sim.engines.monte_carlo.kernel import Kernel
 from sim.model.plan import Plan
 from sim.model.tokens import CAUGHT, ERROR, FLAGGED, OK
-from sim.trace.schema import BlockTrace
+from sim.trace.schema import BlockTrace, PairedOutcomes
+from sim.trace.tally import Tally
 
 RETRIEVE, DECIDE, GATE, AUDIT, ACT = 0, 1, 2, 3, 4
 TILE = 2048
 """Instances walked together through the steps (their uniforms and tokens fit in a core's L2 cache)."""
+
+
+@dataclass
+class WalkedTrace(BlockTrace):
+    """A BlockTrace whose arrays are rows of the walk's (tokens, masked, caught, detected, gate_caught), kept for
+    the compiled tally."""
+
+    walked: tuple[np.ndarray, ...] = ()
 
 
 class FusedKernel(Kernel):
@@ -110,27 +124,46 @@ class FusedKernel(Kernel):
         self.inner_edges = np.ascontiguousarray(plan.levels.edges[1:-1], dtype=np.float64)
         self.rank_i = self.rank.astype(np.int64)
         self.code_type_i = self.code_type.astype(np.int64)
+        # The walk compares draws with probabilities as integers (`_thresholds`).
+        self.edge_at, self.cum_at, self.slip_at, self.level_at = (
+            _thresholds(p) for p in (self.edge_lut, self.cum, self.slip_p, self.inner_edges))
+        self.block_tally = BlockTally(plan, self.kind, self.slot, self.det_slot, self.gate_edges)
+
+    def add_block(self, tally: Tally, trace: WalkedTrace, base: PairedOutcomes | None) -> PairedOutcomes:
+        """`Tally.add` of one of this kernel's traces, compiled (`fused_tally`)."""
+        return self.block_tally.add(tally, trace.walked, base)
 
     def draws(self, block: int, stop: int, attempt: int) -> np.ndarray:
-        """(streams, >= stop) float32: row j starts with `uniforms(seed, names[j], block, 0, stop, attempt)`.
+        """(streams, >= stop) uint32: row j holds the 32-bit outputs from which `uniforms(seed, names[j], block,
+        0, stop, attempt)` makes its float32s (the walk compares their top 24 bits: `_thresholds`).
 
-        The buffer is the kernel's, reused block after block (nothing returned points into it): fresh 7 MB
-        each block cost more in page faults than the walk."""
-        if self._u is None or self._u.shape[1] < stop:
-            self._u = np.empty((len(self.names), stop), dtype=np.float32)
-        for j, name in enumerate(self.names):
-            stream(self.plan.seed, name, block, attempt).random(out=self._u[j, :stop], dtype=np.float32)
+        They are drawn as PCG64's 64-bit outputs, each two 32-bit outputs, low half first, as numpy's float32
+        draws take them (so in memory order on a little-endian machine, which every platform of numba is),
+        by calling each generator's own C function through its ctypes interface (`BitGenerator.ctypes`, the
+        interface numpy offers for numba) straight into the buffer: the same numbers as Generator.random in
+        ~2.2 ms a block instead of ~3.8. The buffer is the kernel's, reused block after block (nothing returned
+        points into it): fresh 7 MB each block cost more in page faults than the walk. With difficulty levels,
+        one more row: the "difficulty" stream's (attempt 0: an instance is as hard at every attempt)."""
+        half = (stop + 1) // 2
+        seed, rows = self.plan.seed, len(self.names) + (self.plan.levels.count > 1)
+        if self._u is None or self._u.shape[1] < 2 * half:
+            self._u = np.empty((rows, 2 * half), dtype=np.uint32)
+        generators = [stream(seed, name, block, attempt).bit_generator for name in self.names]
+        generators += [stream(seed, "difficulty", block).bit_generator] * (rows - len(self.names))
+        if generators:  # (the list keeps the generators alive while _fill draws from their states)
+            states = np.array([g.ctypes.state_address for g in generators], dtype=np.uint64)
+            _fill(_next_uint64(generators[0]), states, self._u.view(np.uint64)[:, :half])
         return self._u
 
     def simulate(self, block: int, start: int, stop: int, attempt: int = 0) -> BlockTrace:
         """As `Kernel.simulate`: instances start..stop-1 of seeding block `block`."""
         plan = self.plan
         n, S = stop - start, len(plan.steps)
+        u = self.draws(block, stop, attempt)
         level = None
         if plan.levels.count > 1:
             level = np.empty(n, dtype=np.int32)  # Levels.sample, compiled
-            _levels(self.inner_edges, uniforms(plan.seed, "difficulty", block, start, stop), level)
-        u = self.draws(block, stop, attempt)
+            _levels(self.level_at, u[len(self.names), start:stop], level)
         # Every row the trace shows is written by the walk (audits' token rows are not shown; masked rows are
         # decisions', caught rows verifiers'), so no fill pass.
         tokens = np.empty((S, n), dtype=self.dtype)
@@ -138,11 +171,11 @@ class FusedKernel(Kernel):
         caught = np.empty((self.n_slots["verify"], n), dtype=np.int16)
         detected = np.zeros((self.n_slots["detected"], n), dtype=bool)
         gate_caught = np.zeros((len(self.gate_edges), n), dtype=bool)
-        _walk(self.kind, self.in_ptr, self.in_idx, self.edge_row, self.edge_lut, self.edge_gate, self.own_row,
-              self.own_codes_2d, self.cum, self.n_live, self.slip_row, self.slip_p, self.slip_code, self.rank_i,
+        _walk(self.kind, self.in_ptr, self.in_idx, self.edge_row, self.edge_at, self.edge_gate, self.own_row,
+              self.own_codes_2d, self.cum_at, self.n_live, self.slip_row, self.slip_at, self.slip_code, self.rank_i,
               self.code_type_i, level if level is not None else np.zeros(0, dtype=np.int32), u, start,
               self.slot, self.det_slot, tokens, masked, caught, detected, gate_caught)
-        trace = BlockTrace(n, level, [None] * S, {}, {}, {})
+        trace = WalkedTrace(n, level, [None] * S, {}, {}, {}, walked=(tokens, masked, caught, detected, gate_caught))
         for s in plan.steps:  # the dicts filled in the numpy kernel's order
             if s.kind == "verify" and s.audit:
                 for src in s.inputs:
@@ -161,16 +194,35 @@ class FusedKernel(Kernel):
         return trace
 
 
+_NEXT_UINT64 = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_size_t)
+"""A bit generator's next 64-bit output given its state's address (`BitGenerator.ctypes.next_uint64`)."""
+
+
+def _next_uint64(generator: np.random.BitGenerator):
+    """The C function drawing `generator`'s next 64-bit output (the same for every generator of its class),
+    typed to take the state's address as an integer."""
+    return _NEXT_UINT64(ctypes.cast(generator.ctypes.next_uint64, ctypes.c_void_p).value)
+
+
 @njit(cache=True, nogil=True)
-def _levels(inner_edges, u, out):  # pragma: no cover (compiled)
-    """`Levels.sample`: np.searchsorted(inner_edges, u, side="right") (u compared as float64, as numpy does)."""
-    for i in range(u.shape[0]):
-        x = np.float64(u[i])
-        c = 0
-        for e in range(inner_edges.shape[0]):
-            if x >= inner_edges[e]:
-                c += 1
-        out[i] = c
+def _fill(next_uint64, states, out):  # pragma: no cover (compiled)
+    """Row j of `out`: the next outputs of the generator whose state is at address states[j]."""
+    for j in range(out.shape[0]):
+        state = states[j]
+        row = out[j]
+        for i in range(row.shape[0]):
+            row[i] = next_uint64(state)
+
+
+@njit(cache=True, nogil=True)
+def _levels(edge_at, u, out):  # pragma: no cover (compiled)
+    """`Levels.sample`: np.searchsorted(inner_edges, u, side="right") of the draws' float32 uniforms (compared as
+    float64, as numpy does), from their top 24 bits and the edges' `_thresholds`."""
+    out[:] = 0
+    for e in range(edge_at.shape[0]):  # edge by edge: compares the compiler vectorises (4x faster)
+        at = edge_at[e]
+        for i in range(np.uint64(u.shape[0])):
+            out[i] += _bits(u[i]) >= at
 
 
 @njit(cache=True, nogil=True)
@@ -180,58 +232,45 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
     """Every instance through every step, reading its pre-drawn uniforms (`Kernel`'s rules, per instance).
 
     Instances go in tiles of TILE, each tile step by step and a step input by input, so that a tile's uniforms
-    and tokens stay in cache and each inner loop is a few loads and compares (instance by instance over all
-    steps touches ~60 arrays at once and was several times slower)."""
+    and tokens stay in cache and each inner loop is a few loads, compares and selects (instance by instance
+    over all steps touches ~60 arrays at once and was several times slower). Inner loops index with unsigned
+    integers over slices of the tile: with signed ones numba checks every index for negative values, which
+    keeps LLVM from vectorising them."""
     n = tokens.shape[1]
     has_level = level.shape[0] > 0
     acc = np.zeros(TILE, dtype=np.int64)
     first = np.zeros(TILE, dtype=np.int64)
+    no_level = np.zeros(TILE, dtype=level.dtype)
     for a in range(0, n, TILE):
         b = min(n, a + TILE)
         m = b - a
+        tile = np.uint64(m)
+        lev = level[a:b] if has_level else no_level[:m]
         for s in range(kind.shape[0]):
             k = kind[s]
             lo, hi = in_ptr[s], in_ptr[s + 1]
             first[:m] = -1
+            acc[:m] = OK  # OK ranks lowest: merging the first input into it takes that input as it is
             for e in range(lo, hi):  # the inputs, met in order (with what the step does to each on the way)
                 x_in = tokens[in_idx[e], a:b]
-                row = edge_row[e]
                 lut = edge_lut[e]
-                for i in range(m):
-                    x = np.int64(x_in[i])
-                    if k == DECIDE and row >= 0:
-                        if u[row, start + a + i] >= lut[x]:
-                            if first[i] < 0:
-                                first[i] = code_type[x]
-                            x = OK
-                    elif k == GATE or k == AUDIT:
-                        if u[row, start + a + i] < lut[x]:
-                            if first[i] < 0:
-                                first[i] = code_type[x]
-                            if k == GATE:
-                                gate_caught[edge_gate[e], a + i] = True
-                                x = CAUGHT
-                            else:
-                                detected[det_slot[in_idx[e]], a + i] = True
-                    if e == lo:
-                        acc[i] = x
-                    elif rank[x] > rank[acc[i]]:
-                        acc[i] = x
+                row = edge_row[e]
+                if k == DECIDE and row >= 0:  # carried, or masked (OK) where u >= carry probability
+                    _carry(u[row, start + a: start + b], lut, x_in, acc, first, code_type, rank, tile)
+                elif k == GATE:  # caught (CAUGHT) where u < catch probability
+                    _catch(u[row, start + a: start + b], lut, x_in, acc, first, code_type, rank,
+                           gate_caught[edge_gate[e], a:b], tile)
+                elif k == AUDIT:  # detected where u < catch probability (an audit's token feeds nothing)
+                    _catch(u[row, start + a: start + b], lut, x_in, acc, first, code_type, rank,
+                           detected[det_slot[in_idx[e]], a:b], tile)
+                else:
+                    _merge(x_in, acc, rank, tile)
             if k == RETRIEVE:
                 r = own_row[s]
                 live = n_live[s]
-                for i in range(m):
-                    if hi == lo or acc[i] == OK:
-                        own = OK
-                        if r >= 0:
-                            lev = level[a + i] if has_level else 0
-                            x_u = u[r, start + a + i]
-                            c = 0
-                            for t in range(live):
-                                if x_u >= cum[s, lev, t]:
-                                    c += 1
-                            own = own_codes[s, c]
-                        acc[i] = own
+                cum_s, codes = cum[s], own_codes[s]
+                if r >= 0:  # its own error where its input is OK
+                    _own_error(u[r, start + a: start + b], lev, cum_s, codes, live, acc, tile)
             elif k == DECIDE:
                 masked[slot[s], a:b] = first[:m]
             elif k == GATE:
@@ -241,10 +280,78 @@ def _walk(kind, in_ptr, in_idx, edge_row, edge_lut, edge_gate, own_row, own_code
                 continue
             r = slip_row[s]
             if r >= 0:  # a decision's own reasoning error, a gate's false alarm: only where the token is OK
-                code = slip_code[s]
-                for i in range(m):
-                    if acc[i] == OK:
-                        lev = level[a + i] if has_level else 0
-                        if u[r, start + a + i] < slip_p[s, lev]:
-                            acc[i] = code
+                _slip(u[r, start + a: start + b], lev, slip_p[s], slip_code[s], acc, tile)
             tokens[s, a:b] = acc[:m]
+
+
+def _thresholds(p: np.ndarray) -> np.ndarray:
+    """Probabilities (float32; or float64 level edges) as thresholds on a draw's top 24 bits (`_bits`): numpy's
+    float32 uniform is u = bits * 2**-24 exactly (`Generator.random(dtype=np.float32)`), and p * 2**24 is exact
+    too, so u < p
+    exactly where bits < ceil(p * 2**24) (and u >= p where bits >= it): the same outcome without a conversion
+    to float per draw."""
+    return np.ceil(p.astype(np.float64) * 2.0**24).astype(np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _bits(output):  # pragma: no cover (compiled)
+    """The top 24 bits of a 32-bit output: what numpy's float32 uniform is made of."""
+    return np.int64(output) >> 8
+
+
+@njit(cache=True, nogil=True)
+def _own_error(u, lev, cum, codes, live, acc, tile):  # pragma: no cover (compiled)
+    """A retrieval's own error where its input is OK: the type whose cumulative rate (at the instance's level)
+    u falls under, or OK where u is at or above their total (most instances: a branch the CPU predicts)."""
+    last = live - 1
+    for i in range(tile):
+        if acc[i] == OK and _bits(u[i]) < cum[np.uint64(lev[i]), last]:
+            c = 0
+            for t in range(last):
+                c += _bits(u[i]) >= cum[np.uint64(lev[i]), t]
+            acc[i] = codes[c]
+
+
+@njit(cache=True, nogil=True)
+def _slip(u, lev, p, code, acc, tile):  # pragma: no cover (compiled)
+    """A decision's own reasoning error, a gate's false alarm: `code` where the token is OK and u < p at the
+    instance's level (rare: a branch the CPU predicts)."""
+    for i in range(tile):
+        if acc[i] == OK and _bits(u[i]) < p[np.uint64(lev[i])]:
+            acc[i] = code
+
+
+@njit(cache=True, nogil=True)
+def _carry(u, carry, x_in, acc, first, code_type, rank, tile):  # pragma: no cover (compiled)
+    """A decision's input merged into `acc`: the token carried, or OK where u >= its carry probability (masked;
+    the first masked type kept in `first`)."""
+    for i in range(tile):
+        x = x_in[i]
+        y = x
+        if _bits(u[i]) >= carry[np.uint64(x)]:  # rare (errors only): a branch the CPU predicts
+            y = OK
+            if first[i] < 0:
+                first[i] = code_type[np.uint64(x)]
+        acc[i] = y if rank[np.uint64(y)] > rank[np.uint64(acc[i])] else acc[i]
+
+
+@njit(cache=True, nogil=True)
+def _catch(u, catch, x_in, acc, first, code_type, rank, hit_row, tile):  # pragma: no cover (compiled)
+    """A verifier's input merged into `acc`: caught where u < its catch probability (`hit_row` set, the first
+    caught type kept in `first`, the token CAUGHT)."""
+    for i in range(tile):
+        x = x_in[i]
+        y = x
+        if _bits(u[i]) < catch[np.uint64(x)]:  # rare (errors only): a branch the CPU predicts
+            y = CAUGHT
+            hit_row[i] = True
+            if first[i] < 0:
+                first[i] = code_type[np.uint64(x)]
+        acc[i] = y if rank[np.uint64(y)] > rank[np.uint64(acc[i])] else acc[i]
+
+
+@njit(cache=True, nogil=True)
+def _merge(x, acc, rank, tile):  # pragma: no cover (compiled)
+    """`tokens.merge` of the inputs so far (`acc`) with the next one (`x`): the stronger wins, ties to `acc`."""
+    for i in range(tile):
+        acc[i] = x[i] if rank[np.uint64(x[i])] > rank[np.uint64(acc[i])] else acc[i]

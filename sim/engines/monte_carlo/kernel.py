@@ -18,6 +18,10 @@ from sim.trace.schema import BlockTrace
 class Kernel:
     """Per-plan lookup tables, built once and reused for every block."""
 
+    add_block = None
+    """A faster `Tally.add` of this kernel's traces, `(tally, trace, base) -> PairedOutcomes` (`count_block`);
+    None: the reference, `instance_outcomes` + `Tally.add`."""
+
     def __init__(self, plan: Plan):
         self.plan = plan
         code_type = plan.code_type()

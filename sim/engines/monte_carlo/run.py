@@ -116,20 +116,27 @@ def kernel_class(name: str) -> type[Kernel]:
 
 
 def _in_process(plans, ranges, max_rows, pass_n, n, progress, kernel):
+    kernels = make_kernels(plans, kernel)  # once: building them (and their buffers) anew per chunk cost ~5 ms
     for a, b in ranges:
-        yield simulate_range(plans, a, b, max_rows, pass_n, kernel)
+        yield simulate_range(plans, a, b, max_rows, pass_n, kernel, kernels)
         if progress:
             progress(b, n)
 
 
+def make_kernels(plans: dict[str, Plan], kernel: str) -> dict[str, Kernel]:
+    """A kernel of class `kernel` (one of KERNELS) per variant."""
+    make = kernel_class(kernel)
+    return {name: make(plan) for name, plan in plans.items()}
+
+
 def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int, pass_n: int,
-                   kernel: str = "numpy"):
+                   kernel: str = "numpy", kernels: dict[str, Kernel] | None = None):
     """Simulate instances start..stop-1 of every variant: (tallies, per-instance rows) for that range.
 
     Instance rows are kept for instances below `max_rows`; pass^k attempts for instances below `pass_n`.
+    `kernels`: the variants' kernels of class `kernel` when already built (else built here).
     """
-    make = kernel_class(kernel)
-    kernels = {name: make(plan) for name, plan in plans.items()}
+    kernels = kernels if kernels is not None else make_kernels(plans, kernel)
     tallies = {name: Tally(plan) for name, plan in plans.items()}
     rows: dict[str, list[pa.Table]] = {name: [] for name in plans}
     for first, block, lo, hi in block_segments(start, stop):
@@ -137,7 +144,8 @@ def simulate_range(plans: dict[str, Plan], start: int, stop: int, max_rows: int,
         for name, kernel in kernels.items():
             plan = plans[name]
             out = count_block(plan, tallies[name], rows[name], kernel.simulate(block, lo, hi), first, max_rows,
-                              pass_n, base_out, lambda a, m, k=kernel, b=block, lo=lo: k.simulate(b, lo, lo + m, a))
+                              pass_n, base_out, lambda a, m, k=kernel, b=block, lo=lo: k.simulate(b, lo, lo + m, a),
+                              kernel.add_block)
             if name == "base":
                 base_out = out
     return tallies, rows
