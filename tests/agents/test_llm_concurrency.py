@@ -155,7 +155,10 @@ def test_ctrl_c_stops_a_concurrent_run_cleanly(llm_server, tmp_path):  # noqa: F
         [sys.executable, "-m", "sim.cli", "run", str(SCENARIOS / "ticket_triage.yaml"), "--engine", "agent",
          "-n", "40", "--policy", "openai", "--llm-base-url", llm_server.base_url, "--llm-model", "m",
          "--llm-concurrency", "8", "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        stderr=subprocess.STDOUT, text=True,
+        # As from a terminal: a test suite started in the background of a script (`cmd &`) has SIGINT ignored,
+        # and a child would inherit that and never see the Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     watchdog = threading.Timer(90, process.kill)  # a hang fails the test instead of stalling the suite
     watchdog.start()
     try:
