@@ -200,25 +200,27 @@ def points_per_walk(plan: Plan) -> int:
     return max(1, BATCH_BYTES // (8 * plan.levels.count * main.F.peak_rows))
 
 
-def headline_batch(plan: Plan) -> dict[str, np.ndarray]:
-    """`headline` of a stacked plan (`sim.model.plan.stack`): one value per parameter point, in one walk."""
-    return _headline_walk(plan).headline()
+def headline_batch(plan: Plan, cascade: bool = False) -> dict[str, np.ndarray]:
+    """`headline` of a stacked plan (`sim.model.plan.stack`): one value per parameter point, in one walk; with
+    `cascade`, also root errors per instance and amplification."""
+    return _headline_walk(plan, cascade).headline()
 
 
-def headline_slices(plan: Plan) -> dict[str, np.ndarray]:
+def headline_slices(plan: Plan, cascade: bool = False) -> dict[str, np.ndarray]:
     """`headline_batch` of a stacked plan of any size, walked in slices whose frontier stays within BATCH_BYTES:
     a first walk of a few points (FIRST_WALK_BYTES) shows how many rows the frontier reaches and sizes the others
     (EngineLimitError when the analytic engine cannot take the workflow)."""
     few = max(1, FIRST_WALK_BYTES // (8 * plan.levels.count * MAX_ROWS))
-    first = _headline_walk(plan.slice_points(0, few))
+    first = _headline_walk(plan.slice_points(0, few), cascade)
     per_walk = max(1, BATCH_BYTES // (8 * plan.levels.count * first.F.peak_rows))
-    parts = [first.headline()] + [headline_batch(plan.slice_points(a, a + per_walk))
+    parts = [first.headline()] + [headline_batch(plan.slice_points(a, a + per_walk), cascade)
                                   for a in range(few, plan.batch, per_walk)]
     return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 
-def _headline_walk(plan: Plan) -> _Pass:
-    main = _Pass(plan, attribution=False)
+def _headline_walk(plan: Plan, cascade: bool = False) -> _Pass:
+    """The main walk alone; `cascade`: with the errors each root originates (no tagged copies)."""
+    main = _Pass(plan, attribution=cascade)
     main.run()
     return main
 
@@ -266,11 +268,17 @@ class _Pass:
 
     def headline(self) -> dict[str, np.ndarray]:
         """The main pass's figures per point: p_failure, silent_failure_rate, expected_loss_per_instance and its
-        two parts (failure loss, escalation cost)."""
-        return {"p_failure": self.p_failure, "silent_failure_rate": self.p_silent,
-                "expected_loss_per_instance": self.failure_loss + self.escalation_cost,
-                "expected_failure_loss_per_instance": self.failure_loss.copy(),
-                "expected_escalation_cost_per_instance": self.escalation_cost.copy()}
+        two parts (failure loss, escalation cost); with attribution also root_errors_per_instance and
+        amplification (action failures per root error; 0 without root errors, as in the summary)."""
+        out = {"p_failure": self.p_failure, "silent_failure_rate": self.p_silent,
+               "expected_loss_per_instance": self.failure_loss + self.escalation_cost,
+               "expected_failure_loss_per_instance": self.failure_loss.copy(),
+               "expected_escalation_cost_per_instance": self.escalation_cost.copy()}
+        if self.attribution:
+            roots = self.originated.sum(axis=0)
+            out["root_errors_per_instance"] = roots
+            out["amplification"] = np.divide(self.action_failures, roots, out=np.zeros(self.B), where=roots > 0)
+        return out
 
     def _type_classes(self, include_self: bool) -> dict[int, np.ndarray]:
         """Per step, a code map merging untagged error types that behave alike everywhere downstream (and, with

@@ -33,6 +33,10 @@ from sim.scenario.model import Distribution, Scenario, Uncertainty
 METRICS = ("p_failure", "expected_loss_per_instance", "silent_failure_rate")
 POINT_FIGURES = METRICS + ("expected_failure_loss_per_instance", "expected_escalation_cost_per_instance")
 """What `evaluate_points` gives per point: METRICS and the two parts of the expected loss."""
+
+CASCADE_FIGURES = ("root_errors_per_instance", "amplification")
+"""What `evaluate_points(..., cascade=True)` adds per point: root errors per instance, and action failures per
+root error."""
 """What every draw reports, per variant (names as in summary.json)."""
 
 DESIGN_STREAM = "uncertainty/design"
@@ -161,11 +165,14 @@ def design(draws: int, dims: int, seed: int, kind: str = "lhs") -> np.ndarray:
     return np.clip(points, 1e-12, 1 - 1e-12)
 
 
-def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int = 20_000) -> Evaluation:
+def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int = 20_000,
+                    cascade: bool = False) -> Evaluation:
     """`plan` at each of a batch of parameter points (`points`: parameter path -> one value per point; none:
-    the plan itself, one point). Exact (analytic engine, one batched walk per slice of points) where it applies,
-    else Monte Carlo with `instances` per point on the plan's own streams (common random numbers across points)."""
+    the plan itself, one point): POINT_FIGURES, and CASCADE_FIGURES with `cascade`. Exact (analytic engine, one
+    batched walk per slice of points) where it applies, else Monte Carlo with `instances` per point on the plan's
+    own streams (common random numbers across points)."""
     n = len(next(iter(points.values()))) if points else 1
+    figures = POINT_FIGURES + (CASCADE_FIGURES if cascade else ())
 
     def at(start: int, stop: int) -> Plan:
         """The plan at points start..stop-1, stacked (built at once: `Plan.at_points`)."""
@@ -180,7 +187,7 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
     # Plans are built BUILD_POINTS at a time (their levels solved together: repeated rates once, the rest
     # started from anchors), then walked in cache-sized slices.
     try:
-        parts = [headline_slices(at(a, min(n, a + BUILD_POINTS))) for a in range(0, n, BUILD_POINTS)]
+        parts = [headline_slices(at(a, min(n, a + BUILD_POINTS)), cascade) for a in range(0, n, BUILD_POINTS)]
     except EngineLimitError:
         computed_by = f"monte_carlo ({instances:,} instances per point, common random numbers)"
         rows = []
@@ -191,9 +198,9 @@ def evaluate_points(plan: Plan, points: Mapping[str, np.ndarray], instances: int
                 raise CascadeError(f"variant '{plan.variant}', draw {i}: {exc}") from None
             tallies, _ = simulate({plan.variant: one}, instances, MC_CHUNK, 0, 0)
             s = summary_from_tally(tallies[plan.variant])
-            rows.append({m: s[m] for m in POINT_FIGURES})
-        return Evaluation(pd.DataFrame(rows, columns=list(POINT_FIGURES)), computed_by)
-    values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in POINT_FIGURES})
+            rows.append({m: s[m] for m in figures})
+        return Evaluation(pd.DataFrame(rows, columns=list(figures)), computed_by)
+    values = pd.DataFrame({m: np.concatenate([part[m] for part in parts]) for m in figures})
     return Evaluation(values, "analytic (exact at each point, batched)")
 
 
@@ -289,5 +296,5 @@ def band(x: np.ndarray, point: float) -> dict[str, float]:
             "p95": float(q95)}
 
 
-__all__ = ["METRICS", "POINT_FIGURES", "GROUPINGS", "group_of", "value_of_information", "UncertainInput", "Evaluation", "UncertaintyResult", "uncertain_inputs", "design",
+__all__ = ["METRICS", "POINT_FIGURES", "CASCADE_FIGURES", "GROUPINGS", "group_of", "value_of_information", "UncertainInput", "Evaluation", "UncertaintyResult", "uncertain_inputs", "design",
            "evaluate_points", "propagate", "band", "input_values"]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim.core.errors import CascadeError
-from sim.metrics.uncertainty import POINT_FIGURES, evaluate_points
+from sim.metrics.uncertainty import CASCADE_FIGURES, POINT_FIGURES, evaluate_points
 from sim.model.plan import Plan
 from sim.output.result import HEADLINE
 from sim.runner import run
@@ -39,14 +39,14 @@ def evaluate_batch(plans: Mapping[str, Plan], paths: Sequence[str], own: Mapping
                    values: Sequence[Sequence[float]], points: Sequence[int]) -> tuple[list[dict[str, Any]], None]:
     """Analytic points in one batched walk per variant (`sim.metrics.uncertainty.evaluate_points`): `values[i]`
     gives `paths` at `points[i]`; a variant takes no value for the paths it sets itself (`own[variant]`). Exact
-    figures (intervals of zero width) for p_failure, expected loss (and its failure-loss and escalation parts) and
-    silent-failure rate."""
+    figures (intervals of zero width) for p_failure, expected loss (and its failure-loss and escalation parts),
+    silent-failure rate, root errors per instance and amplification."""
     columns = np.asarray(values, dtype=float).reshape(len(points), len(paths))
     per_variant: dict[str, list[dict[str, float] | str]] = {}
     for variant, plan in plans.items():
         mine = {p: columns[:, j] for j, p in enumerate(paths) if p not in own.get(variant, ())}
         try:
-            table = evaluate_points(plan, mine).values.to_dict(orient="records")
+            table = evaluate_points(plan, mine, cascade=True).values.to_dict(orient="records")
             per_variant[variant] = table if mine else table * len(points)  # sets every swept path itself
         except CascadeError:  # one point's values do not fit this variant: find which, keep the others
             per_variant[variant] = [_one(plan, {p: float(v[i]) for p, v in mine.items()}) for i in range(len(points))]
@@ -59,7 +59,7 @@ def evaluate_batch(plans: Mapping[str, Plan], paths: Sequence[str], own: Mapping
                 rows.append(empty_row(point, variant, got))
                 continue
             row = empty_row(point, variant)
-            for m in POINT_FIGURES:
+            for m in POINT_FIGURES + CASCADE_FIGURES:
                 row.update({m: float(got[m]), f"{m}_low": float(got[m]), f"{m}_high": float(got[m])})
             if variant != "base" and isinstance(base, dict):
                 d = float(got["expected_loss_per_instance"] - base["expected_loss_per_instance"])
@@ -73,7 +73,8 @@ def _one(plan: Plan, changes: dict[str, float]) -> dict[str, float] | str:
         plan.with_parameters(changes)
     except CascadeError as exc:
         return f"variant '{plan.variant}': {exc}"
-    return evaluate_points(plan, {p: np.array([v]) for p, v in changes.items()}).values.iloc[0].to_dict()
+    return evaluate_points(plan, {p: np.array([v]) for p, v in changes.items()},
+                           cascade=True).values.iloc[0].to_dict()
 
 
 def run_point(scenario: Scenario, engine: str, instances: int | None, point: int, max_instance_rows: int,

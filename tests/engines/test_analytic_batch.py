@@ -27,13 +27,14 @@ def test_a_batched_walk_equals_the_engine_point_by_point(path):
         if i == 3:
             changes[rate] = 0.0  # this point lacks a root the others have: the union of roots carries it at 0
         plans.append(plan.with_parameters(changes))
-    batch = headline_batch(stack(plans))
+    batch = headline_batch(stack(plans), cascade=True)
     for i, p in enumerate(plans):
         x = solve(p)
         want = {"p_failure": x.p_failure, "silent_failure_rate": x.silent_failure_rate,
                 "expected_loss_per_instance": x.expected_failure_loss + x.expected_escalation_cost,
                 "expected_failure_loss_per_instance": x.expected_failure_loss,
-                "expected_escalation_cost_per_instance": x.expected_escalation_cost}
+                "expected_escalation_cost_per_instance": x.expected_escalation_cost,
+                "root_errors_per_instance": x.root_errors, "amplification": x.action_failures / x.root_errors}
         for k, v in want.items():
             assert batch[k][i] == pytest.approx(v, rel=1e-12, abs=1e-15), (i, k)
     assert points_per_walk(plan) >= 1

@@ -31,7 +31,8 @@ def test_analytic_points_equal_sim_run_at_each_point(write_scenario, client, tmp
     for point in expand(s.sweep, s.seed)[::3]:
         expected = sim.run(point_scenario(s, point), engine="analytic").summary_table.set_index("variant")
         got = table[table["point"] == point.index].set_index("variant")
-        for m in ("p_failure", "expected_loss_per_instance", "silent_failure_rate"):
+        for m in ("p_failure", "expected_loss_per_instance", "silent_failure_rate", "root_errors_per_instance",
+                  "amplification"):
             # The batched walk equals the point-by-point engine to rounding (sim.metrics.uncertainty).
             np.testing.assert_allclose(got[m], expected.loc[got.index, m], rtol=1e-12)
             assert (got[f"{m}_low"] == got[m]).all() and (got[f"{m}_high"] == got[m]).all()
