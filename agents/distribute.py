@@ -21,7 +21,7 @@ from agents.checkpoint import Checkpoint, decode, encode, run_key
 from sim.core.errors import CascadeError
 from sim.core.seeding import block_segments
 from sim.scenario.model import Scenario
-from sim.sweeps.cluster import WORKER_WAIT_SECONDS, completed
+from sim.sweeps.cluster import completed
 from sim.trace.engine_output import EngineOutput
 from sim.trace.schema import PASS_K
 
@@ -87,7 +87,7 @@ def _prefill(engine: Any, variants: dict[str, Scenario], n: int, client, pass_k_
     # The engine's class goes by reference (this module does not import the engine, which imports it).
     futures = {client.submit(run_shard, type(engine), key, *inputs, *shard, pure=False): shard for shard in todo}
     ran, searches = 0, set()
-    for shard, value, error in completed(client, futures, WORKER_WAIT_SECONDS, "instances",
+    for shard, value, error in completed(client, futures, engine.settings.worker_wait, "instances",
                                          lambda s: f"instances {s[5]}..{s[5] + s[4] - s[3] - 1} of {s[0]}"):
         if error is not None:
             raise error

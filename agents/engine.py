@@ -30,6 +30,7 @@ from sim.engines.request import RunRequest
 from sim.model.plan import Plan, compile_plan
 from sim.retrieval.store import StoreTimeouts
 from sim.scenario.model import Scenario
+from sim.sweeps.cluster import WORKER_WAIT_SECONDS
 from sim.trace.engine_output import EngineOutput
 from sim.trace.observed import block_trace, instance_tokens
 from sim.trace.record import count_block, instance_rows, rows_kept
@@ -71,6 +72,8 @@ class AgentSettings:
     """OTLP/HTTP traces URL to send each instance's spans to as it finishes (`sim.otel.live`); None: none."""
     client: object | None = None
     """A Dask client: the instances run on its workers (`agents.distribute`), the tables as in one process."""
+    worker_wait: float = WORKER_WAIT_SECONDS
+    """With a client: how long to wait for a worker when its scheduler has none left, in seconds."""
 
     @classmethod
     def from_options(cls, options) -> AgentSettings:
@@ -82,7 +85,7 @@ class AgentSettings:
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         known = {"policy", "llm_base_url", "llm_model", "llm_timeout", "llm_max_calls", "llm_max_tokens",
                  "llm_concurrency", "llm_rpm", "llm_tpm", "tickets", "model", "store", "store_timeout",
-                 "store_connect_timeout", "checkpoint", "otlp_endpoint", "client"}
+                 "store_connect_timeout", "checkpoint", "otlp_endpoint", "client", "worker_wait"}
         if unknown := sorted(set(given) - known):
             raise CascadeError(f"unknown agent engine options {unknown}; known: {sorted(known)}")
         policy = str(given.get("policy", "simulated"))
@@ -114,7 +117,7 @@ class AgentSettings:
         return cls(policy=policy, llm=llm, model=given.get("model"), store=given.get("store"), store_timeouts=timeouts,
                    tickets=Path(tickets) if tickets is not None else None,
                    checkpoint=Path(checkpoint) if checkpoint is not None else None, otlp_endpoint=endpoint,
-                   client=given.get("client"))
+                   client=given.get("client"), worker_wait=float(given.get("worker_wait", WORKER_WAIT_SECONDS)))
 
 
 def build_domain(scenario: Scenario, settings: AgentSettings):

@@ -166,8 +166,11 @@ def solve(plan: Plan) -> Exact:
         walks = [_Pass(plan, tags=tuple(roots), limit=MAX_ROWS)]
         walks[0].run()
     except EngineLimitError:  # the main walk alone within MAX_ROWS (else this raises), then each copy beside it
-        walks = [_Pass(plan)] + [_Pass(plan, tags=(pos,)) for pos in roots]
-        for walk in walks:
+        walks = [_Pass(plan)]
+        walks[0].run()
+        beside = walks[0].F.peak_rows + MAX_ROWS  # the main rows, and a copy of up to MAX_ROWS
+        walks += [_Pass(plan, tags=(pos,), limit=beside) for pos in roots]
+        for walk in walks[1:]:
             walk.run()
     main = walks[0]
     results = sum(walk.tag_results for walk in walks)  # each walk's roots only, zero elsewhere

@@ -382,16 +382,16 @@ class Timeline(Strict):
         return float(self.arrivals.daily_means(self.horizon_days).mean()) * DAYS_PER_MONTH
 
     def month_volumes(self) -> np.ndarray:
-        """Mean instances arriving in each whole month (DAYS_PER_MONTH days, from day 0) of the horizon, with its
-        weekdays and bursts (a month's boundary day counted by the share of it inside); a horizon shorter than
-        a month gives one month at its mean rate."""
+        """Mean instances arriving in each month of the horizon, with its weekdays and bursts: the horizon cut
+        into its number of months rounded (at least one) of equal length, each window's arrivals scaled to
+        DPM days (DAYS_PER_MONTH; a window's boundary day counted by the share of it inside), so that every day
+        of the horizon is in one month and their mean is `volume_per_month`."""
         daily = self.arrivals.daily_means(self.horizon_days)
-        months = int(self.horizon_days // DAYS_PER_MONTH)
-        if months == 0:
-            return np.array([self.volume_per_month()])
+        months = max(1, round(self.horizon_days / DAYS_PER_MONTH))
         arrived = np.concatenate([[0.0], np.cumsum(daily)])  # by the start of each day; linear within a day
-        return np.diff(np.interp(np.arange(months + 1) * DAYS_PER_MONTH, np.arange(len(arrived)), arrived))
-
+        edges = np.linspace(0.0, self.horizon_days, months + 1)
+        per_window = np.diff(np.interp(edges, np.arange(len(arrived)), arrived))
+        return per_window * (DAYS_PER_MONTH * months / self.horizon_days)
 
 class Variant(Strict):
     """The scenario with some parameters changed; `set` maps dotted paths to new values."""

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,7 +38,7 @@ WORKER_WAIT_SECONDS = 60.0
 seconds, before it stops with the completed points kept (`--worker-wait`)."""
 
 POLL_SECONDS = 1.0
-"""How often a study looks at its tasks and the scheduler's workers while it waits, in seconds."""
+"""How often a study looks at the scheduler's workers while it waits, in seconds."""
 
 ADDRESS = re.compile(r"^(tcp|tls)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
@@ -100,77 +102,81 @@ def completed(client: Any, futures: dict[Any, Any], worker_wait: float, work: st
     """(what, value, None) or (what, None, the exception it raised) for each of `futures` (future -> what it
     computes) as it completes; the futures are released at the end.
 
-    A result lost with its worker is waited for again (Dask computes it again). CascadeError, with the completed
-    `work` kept, when the workers computing one died too often (`name(what)` says which), when a worker cannot
-    import cascadesim, or when the scheduler has had no worker for `worker_wait` seconds."""
+    Results are fetched by a daemon thread, one after another, while this loop looks at the scheduler's workers:
+    a result lost with its worker is waited for until Dask has computed it again, and a slow one for as long as
+    it takes (a fetch is never cut short: distributed's gathers cut by a timeout can leave later ones stuck).
+    CascadeError, with the completed `work` kept, when the workers computing one died too often (`name(what)`
+    says which), when a worker cannot import cascadesim, when the scheduler has had no worker for `worker_wait`
+    seconds, or when the connection to it is lost (a fetch still waiting is left to its daemon thread)."""
     from distributed import KilledWorker, as_completed
+    from distributed.client import FutureCancelledError
 
-    _quiet_gather_exits(client)
     running = as_completed(futures)
-    alone_since: float | None = None
-    looked = time.monotonic()
+    fetch: queue.Queue = queue.Queue()
+    fetched: queue.Queue = queue.Queue()
+
+    def fetcher() -> None:
+        while (future := fetch.get()) is not None:
+            try:
+                fetched.put((future, future.result(), None))
+            except BaseException as error:  # noqa: BLE001 - handed to the loop, which says what it means
+                fetched.put((future, None, error))
+
+    threading.Thread(target=fetcher, name="cascade-fetch", daemon=True).start()
+    lost = (f"the connection to the Dask scheduler was lost; the completed {work} are kept: run the same "
+            "command again to continue")
+    waiting, alone_since, looked = 0, None, time.monotonic()
     try:
-        while running.count():
-            done = running.next_batch(block=False)
-            for future in done:
+        while running.count() or waiting:
+            arrived = []
+            for future in running.next_batch(block=False):
+                if future.status == "error":  # its exception is with the client already: no fetch to wait for
+                    arrived.append((future, None, future.exception()))
+                else:
+                    fetch.put(future)
+                    waiting += 1
+            try:
+                arrived.append(fetched.get(timeout=0.02))
+                waiting -= 1
+            except queue.Empty:
+                pass
+            for future, value, error in arrived:
                 what = futures[future]
-                try:
-                    value = future.result(timeout=POLL_SECONDS)
-                except TimeoutError as error:
-                    if future.status != "error":  # lost with its worker: pending again
-                        running.add(future)
-                        continue
-                    yield what, None, error
-                except KilledWorker as error:
+                if error is None:
+                    yield what, value, None
+                elif isinstance(error, KilledWorker):
                     raise CascadeError(f"the Dask workers computing {name(what)} died repeatedly ({error}); the "
                                        f"completed {work} are kept: run the same command again to continue") from None
-                except ModuleNotFoundError as error:
+                elif isinstance(error, ModuleNotFoundError):
                     raise CascadeError(f"a Dask worker cannot import cascadesim ({error}): install the same "
                                        "cascadesim on every worker machine") from None
-                except Exception as error:  # noqa: BLE001 - the caller says what a failed task means
-                    yield what, None, error
+                elif isinstance(error, FutureCancelledError) or future.status == "cancelled":
+                    raise CascadeError(lost) from None  # the client cancels every future when it loses the scheduler
+                elif isinstance(error, Exception):
+                    yield what, None, error  # the caller says what a failed task means
                 else:
-                    yield what, value, None
-            if not done:
-                time.sleep(0.02)
+                    raise error
             if time.monotonic() - looked < POLL_SECONDS:
                 continue
             looked = time.monotonic()
-            if not client.nthreads():
+            try:
+                workers = client.nthreads()
+            except OSError:
+                raise CascadeError(lost) from None
+            if not workers:
                 alone_since = alone_since or looked
                 if looked - alone_since > worker_wait:
+                    left = running.count() + waiting
                     raise CascadeError(f"the Dask scheduler has had no worker for {worker_wait:g} s (they died or "
-                                       f"left) with {running.count():,} tasks to compute; the completed {work} are "
-                                       "kept: start workers and run the same command again to continue "
-                                       "(--worker-wait sets how long to wait)")
+                                       f"left) with {left:,} tasks to compute; the completed {work} are kept: start "
+                                       "workers and run the same command again to continue (--worker-wait sets how "
+                                       "long to wait)")
             else:
                 alone_since = None
     finally:
+        fetch.put(None)
         for future in futures:
             future.release()
-
-
-def _quiet_gather_exits(client: Any) -> None:
-    """A `Future.result(timeout=...)` that times out leaves distributed's gather with waits that end by raising
-    `AllExit`, distributed's own control-flow exception, which nobody retrieves; asyncio would print each with
-    its traceback ("Task exception was never retrieved"). Those, and only those, are not printed."""
-    from distributed.client import AllExit
-
-    loop = client.loop.asyncio_loop
-    previous = loop.get_exception_handler()
-    if getattr(previous, "quiet_gather_exits", False):  # installed by an earlier study on this client
-        return
-
-    def handler(loop: Any, context: dict) -> None:
-        if isinstance(context.get("exception"), AllExit):
-            return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    handler.quiet_gather_exits = True  # type: ignore[attr-defined]
-    loop.set_exception_handler(handler)
 
 
 def _task(unit: WorkUnit) -> Callable[..., Any]:

@@ -88,7 +88,7 @@ def sweep(scenario: Scenario | str | Path, *, out: str | Path | None = None, eng
             driven = [u for u in todo if get_engine(u.engine).distributes]
             with dask_client(client, scheduler, workers) as dask:
                 finished = compute(dask, [u for u in todo if u not in driven], worker_wait)
-                for unit, got, result, keep in itertools.chain(finished, _driven(driven, dask)):
+                for unit, got, result, keep in itertools.chain(finished, _driven(driven, dask, worker_wait)):
                     if keep:
                         folder.keep(unit, got, result)
                     _place(rows, unit, got)
@@ -174,10 +174,10 @@ def _batchable(scenario: Scenario, paths: list[str]) -> dict | None:
     return plans if ok and numeric else None
 
 
-def _driven(units: list[WorkUnit], dask: Any):
+def _driven(units: list[WorkUnit], dask: Any, worker_wait: float):
     """Run points whose engine spreads its own work over `dask`'s workers, from the client, one at a time."""
     for unit in units:
-        got, result = run_point(*unit.payload, options={"client": dask})
+        got, result = run_point(*unit.payload, options={"client": dask, "worker_wait": worker_wait})
         yield unit, got, result, True
 
 

@@ -107,3 +107,4 @@ def test_report_of_a_study_has_lines_heatmaps_and_the_frontier(write_scenario, c
         assert out.exit_code == 0, out.output
         page = (tmp_path / name / "report.html").read_text()
         assert f"chart-{key}" in page and "Break-even frontier" in page
+
