@@ -514,8 +514,11 @@ class _Pass:
 
     def _originate(self, r: int, prob: np.ndarray) -> None:
         """Add to root r's errors originated: the main rows' probability times `prob` (rows x columns)."""
-        main = self._main_rows()
-        self.originated[r] += over_levels((self.F.P[main] * prob[main]).sum(axis=0), self.w)
+        P = self.F.P
+        if self.tags:  # (a walk without copies: every row is a main row, and no gathered copy is needed)
+            main = self._main_rows()
+            P, prob = P[main], prob[main]
+        self.originated[r] += over_levels((P * prob).sum(axis=0), self.w)
 
     def _finish_verify(self, s: StepPlan, acc: str) -> None:
         if s.audit or not np.any(s.false_alarm):
